@@ -1,0 +1,93 @@
+"""Every hook of Maze, grouped by when it runs.
+
+Hooks are called with keyword arguments only; an implementation may accept any subset of
+them. All hooks run in the driver process (never in a worker), in the thread that is
+driving the runtime's scheduler at that moment, so an implementation must be quick and must
+not block. A hook that raises is logged and does not stop the run; ``firstresult`` hooks
+stop at the first non-None result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from maze_core.graph import Task, TaskGraph
+    from maze_core.run.result import RunResult
+    from maze_core.tools import ToolRegistry
+
+__all__ = ["hookimpl", "hookspec"]
+
+PROJECT = "maze"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+# -- set-up ---------------------------------------------------------------------------------
+
+
+@hookspec
+def maze_register_tools(registry: ToolRegistry) -> None:
+    """Add tools to a runtime's registry (``registry.register(fn)``).
+
+    Called once, in the driver, when a runtime is created; a plugin package uses it to make
+    its tools known by name (for ``maze run`` and remote lookups). A name registered twice
+    by different functions raises :class:`~maze_core.errors.DuplicateToolError`.
+    """
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+
+@hookspec
+def maze_run_started(run_id: int, graph: TaskGraph, inputs: Mapping[str, Any]) -> None:
+    """A run was accepted by the scheduler and its first tasks may start.
+
+    Called in the driver, once per run, before any of its task transitions other than
+    ``pending``.
+    """
+
+
+@hookspec
+def maze_task_transition(
+    run_id: int,
+    task: Task,
+    old: str,
+    new: str,
+    time: float,
+    attempt: int,
+    node: str | None,
+    error: BaseException | None,
+) -> None:
+    """A task changed state: ``old`` -> ``new``, at ``time`` (seconds since the epoch).
+
+    States: ``pending`` (submitted, waiting for inputs), ``ready`` (queued for resources),
+    ``running``, ``done``, ``retrying`` (an attempt failed, another follows), ``failed``
+    and ``cancelled``; ``old`` is ``""`` for the first transition. ``error`` is set for
+    ``retrying``, ``failed`` and ``cancelled``. Called in the driver for every change, in
+    the order the scheduler decided them.
+    """
+
+
+@hookspec
+def maze_run_finished(result: RunResult) -> None:
+    """A run ended (done, failed or cancelled); ``result`` is what the caller receives.
+
+    Called in the driver once per run, after the last task transition and before the
+    caller's ``RunHandle.result()`` returns.
+    """
+
+
+# -- prediction -----------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def maze_predict_duration(task: Task, kind: str) -> float | None:
+    """Predict how many seconds one attempt of ``task`` will run.
+
+    Called in the driver when a run is submitted, once per task; stops at the first
+    non-None result. The built-in plugin answers last with a per-kind default, so any
+    plugin (such as MaLearn) can answer first.
+    """

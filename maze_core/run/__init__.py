@@ -1,0 +1,18 @@
+"""The run loop and its executors: inline, threads and processes on this machine."""
+
+from __future__ import annotations
+
+from maze_core.run.executors import InlineExecutor, ProcessExecutor
+from maze_core.run.result import RunResult, TaskRecord
+from maze_core.run.runtime import LocalRuntime, RunHandle, Runtime, get_runtime
+
+__all__ = [
+    "InlineExecutor",
+    "LocalRuntime",
+    "ProcessExecutor",
+    "RunHandle",
+    "RunResult",
+    "Runtime",
+    "TaskRecord",
+    "get_runtime",
+]

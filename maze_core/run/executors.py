@@ -1,0 +1,253 @@
+"""Executors: where a task's code runs. Each follows ``concurrent.futures.Executor``.
+
+* ``inline``: in the caller's thread at ``submit`` (for debugging; the future is done on return).
+* ``threads``: a thread pool; the default, right for I/O-bound and GIL-releasing code.
+* ``processes``: a process pool for CPU-bound Python. The call is shipped with cloudpickle,
+  so lambdas, closures and functions defined in ``__main__`` or a notebook work; anything
+  that cannot be pickled fails at ``submit`` with a :class:`SerializationError` that names it.
+
+The runtime never hands user code to an executor directly: it submits :func:`run_call`,
+which measures the attempt and turns the user's exception into data (:class:`Outcome`), so
+an exception *from the future* always means the infrastructure failed (a dead worker, an
+unpicklable result), never the user's code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import cloudpickle
+
+from maze_core.errors import SerializationError, TaskFailedError, ValidationError, WorkerLostError
+
+__all__ = [
+    "EXECUTORS",
+    "ExecutorName",
+    "InlineExecutor",
+    "Outcome",
+    "ProcessExecutor",
+    "make_executor",
+    "run_call",
+]
+
+ExecutorName = Literal["inline", "threads", "processes"]
+EXECUTORS: tuple[ExecutorName, ...] = ("inline", "threads", "processes")
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one attempt did: its value, or the exception it raised with the traceback text."""
+
+    ok: bool
+    value: Any
+    error: BaseException | None
+    traceback: str
+    started: float
+    finished: float
+
+
+def run_call(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    is_async: bool = False,
+    env: Mapping[str, str] | None = None,
+    portable: bool = False,
+) -> Outcome:
+    """Run one attempt of a task in the worker and report it as an :class:`Outcome`.
+
+    ``env`` is applied to the process (only in process workers, where it is private);
+    ``portable`` replaces an exception that cannot be pickled by a description of it.
+    """
+    if env:
+        os.environ.update(env)
+    started = time.time()
+    try:
+        value = fn(*args, **kwargs)
+        if is_async:
+            value = asyncio.run(value)
+    except Exception as exc:
+        error = _portable_error(exc) if portable else exc
+        return Outcome(False, None, error, traceback.format_exc(), started, time.time())
+    return Outcome(True, value, None, "", started, time.time())
+
+
+def _portable_error(exc: Exception) -> Exception:
+    try:
+        cloudpickle.loads(cloudpickle.dumps(exc))
+    except Exception:
+        return TaskFailedError(
+            f"the task raised {type(exc).__qualname__}: {exc} (the exception could not be"
+            " pickled, so this describes it)",
+            fix="make the exception picklable (pass all __init__ arguments to super().__init__)",
+            culprit=type(exc).__qualname__,
+        )
+    return exc
+
+
+class InlineExecutor(Executor):
+    """Runs each call in the caller's thread during ``submit``: deterministic, for debugging."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        future.set_running_or_notify_cancel()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+        return future
+
+
+class ProcessExecutor(Executor):
+    """A process pool fed with cloudpickle, that replaces itself when a worker dies.
+
+    Workers are forked where the platform can (Linux): with every call shipped by value,
+    a forked worker never has to re-import the user's ``__main__`` (which ``spawn`` and
+    ``forkserver`` do, breaking scripts without a ``__main__`` guard and code run from stdin).
+    """
+
+    def __init__(self, max_workers: int | None = None, start_method: str | None = None) -> None:
+        if start_method is None:
+            methods = multiprocessing.get_all_start_methods()
+            start_method = "fork" if "fork" in methods else "spawn"
+        self._max_workers = max_workers or os.cpu_count() or 1
+        self._context = multiprocessing.get_context(start_method)
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        payload = dumps_call(fn, args, kwargs)
+        outer: Future[Any] = Future()
+        outer.set_running_or_notify_cancel()
+        pool = self._live_pool()
+        try:
+            inner = pool.submit(_run_payload, payload)
+        except BrokenProcessPool:
+            self._discard(pool)
+            inner = self._live_pool().submit(_run_payload, payload)
+        inner.add_done_callback(lambda done: self._transfer(pool, done, outer))
+        return outer
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    def _live_pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self._max_workers, mp_context=self._context)
+            return self._pool
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def _transfer(
+        self, pool: ProcessPoolExecutor, inner: Future[bytes], outer: Future[Any]
+    ) -> None:
+        error = inner.exception()
+        if isinstance(error, BrokenProcessPool):
+            self._discard(pool)
+            outer.set_exception(
+                WorkerLostError(
+                    "the worker process running the task died (killed, out of memory, or the code"
+                    " called os._exit)",
+                    fix="find what killed the process; set retries= to try again in a new worker",
+                    culprit=pool,
+                )
+            )
+            return
+        if error is not None:
+            outer.set_exception(error)
+            return
+        ok, value = cloudpickle.loads(inner.result())
+        if ok:
+            outer.set_result(value)
+        else:
+            outer.set_exception(value)
+
+
+def dumps_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bytes:
+    """Pickle a call for another process; on failure, name the part that cannot travel."""
+    try:
+        return bytes(cloudpickle.dumps((fn, args, kwargs)))
+    except Exception as exc:
+        culprit = _unpicklable_part(fn, args, kwargs)
+        raise SerializationError(
+            f"{culprit} cannot be pickled to send it to a worker process: {exc}",
+            fix="pass plain data (or use the 'threads' executor for objects tied to this process)",
+            culprit=culprit,
+        ) from None
+
+
+def _unpicklable_part(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> str:
+    parts: list[tuple[str, Any]] = [(f"function {getattr(fn, '__qualname__', fn)!r}", fn)]
+    parts += [(f"positional argument {i}", value) for i, value in enumerate(args)]
+    parts += [(f"argument {name!r}", value) for name, value in kwargs.items()]
+    for label, value in parts:
+        if isinstance(value, tuple) and value and label.startswith("positional"):
+            for j, item in enumerate(value):  # run_call's own (fn, args, kwargs) nesting
+                if _fails_to_pickle(item):
+                    return f"{label}[{j}] ({type(item).__name__})"
+        if _fails_to_pickle(value):
+            return f"{label} ({type(value).__name__})"
+    return "the call"
+
+
+def _fails_to_pickle(value: Any) -> bool:
+    try:
+        cloudpickle.dumps(value)
+    except Exception:
+        return True
+    return False
+
+
+def _run_payload(payload: bytes) -> bytes:
+    """Worker side of :class:`ProcessExecutor`: run the call, pickle what it returned."""
+    fn, args, kwargs = cloudpickle.loads(payload)
+    try:
+        result: tuple[bool, Any] = (True, fn(*args, **kwargs))
+    except BaseException as exc:
+        result = (False, _portable_error(exc) if isinstance(exc, Exception) else exc)
+    try:
+        return bytes(cloudpickle.dumps(result))
+    except Exception as exc:
+        error = SerializationError(
+            f"the result ({type(result[1]).__name__}) cannot be pickled to send it back: {exc}",
+            fix="return plain data from the task, or use the 'threads' executor",
+            culprit=type(result[1]).__name__,
+        )
+        return bytes(cloudpickle.dumps((False, error)))
+
+
+def make_executor(name: str, *, max_workers: int) -> Executor:
+    """An executor by name: ``inline``, ``threads`` or ``processes``."""
+    if name == "inline":
+        return InlineExecutor()
+    if name == "threads":
+        return ThreadPoolExecutor(max_workers, thread_name_prefix="maze-worker")
+    if name == "processes":
+        return ProcessExecutor(max_workers)
+    raise ValidationError(
+        f"unknown executor {name!r}",
+        fix=f"use one of {', '.join(EXECUTORS)}",
+        culprit=name,
+    )

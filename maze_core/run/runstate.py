@@ -1,0 +1,250 @@
+"""The runtime's books: per run, its task records, outputs and the attempt now running.
+
+The scheduler decides; the books record. Every method is called with the runtime's lock
+held, except :meth:`RunBook.open` (before the run is known to anyone else) and the event
+factories :meth:`outcome` / :meth:`expired`, which the loop calls under the lock too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future
+from typing import Any
+
+from maze_core.errors import (
+    MazeError,
+    SerializationError,
+    TaskFailedError,
+    TaskTimeoutError,
+    WorkerLostError,
+)
+from maze_core.graph import Task, TaskGraph, resolve
+from maze_core.run.executors import Outcome
+from maze_core.run.result import RunResult, TaskRecord
+from maze_core.schedule.events import Dispatch, Event, TaskDone, TaskError
+
+__all__ = ["RunBook", "RunRecord"]
+
+log = logging.getLogger("maze")
+
+
+class RunRecord:
+    """Everything the runtime keeps about one run while it is in flight."""
+
+    __slots__ = (
+        "future",
+        "graph",
+        "inputs",
+        "outputs",
+        "records",
+        "rejection",
+        "run_id",
+        "running",
+        "submitted",
+    )
+
+    def __init__(
+        self, run_id: int, graph: TaskGraph, inputs: Mapping[str, Any], now: float
+    ) -> None:
+        self.run_id = run_id
+        self.graph = graph
+        self.inputs = inputs
+        self.submitted = now
+        self.future: Future[RunResult] = Future()
+        self.records = {
+            task_id: TaskRecord(task_id, task.spec.name, task.spec.kind, submitted=now)
+            for task_id, task in graph.tasks.items()
+        }
+        self.outputs: dict[str, Any] = {}
+        self.running: dict[str, int] = {}
+        self.rejection: BaseException | None = None
+
+
+class RunBook:
+    """The runs in flight, and the hooks that watch them."""
+
+    def __init__(self, hook: Any) -> None:
+        self._hook = hook
+        self._runs: dict[int, RunRecord] = {}
+
+    def active(self) -> list[int]:
+        return list(self._runs)
+
+    def open(
+        self, run_id: int, graph: TaskGraph, inputs: Mapping[str, Any], now: float
+    ) -> RunRecord:
+        run = RunRecord(run_id, graph, inputs, now)
+        for task_id, task in graph.tasks.items():
+            run.records[task_id].predicted_seconds = self._predict(task)
+        self._runs[run_id] = run
+        self._call("maze_run_started", run_id=run_id, graph=graph, inputs=inputs)
+        for task_id in graph.tasks:
+            self._transition(run, task_id, "pending", now)
+        return run
+
+    # -- instructions ---------------------------------------------------------------------
+
+    def running(self, dispatch: Dispatch) -> tuple[Task, tuple[Any, ...], dict[str, Any]]:
+        """Record that a task starts; return it with its arguments resolved."""
+        run = self._runs[dispatch.run_id]
+        task = run.graph.tasks[dispatch.task_id]
+        record = run.records[task.id]
+        record.attempts = dispatch.attempt + 1
+        record.queued = dispatch.ready_at
+        record.node = dispatch.allocation.node
+        run.running[task.id] = dispatch.attempt
+        self._transition(run, task.id, "ready", dispatch.ready_at)
+        self._transition(run, task.id, "running", time.time())
+        if not task.has_refs:
+            return task, task.args, task.kwargs
+        try:
+            args, kwargs = resolve((task.args, task.kwargs), run.outputs, run.inputs)
+        except (KeyError, IndexError, TypeError) as exc:
+            raise TaskFailedError(
+                f"task {task.id!r}: selecting part of an input failed: {exc!r}",
+                fix="check the keys/indexes used as ref[...] against what the upstream returns",
+                culprit=task.id,
+            ) from None
+        return task, args, kwargs
+
+    def retrying(self, run_id: int, task_id: str, error: BaseException) -> None:
+        self._final_or_retry(run_id, task_id, "retrying", error)
+
+    def failed(self, run_id: int, task_id: str, error: BaseException) -> None:
+        self._final_or_retry(run_id, task_id, "failed", error)
+
+    def cancelled(self, run_id: int, task_id: str, error: BaseException) -> None:
+        self._final_or_retry(run_id, task_id, "cancelled", error)
+
+    def close(self, run_id: int, status: str) -> None:
+        run = self._runs.pop(run_id)
+        result = RunResult(
+            run_id, run.graph.name, status, run.records, run.outputs, run.submitted, time.time()
+        )
+        self._call("maze_run_finished", result=result)
+        run.future.set_result(result)
+
+    def reject(self, run_id: int, error: BaseException) -> None:
+        run = self._runs.pop(run_id)
+        run.rejection = error
+        run.future.set_exception(error)
+
+    # -- events from workers -----------------------------------------------------------------
+
+    def outcome(
+        self, run_id: int, task_id: str, attempt: int, future: Future[Outcome]
+    ) -> Event | None:
+        """The scheduler event for a finished attempt (None when the attempt was abandoned)."""
+        run = self._current(run_id, task_id, attempt)
+        if run is None:
+            return None
+        now = time.time()
+        infrastructure_error = future.exception()
+        if infrastructure_error is not None:
+            error, retryable = _infrastructure(run.graph.tasks[task_id], infrastructure_error)
+            return TaskError(run_id, task_id, attempt, now, error, retryable)
+        outcome = future.result()
+        record = run.records[task_id]
+        record.started, record.finished = outcome.started, outcome.finished
+        if outcome.ok:
+            run.outputs[task_id] = outcome.value
+            self._transition(run, task_id, "done", outcome.finished)
+            return TaskDone(run_id, task_id, attempt, now)
+        error = _task_error(run.graph.tasks[task_id], outcome)
+        return TaskError(run_id, task_id, attempt, now, error)
+
+    def expired(self, run_id: int, task_id: str, attempt: int) -> Event | None:
+        """The scheduler event for an attempt that ran out of time (None if it ended)."""
+        run = self._current(run_id, task_id, attempt)
+        if run is None:
+            return None
+        spec = run.graph.tasks[task_id].spec
+        error = TaskTimeoutError(
+            f"task {task_id!r} (tool {spec.name!r}) ran longer than its timeout of"
+            f" {spec.timeout:g}s and was abandoned",
+            fix="raise @tool(timeout=...) or make the task faster (a thread cannot be killed:"
+            " an abandoned attempt may still finish in the background)",
+            culprit=task_id,
+        )
+        return TaskError(run_id, task_id, attempt, time.time(), error)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _current(self, run_id: int, task_id: str, attempt: int) -> RunRecord | None:
+        run = self._runs.get(run_id)
+        if run is None or run.running.get(task_id) != attempt:
+            return None
+        del run.running[task_id]
+        return run
+
+    def _final_or_retry(self, run_id: int, task_id: str, status: str, error: BaseException) -> None:
+        run = self._runs[run_id]
+        run.running.pop(task_id, None)
+        run.records[task_id].error = error
+        self._transition(run, task_id, status, time.time(), error)
+
+    def _transition(
+        self, run: RunRecord, task_id: str, new: str, now: float, error: BaseException | None = None
+    ) -> None:
+        record = run.records[task_id]
+        old, record.status = record.status, new
+        if self._hook.maze_task_transition.get_hookimpls():
+            self._call(
+                "maze_task_transition",
+                run_id=run.run_id,
+                task=run.graph.tasks[task_id],
+                old="" if new == "pending" else old,
+                new=new,
+                time=now,
+                attempt=record.attempts - 1 if record.attempts else 0,
+                node=record.node,
+                error=error,
+            )
+
+    def _predict(self, task: Task) -> float | None:
+        try:
+            seconds = self._hook.maze_predict_duration(task=task, kind=task.spec.kind)
+        except Exception:
+            log.exception("maze: maze_predict_duration failed for task %r", task.id)
+            return None
+        return None if seconds is None else float(seconds)
+
+    def _call(self, name: str, **kwargs: Any) -> None:
+        try:
+            getattr(self._hook, name)(**kwargs)
+        except Exception:  # an observer's bug must not lose a run
+            log.exception("maze: hook %s raised", name)
+
+
+def _task_error(task: Task, outcome: Outcome) -> TaskFailedError:
+    cause = outcome.error
+    error = TaskFailedError(
+        f"task {task.id!r} (tool {task.spec.name!r}) raised {type(cause).__name__}: {cause}\n"
+        f"{outcome.traceback}".rstrip(),
+        fix="fix the tool, or set @tool(retries=...) if the failure is transient",
+        culprit=task.id,
+    )
+    error.cause = cause
+    error.remote_traceback = outcome.traceback
+    error.__cause__ = cause
+    return error
+
+
+def _infrastructure(task: Task, error: BaseException) -> tuple[BaseException, bool]:
+    """The error to report when the executor, not the tool, failed; and whether to retry."""
+    where = f"task {task.id!r} (tool {task.spec.name!r})"
+    if isinstance(error, WorkerLostError):
+        return WorkerLostError(f"{where}: {error.problem}", fix=error.fix, culprit=task.id), True
+    if isinstance(error, SerializationError):
+        return SerializationError(
+            f"{where}: {error.problem}", fix=error.fix, culprit=task.id
+        ), False
+    if isinstance(error, MazeError):
+        return error, False
+    return TaskFailedError(
+        f"{where} could not be run: {type(error).__name__}: {error}",
+        fix="see the cause; this is not an exception raised by the tool itself",
+        culprit=task.id,
+    ), False

@@ -1,0 +1,337 @@
+"""The run loop: a runtime owns a scheduler and executors and connects the two.
+
+Threading model. The scheduler is not thread-safe and need not be: every event (a task's
+outcome from an executor callback, a timeout, a cancel) is appended to an inbox, and
+whichever thread finds the runtime's lock free drains the inbox, feeds the scheduler and
+carries out its instructions (a "combining" lock: no thread hand-off per task, no thread
+ever waits for another's events). After releasing the lock a thread looks at the inbox
+again, so an event appended while another thread was draining is never stranded.
+
+Correctness rules:
+* Outputs are stored only for the attempt the scheduler is running; a late result of an
+  abandoned attempt (timed out, cancelled) is dropped, and resources are released once.
+* User code never raises into the loop: :func:`run_call` turns its exceptions into data,
+  and anything else going wrong while dispatching fails that task, not the runtime.
+"""
+
+from __future__ import annotations
+
+import abc
+import atexit
+import itertools
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import Future
+from typing import Any
+
+from maze_core.errors import TaskTimeoutError, ValidationError
+from maze_core.graph import TaskGraph, Workflow
+from maze_core.plugins import make_plugin_manager
+from maze_core.run.executors import ExecutorName, Outcome, make_executor, run_call
+from maze_core.run.machine import detect_cpus, detect_gpus, detect_memory
+from maze_core.run.result import RunResult
+from maze_core.run.runstate import RunBook
+from maze_core.run.timers import Deadlines
+from maze_core.schedule import (
+    Cancel,
+    CancelRun,
+    Dispatch,
+    Fail,
+    Finish,
+    Node,
+    Reject,
+    Retry,
+    Scheduler,
+    SubmitRun,
+)
+from maze_core.schedule.events import Event, Instruction
+from maze_core.tools import ToolRegistry, parse_size
+
+__all__ = ["LocalRuntime", "RunHandle", "Runtime", "get_runtime"]
+
+log = logging.getLogger("maze")
+
+
+class RunHandle:
+    """A submitted run: wait for it (``result()`` or ``await``), or ``cancel()`` it."""
+
+    def __init__(
+        self, runtime: Runtime, run_id: int, workflow: str, future: Future[RunResult]
+    ) -> None:
+        self.runtime = runtime
+        self.run_id = run_id
+        self.workflow = workflow
+        self._future = future
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else "running"
+        return f"RunHandle({self.workflow!r}, run_id={self.run_id}, {state})"
+
+    def result(self, timeout: float | None = None) -> RunResult:
+        """Wait for the run to end and return its result (it keeps running on a timeout)."""
+        try:
+            return self._future.result(timeout)
+        except TimeoutError:
+            raise TaskTimeoutError(
+                f"run {self.run_id} of workflow {self.workflow!r} did not finish in {timeout}s",
+                fix="wait longer, or cancel it with handle.cancel()",
+                culprit=self.workflow,
+            ) from None
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def cancel(self, reason: str = "cancelled by the user") -> None:
+        """Stop the run: queued tasks never start; running ones are abandoned."""
+        self.runtime.post_event(CancelRun(self.run_id, time.time(), reason))
+
+    def __await__(self) -> Generator[Any, None, RunResult]:
+        import asyncio
+
+        return asyncio.wrap_future(self._future).__await__()
+
+
+class Runtime(abc.ABC):
+    """Base of all runtimes: a scheduler driven through events, plus hooks and tools."""
+
+    def __init__(
+        self,
+        nodes: Iterable[Node],
+        *,
+        plugins: Iterable[Any] = (),
+        autoload_plugins: bool | None = None,
+    ) -> None:
+        self.plugins = make_plugin_manager(plugins, autoload=autoload_plugins)
+        self.tools = ToolRegistry()
+        self.plugins.hook.maze_register_tools(registry=self.tools)
+        self.scheduler = Scheduler(nodes)
+        self.book = RunBook(self.plugins.hook)
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._inbox: deque[Callable[[], Event | None]] = deque()
+        self._closed = False
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def submit(
+        self, workflow: Workflow | TaskGraph, /, *, fail_fast: bool = False, **inputs: Any
+    ) -> RunHandle:
+        """Start a run of ``workflow`` with ``inputs``; many runs share one runtime."""
+        self._check_open()
+        graph = workflow.build() if isinstance(workflow, Workflow) else workflow
+        values = graph.bind_inputs(inputs)
+        run = self.book.open(next(self._ids), graph, values, time.time())
+        with self._lock:
+            self._process([SubmitRun(run.run_id, graph, run.submitted, fail_fast)])
+            self._drain()
+        self._pump()
+        if run.rejection is not None:
+            raise run.rejection
+        return RunHandle(self, run.run_id, graph.name, run.future)
+
+    def post_event(self, event: Event) -> None:
+        """Feed one event to the scheduler (from any thread)."""
+        self._post(lambda: event)
+
+    def close(self) -> None:
+        """Cancel the runs still going and release workers. Idempotent."""
+        if self._closed:
+            return
+        for run_id in self.book.active():
+            self.post_event(CancelRun(run_id, time.time(), "the runtime was closed"))
+        self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValidationError(
+                f"{type(self).__name__} is closed",
+                fix="create a new runtime (or use it inside a `with` block)",
+                culprit=self,
+            )
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _post(self, make_event: Callable[[], Event | None]) -> None:
+        self._inbox.append(make_event)
+        self._pump()
+
+    def _pump(self) -> None:
+        while self._inbox and self._lock.acquire(blocking=False):
+            try:
+                self._drain()
+            finally:
+                self._lock.release()
+
+    def _drain(self) -> None:
+        inbox = self._inbox
+        while inbox:
+            batch = []
+            while inbox:
+                event = inbox.popleft()()
+                if event is not None:
+                    batch.append(event)
+            self._process(batch)
+
+    def _process(self, events: list[Event]) -> None:
+        for instruction in self.scheduler.handle(*events):
+            try:
+                self._apply(instruction)
+            except Exception:  # a bug of ours must not strand a run: log it and go on
+                log.exception("maze: could not carry out %r", instruction)
+
+    def _apply(self, instruction: Instruction) -> None:
+        book = self.book
+        if isinstance(instruction, Dispatch):
+            self._dispatch(instruction)
+        elif isinstance(instruction, Retry):
+            book.retrying(instruction.run_id, instruction.task_id, instruction.error)
+        elif isinstance(instruction, Fail):
+            book.failed(instruction.run_id, instruction.task_id, instruction.error)
+        elif isinstance(instruction, Cancel):
+            book.cancelled(instruction.run_id, instruction.task_id, instruction.error)
+        elif isinstance(instruction, Finish):
+            book.close(instruction.run_id, instruction.status)
+        elif isinstance(instruction, Reject):
+            book.reject(instruction.run_id, instruction.error)
+
+    @abc.abstractmethod
+    def _dispatch(self, instruction: Dispatch) -> None:
+        """Start the task on the node the scheduler chose; report its outcome via ``_post``."""
+
+
+class LocalRuntime(Runtime):
+    """Runs tasks on this machine, which is one node with its CPUs, memory and GPUs.
+
+    ``executor`` runs cpu and gpu tasks: ``threads`` (default), ``processes`` (CPU-bound
+    Python; functions shipped with cloudpickle) or ``inline`` (one at a time, in the
+    submitting thread: for debugging). io tasks always run on threads (inline when the
+    executor is inline). Capacities default to what the machine has and can be overridden.
+    """
+
+    def __init__(
+        self,
+        executor: ExecutorName = "threads",
+        *,
+        cpus: float | None = None,
+        memory: int | str | None = None,
+        gpus: int | None = None,
+        gpu_memory: int | str | None = None,
+        custom: dict[str, float] | None = None,
+        plugins: Iterable[Any] = (),
+        autoload_plugins: bool | None = None,
+        max_io_threads: int = 256,
+    ) -> None:
+        node = _local_node(cpus, memory, gpus, gpu_memory, custom or {})
+        super().__init__([node], plugins=plugins, autoload_plugins=autoload_plugins)
+        self.executor_name = executor
+        slots = max(1, math.ceil(node.cpus))
+        workers = slots if executor == "processes" else max(32, 4 * slots)
+        self._executor = make_executor(executor, max_workers=workers)
+        io_name = "inline" if executor == "inline" else "threads"
+        self._io_executor = make_executor(io_name, max_workers=max_io_threads)
+        self._deadlines = Deadlines()
+
+    def __repr__(self) -> str:
+        node = self.scheduler.nodes["local"]
+        return f"LocalRuntime({self.executor_name!r}, cpus={node.cpus:g}, gpus={node.gpus})"
+
+    def close(self) -> None:
+        super().close()
+        self._deadlines.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._io_executor.shutdown(wait=False, cancel_futures=True)
+
+    def _dispatch(self, instruction: Dispatch) -> None:
+        run_id, task_id, attempt = instruction.run_id, instruction.task_id, instruction.attempt
+
+        def report(future: Future[Outcome]) -> None:
+            self._post(lambda: self.book.outcome(run_id, task_id, attempt, future))
+
+        try:
+            task, args, kwargs = self.book.running(instruction)
+            spec = task.spec
+            executor = self._io_executor if spec.kind == "io" else self._executor
+            in_process = self.executor_name == "processes" and spec.kind != "io"
+            env = _gpu_env(instruction.allocation.gpu_ids) if in_process else None
+            future = executor.submit(
+                run_call, spec.fn, args, kwargs, spec.is_async, env, in_process
+            )
+        except Exception as exc:  # a bad input selection, an unpicklable call: the task fails
+            failed: Future[Outcome] = Future()
+            failed.set_exception(exc)
+            report(failed)
+            return
+        if spec.timeout is not None:
+            expired = lambda: self.book.expired(run_id, task_id, attempt)  # noqa: E731
+            self._deadlines.add(time.monotonic() + spec.timeout, lambda: self._post(expired))
+        future.add_done_callback(report)
+
+
+def _gpu_env(gpu_ids: tuple[int, ...]) -> dict[str, str] | None:
+    """The environment that pins a process to its GPUs (None when it has none)."""
+    return {"CUDA_VISIBLE_DEVICES": ",".join(map(str, gpu_ids))} if gpu_ids else None
+
+
+def _local_node(
+    cpus: float | None,
+    memory: int | str | None,
+    gpus: int | None,
+    gpu_memory: int | str | None,
+    custom: dict[str, float],
+) -> Node:
+    detected_gpus, detected_gpu_memory = detect_gpus() if gpus is None else (gpus, 0)
+    return Node(
+        "local",
+        cpus=float(detect_cpus() if cpus is None else cpus),
+        memory=parse_size(memory, what="memory") or 0 if memory is not None else detect_memory(),
+        gpus=detected_gpus,
+        gpu_memory=parse_size(gpu_memory, what="gpu_memory") or detected_gpu_memory,
+        custom=custom,
+    )
+
+
+_default_runtime: LocalRuntime | None = None
+_default_lock = threading.Lock()
+
+
+def get_runtime(runtime: Runtime | str | None = None) -> Runtime:
+    """``runtime`` itself, or by name: ``None``/``"local"`` is the shared local runtime
+    (threads), ``"threads"``, ``"processes"`` and ``"inline"`` a shared one of that kind."""
+    global _default_runtime
+    if isinstance(runtime, Runtime):
+        return runtime
+    if runtime in (None, "local", "threads"):
+        with _default_lock:
+            if _default_runtime is None or _default_runtime._closed:
+                _default_runtime = LocalRuntime()
+                atexit.register(_default_runtime.close)
+            return _default_runtime
+    if runtime == "inline":
+        return _named_runtime("inline")
+    if runtime == "processes":
+        return _named_runtime("processes")
+    raise ValidationError(
+        f"unknown runtime {runtime!r}",
+        fix='pass a Runtime object, or one of "local", "threads", "processes", "inline"',
+        culprit=runtime,
+    )
+
+
+_named: dict[str, LocalRuntime] = {}
+
+
+def _named_runtime(name: ExecutorName) -> LocalRuntime:
+    with _default_lock:
+        runtime = _named.get(name)
+        if runtime is None or runtime._closed:
+            runtime = _named[name] = LocalRuntime(name)
+            atexit.register(runtime.close)
+        return runtime

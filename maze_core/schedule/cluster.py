@@ -1,0 +1,139 @@
+"""The cluster model: nodes, what each one has, and what is free on it now.
+
+A node's GPUs are accounted one by one (each with its own memory), because a task asking
+for ``gpus=1, gpu_memory="16GiB"`` needs one device with 16 GiB free, not 16 GiB spread over
+two. Fractional requests (``gpus=0.5``) share one device; requests of one or more GPUs take
+whole free devices.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from maze_core.tools import Resources
+
+__all__ = ["Allocation", "Node"]
+
+_EPSILON = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """What one running task holds on its node; given back as a whole when it stops."""
+
+    node: str
+    resources: Resources
+    gpu_ids: tuple[int, ...] = ()
+    gpu_share: float = 0.0
+
+
+@dataclass(slots=True)
+class Node:
+    """One machine: capacities, and the amounts free now.
+
+    ``memory`` and ``gpu_memory`` are bytes; ``gpu_memory`` is per GPU (0 = unknown,
+    which admits any per-GPU request up to the device being free).
+    """
+
+    name: str
+    cpus: float
+    memory: int = 0
+    gpus: int = 0
+    gpu_memory: int = 0
+    custom: Mapping[str, float] = field(default_factory=dict)
+    free_cpus: float = field(init=False)
+    free_memory: int = field(init=False)
+    free_gpu_share: list[float] = field(init=False)
+    free_gpu_memory: list[int] = field(init=False)
+    free_custom: dict[str, float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.free_cpus = self.cpus
+        self.free_memory = self.memory
+        self.free_gpu_share = [1.0] * self.gpus
+        self.free_gpu_memory = [self.gpu_memory] * self.gpus
+        self.free_custom = dict(self.custom)
+
+    def could_ever_fit(self, request: Resources) -> str | None:
+        """Why ``request`` can never run here even on an idle node, or None if it can."""
+        if request.cpus > self.cpus + _EPSILON:
+            return f"{request.cpus:g} CPUs (node {self.name!r} has {self.cpus:g})"
+        if request.memory and self.memory and request.memory > self.memory:
+            return f"{request.memory} bytes of memory (node {self.name!r} has {self.memory})"
+        if request.gpus > self.gpus + _EPSILON:
+            return f"{request.gpus:g} GPUs (node {self.name!r} has {self.gpus})"
+        if request.gpu_memory and self.gpu_memory and request.gpu_memory > self.gpu_memory:
+            has = f"node {self.name!r} GPUs have {self.gpu_memory}"
+            return f"{request.gpu_memory} bytes per GPU ({has})"
+        for key, amount in request.custom.items():
+            if amount > self.custom.get(key, 0.0) + _EPSILON:
+                has = f"node {self.name!r} has {self.custom.get(key, 0):g}"
+                return f"{amount:g} of custom resource {key!r} ({has})"
+        return None
+
+    def fits(self, request: Resources) -> bool:
+        """Whether ``request`` can start on this node now."""
+        if request.cpus > self.free_cpus + _EPSILON:
+            return False
+        if request.memory and request.memory > self.free_memory and self.memory:
+            return False
+        if request.custom and any(
+            amount > self.free_custom.get(key, 0.0) + _EPSILON
+            for key, amount in request.custom.items()
+        ):
+            return False
+        return not request.gpus or self._pick_gpus(request) is not None
+
+    def acquire(self, request: Resources) -> Allocation:
+        """Reserve ``request`` (which must fit) and return what was taken."""
+        gpu_ids = self._pick_gpus(request) if request.gpus else ()
+        assert gpu_ids is not None, "acquire() called for a request that does not fit"
+        share = request.gpus if request.gpus < 1 else 1.0
+        for gpu in gpu_ids:
+            self.free_gpu_share[gpu] -= share
+            self.free_gpu_memory[gpu] -= request.gpu_memory or 0
+        self._take(request, -1)
+        return Allocation(self.name, request, gpu_ids, share if gpu_ids else 0.0)
+
+    def release(self, allocation: Allocation) -> None:
+        """Give back everything ``allocation`` holds."""
+        for gpu in allocation.gpu_ids:
+            self.free_gpu_share[gpu] += allocation.gpu_share
+            self.free_gpu_memory[gpu] += allocation.resources.gpu_memory or 0
+        self._take(allocation.resources, +1)
+
+    def _take(self, request: Resources, sign: int) -> None:
+        self.free_cpus += sign * request.cpus
+        if request.memory:
+            self.free_memory += sign * request.memory
+        for key, amount in request.custom.items():
+            self.free_custom[key] = self.free_custom.get(key, 0.0) + sign * amount
+
+    def _pick_gpus(self, request: Resources) -> tuple[int, ...] | None:
+        """The devices a GPU request would take now: the fullest that fit (packing keeps
+        whole devices free for whole-device requests), or None."""
+        wanted_share = request.gpus if request.gpus < 1 else 1.0
+        count = 1 if request.gpus < 1 else math.ceil(request.gpus - _EPSILON)
+        memory = request.gpu_memory or 0
+        candidates = [
+            gpu
+            for gpu in range(self.gpus)
+            if self.free_gpu_share[gpu] + _EPSILON >= wanted_share
+            and (not self.gpu_memory or self.free_gpu_memory[gpu] >= memory)
+        ]
+        if len(candidates) < count:
+            return None
+        candidates.sort(key=lambda gpu: (self.free_gpu_share[gpu], gpu))
+        return tuple(sorted(candidates[:count]))
+
+    @property
+    def idle(self) -> bool:
+        """Whether nothing is reserved on this node."""
+        return (
+            abs(self.free_cpus - self.cpus) < _EPSILON
+            and self.free_memory == self.memory
+            and all(abs(share - 1.0) < _EPSILON for share in self.free_gpu_share)
+            and all(abs(self.free_custom[k] - v) < _EPSILON for k, v in self.custom.items())
+        )
