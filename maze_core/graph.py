@@ -119,6 +119,7 @@ class Workflow:
         self._inputs: dict[str, Any] = {}
         self._graph: TaskGraph | None = None
         self._signatures: dict[int, inspect.Signature] = {}
+        self._name_counts: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"Workflow({self.name!r}, tasks={len(self._tasks)})"
@@ -280,10 +281,12 @@ class Workflow:
                     culprit=task_name,
                 )
             return task_name
-        task_id, n = spec.name, 0
-        while task_id in self._tasks:
+        n = self._name_counts.get(spec.name, 0)
+        task_id = spec.name if n == 0 else f"{spec.name}-{n}"
+        while task_id in self._tasks:  # only when a task_name took this one
             n += 1
             task_id = f"{spec.name}-{n}"
+        self._name_counts[spec.name] = n + 1
         return task_id
 
 
