@@ -77,9 +77,14 @@ def main() -> None:
     for label, row in rows.items():
         overhead = (row["maze_s"] - row["pool_s"]) / row["n"] * 1e6
         row["overhead_us_per_task"] = overhead
-        table.add_row(label, f"{row['n']:,}", f"{row['n'] / row['maze_s']:,.0f}",
-                      f"{row['n'] / row['pool_s']:,.0f}", f"{overhead:.1f}",
-                      f"{row['maze_s'] / row['pool_s']:.2f}x")
+        table.add_row(
+            label,
+            f"{row['n']:,}",
+            f"{row['n'] / row['maze_s']:,.0f}",
+            f"{row['n'] / row['pool_s']:,.0f}",
+            f"{overhead:.1f}",
+            f"{row['maze_s'] / row['pool_s']:.2f}x",
+        )
     Console().print(table)
 
     noop_row = rows["no-op"]

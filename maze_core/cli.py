@@ -1,0 +1,154 @@
+"""``maze``: the command line. Commands parse and print; the work lives in the library."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+import maze_core
+from maze_core.errors import MazeError, ValidationError
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from maze_core.run.result import RunResult
+
+app = typer.Typer(
+    name="maze",
+    help="Maze: task-level distributed execution for agent workflows.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+
+ExecutorOption = Annotated[
+    str, typer.Option(help="Where cpu/gpu tasks run: threads, processes or inline.")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"maze {maze_core.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Maze: task-level distributed execution for agent workflows."""
+
+
+@app.command()
+def demo(
+    executor: ExecutorOption = "threads",
+    out: Annotated[Path | None, typer.Option(help="Where to write the report.")] = None,
+) -> None:
+    """Run the quickstart example: Maze studies its own documentation in parallel."""
+    quickstart = _quickstart()
+    workflow = quickstart.build_workflow(out=str(out) if out else None)
+    result = _run(workflow, executor, {})
+    written = result["write_report"]
+    console.print(f"Report written to [bold]{written['path']}[/] ({written['bytes']:,} bytes)")
+
+
+@app.command()
+def run(
+    target: Annotated[str, typer.Argument(help="FILE.py:NAME or package.module:NAME")],
+    executor: ExecutorOption = "threads",
+    input_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input", "-i", help="A workflow input, NAME=VALUE (VALUE as JSON if it parses)."
+        ),
+    ] = None,
+) -> None:
+    """Run a Workflow defined in a file or module and print its outputs and timings."""
+    from maze_core.loading import load_workflow
+
+    try:
+        workflow = load_workflow(target)
+        inputs = dict(_parse_input(item) for item in input_ or [])
+    except MazeError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    result = _run(workflow, executor, inputs)
+    for task_id, value in result.outputs.items():
+        console.print(f"[bold]{task_id}[/] = {_short(value)}")
+    if not result.ok:
+        for task_id, error in result.errors.items():
+            console.print(f"[red]{task_id} failed:[/] {error}")
+        raise typer.Exit(1)
+
+
+def _run(workflow: Any, executor: str, inputs: dict[str, Any]) -> RunResult:
+    from maze_core.progress import Progress
+    from maze_core.report import timing_table
+    from maze_core.run.runtime import LocalRuntime
+
+    if executor not in ("threads", "processes", "inline"):
+        console.print(
+            f"[red]error:[/] unknown executor {executor!r}; use threads, processes or inline"
+        )
+        raise typer.Exit(2)
+    progress = Progress()
+    with LocalRuntime(executor, plugins=[progress]) as runtime:  # type: ignore[arg-type]
+        try:
+            handle = runtime.submit(workflow, **inputs)
+        except MazeError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+        with progress.live(console):
+            result = handle.result()
+    console.print(timing_table(result))
+    return result
+
+
+def _quickstart() -> ModuleType:
+    """The quickstart module: packaged in the wheel, or examples/ of a source checkout."""
+    package = Path(maze_core.__file__).parent
+    for path in (
+        package / "_examples" / "quickstart.py",
+        package.parent / "examples" / "quickstart.py",
+    ):
+        if path.is_file():
+            spec = importlib.util.spec_from_file_location("maze_quickstart", path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+    raise ValidationError(
+        "the quickstart example is not installed",
+        fix="reinstall: pip install --force-reinstall maze-agents",
+    )
+
+
+def _parse_input(item: str) -> tuple[str, Any]:
+    name, sep, raw = item.partition("=")
+    if not sep or not name:
+        raise ValidationError(
+            f"--input {item!r} is not NAME=VALUE",
+            fix="write it as --input name=value",
+            culprit=item,
+        )
+    try:
+        return name, json.loads(raw)
+    except json.JSONDecodeError:
+        return name, raw
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def main() -> None:
+    """Entry point of the ``maze`` console script."""
+    app()
