@@ -67,8 +67,8 @@ def main() -> None:
         for label, fn, n in (("no-op", noop, args.noop), ("1 ms sleep", sleep_1ms, args.sleepy)):
             run_maze(runtime, fn, min(n, 200))  # warm both up
             run_pool(pool, fn, min(n, 200))
-            maze_s = best_of(args.repeats, lambda: run_maze(runtime, fn, n))
-            pool_s = best_of(args.repeats, lambda: run_pool(pool, fn, n))
+            maze_s = best_of(args.repeats, lambda fn=fn, n=n: run_maze(runtime, fn, n))
+            pool_s = best_of(args.repeats, lambda fn=fn, n=n: run_pool(pool, fn, n))
             rows[label] = {"n": n, "maze_s": maze_s, "pool_s": pool_s}
 
     table = Table(title=f"Maze local runtime vs ThreadPoolExecutor({cpus}), best of {args.repeats}")

@@ -120,7 +120,8 @@ def _quickstart() -> ModuleType:
     ):
         if path.is_file():
             spec = importlib.util.spec_from_file_location("maze_quickstart", path)
-            assert spec is not None and spec.loader is not None
+            assert spec is not None
+            assert spec.loader is not None
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             return module

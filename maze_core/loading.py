@@ -46,7 +46,8 @@ def _import(location: str) -> Any:
             raise ValidationError(f"no file {location!r}", fix=_FIX, culprit=location)
         name = f"maze_user_{path.stem}"
         spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module  # so process workers and pickling can find it by name
         spec.loader.exec_module(module)
