@@ -236,7 +236,7 @@ class Workflow:
             bound = signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise ValidationError(
-                f"cannot call tool {spec.name!r}{signature} with the given arguments: {exc}",
+                f"cannot call tool {spec.name!r}{signature}: {_mismatch(signature, kwargs, exc)}",
                 fix="pass exactly the parameters the tool declares",
                 culprit=spec.name,
             ) from None
@@ -288,6 +288,16 @@ class Workflow:
             task_id = f"{spec.name}-{n}"
         self._name_counts[spec.name] = n + 1
         return task_id
+
+
+def _mismatch(signature: inspect.Signature, kwargs: dict[str, Any], error: TypeError) -> str:
+    """Say what is wrong: unknown arguments first (the likelier typo), then the binder's word."""
+    params = signature.parameters
+    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        unknown = [name for name in kwargs if name not in params]
+        if unknown:
+            return f"unexpected keyword argument {', '.join(map(repr, unknown))}"
+    return str(error)
 
 
 def _refs(value: Any) -> Iterable[TaskRef | InputRef]:

@@ -172,6 +172,12 @@ def make_spec(
         raise ValidationError(
             f"{fn!r} is not callable", fix="decorate a function with @tool", culprit=fn
         )
+    if resources is not None and not isinstance(resources, Resources):
+        raise ValidationError(
+            f"tool {fn!r} has resources={resources!r}",
+            fix="pass resources=Resources(cpus=..., gpus=..., memory=...)",
+            culprit=resources,
+        )
     kind = _kind(fn, kind, resources)
     if resources is None:
         resources = Resources(cpus=0) if kind == "io" else Resources()

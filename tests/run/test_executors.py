@@ -1,0 +1,107 @@
+"""The contract every executor follows (concurrent.futures semantics)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Executor, ThreadPoolExecutor
+
+import pytest
+
+from maze_core import SerializationError, WorkerLostError
+from maze_core.run.executors import InlineExecutor, ProcessExecutor, make_executor, run_call
+
+
+def add(a, b):
+    return a + b
+
+
+def boom():
+    raise KeyError("missing")
+
+
+@pytest.fixture(params=["inline", "threads", "processes"])
+def executor(request):
+    ex = make_executor(request.param, max_workers=2)
+    yield ex
+    ex.shutdown(wait=True)
+
+
+def test_submit_returns_a_future_with_the_result(executor: Executor):
+    assert executor.submit(add, 2, b=3).result(timeout=30) == 5
+
+
+def test_exceptions_propagate_with_their_type(executor: Executor):
+    with pytest.raises(KeyError, match="missing"):
+        executor.submit(boom).result(timeout=30)
+
+
+def test_closures_and_lambdas_run(executor: Executor):
+    offset = 10
+    assert executor.submit(lambda x: x + offset, 1).result(timeout=30) == 11
+
+
+def test_many_calls_all_complete(executor: Executor):
+    futures = [executor.submit(add, i, i) for i in range(50)]
+    assert [f.result(timeout=30) for f in futures] == [2 * i for i in range(50)]
+
+
+def test_run_call_turns_user_exceptions_into_outcomes(executor: Executor):
+    outcome = executor.submit(run_call, boom, (), {}).result(timeout=30)
+    assert not outcome.ok
+    assert isinstance(outcome.error, KeyError)
+    assert "in boom" in outcome.traceback
+    assert outcome.started <= outcome.finished
+
+
+def test_run_call_runs_coroutines(executor: Executor):
+    async def coro(x):
+        return x * 2
+
+    assert executor.submit(run_call, coro, (4,), {}, True).result(timeout=30).value == 8
+
+
+def test_inline_runs_in_the_callers_thread():
+    ex = InlineExecutor()
+    assert ex.submit(threading.get_ident).result() == threading.get_ident()
+
+
+def test_threads_run_elsewhere():
+    with ThreadPoolExecutor(1) as ex:
+        assert ex.submit(threading.get_ident).result() != threading.get_ident()
+
+
+def test_processes_run_in_another_process():
+    ex = ProcessExecutor(1)
+    try:
+        assert ex.submit(os.getpid).result(timeout=30) != os.getpid()
+    finally:
+        ex.shutdown()
+
+
+def test_processes_name_the_argument_that_cannot_be_pickled():
+    ex = ProcessExecutor(1)
+    try:
+        with pytest.raises(SerializationError, match="argument 'lock'"):
+            ex.submit(add, 1, lock=threading.Lock())
+    finally:
+        ex.shutdown()
+
+
+def test_processes_report_an_unpicklable_result():
+    ex = ProcessExecutor(1)
+    try:
+        with pytest.raises(SerializationError, match="result"):
+            ex.submit(threading.Lock).result(timeout=30)
+    finally:
+        ex.shutdown()
+
+
+def test_a_dead_worker_is_reported_and_the_pool_recovers():
+    ex = ProcessExecutor(1)
+    try:
+        with pytest.raises(WorkerLostError, match="died"):
+            ex.submit(os._exit, 3).result(timeout=30)
+        assert ex.submit(add, 1, 1).result(timeout=30) == 2
+    finally:
+        ex.shutdown()

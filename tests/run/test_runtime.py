@@ -1,0 +1,341 @@
+"""The local runtime's semantics, over every executor."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from maze_core import (
+    InfeasibleResourcesError,
+    LocalRuntime,
+    Resources,
+    RunCancelledError,
+    TaskCancelledError,
+    TaskFailedError,
+    TaskTimeoutError,
+    Workflow,
+    hookimpl,
+    tool,
+)
+
+
+@tool
+def inc(x: int) -> int:
+    return x + 1
+
+
+@tool
+def fail(x: int) -> int:
+    raise ValueError(f"bad value {x}")
+
+
+@tool
+def nap(seconds: float) -> dict:
+    start = time.time()
+    time.sleep(seconds)
+    return {"start": start, "end": time.time()}
+
+
+@tool(kind="io")
+def io_nap(seconds: float) -> dict:
+    start = time.time()
+    time.sleep(seconds)
+    return {"start": start, "end": time.time()}
+
+
+@tool(retries=2)
+def flaky(counter: str) -> int:
+    """Fails on its first two attempts; the counter file survives process boundaries."""
+    path = Path(counter)
+    attempts = int(path.read_text() or 0) + 1 if path.exists() else 1
+    path.write_text(str(attempts))
+    if attempts < 3:
+        raise ConnectionError(f"attempt {attempts}")
+    return attempts
+
+
+@tool(timeout=0.3)
+def too_slow() -> str:
+    time.sleep(1.5)
+    return "late"
+
+
+@tool(timeout=0.3, retries=1)
+def slow_then_fast(counter: str) -> str:
+    path = Path(counter)
+    first = not path.exists()
+    path.write_text("x")
+    if first:
+        time.sleep(1.5)
+    return "fast"
+
+
+def chain(n: int) -> tuple[Workflow, object]:
+    wf = Workflow("chain")
+    ref = wf.add(inc, 0)
+    for _ in range(n - 1):
+        ref = wf.add(inc, ref)
+    return wf, ref
+
+
+def test_a_chain_computes_in_order(runtime):
+    wf, last = chain(5)
+    result = runtime.submit(wf).result(timeout=60)
+    assert result.ok
+    assert result[last] == 5
+
+
+def test_records_carry_timings_node_and_prediction(runtime):
+    wf, last = chain(2)
+    record = runtime.submit(wf).result(timeout=60).tasks[last.task_id]
+    assert record.status == "done"
+    assert record.node == "local"
+    assert record.attempts == 1
+    assert record.submitted <= record.queued <= record.started <= record.finished
+    assert record.predicted_seconds == pytest.approx(0.1)
+
+
+def test_a_failure_cancels_descendants_and_spares_independent_branches(runtime):
+    wf = Workflow("branches")
+    bad = wf.add(fail, 1)
+    downstream = wf.add(inc, bad)
+    independent = wf.add(inc, 41)
+    result = runtime.submit(wf).result(timeout=60)
+    assert result.status == "failed"
+    assert result[independent] == 42
+    assert result.tasks[downstream.task_id].status == "cancelled"
+    with pytest.raises(TaskCancelledError, match="upstream task 'fail' failed"):
+        result[downstream]
+    with pytest.raises(TaskFailedError, match="bad value 1"):
+        result[bad]
+
+
+def test_the_error_carries_the_cause_and_the_remote_traceback(runtime):
+    wf = Workflow("tb")
+    bad = wf.add(fail, 7)
+    error = runtime.submit(wf).result(timeout=60).tasks[bad.task_id].error
+    assert isinstance(error, TaskFailedError)
+    assert isinstance(error.cause, ValueError)
+    assert "in fail" in error.remote_traceback
+    assert 'raise ValueError(f"bad value {x}")' in error.remote_traceback
+
+
+def test_retries_try_again_until_success(runtime, tmp_path):
+    wf = Workflow("retry")
+    ref = wf.add(flaky, str(tmp_path / "count"))
+    result = runtime.submit(wf).result(timeout=60)
+    assert result[ref] == 3
+    assert result.tasks[ref.task_id].attempts == 3
+
+
+def test_retries_run_out(runtime, tmp_path):
+    @tool(retries=1)
+    def always_fails() -> None:
+        raise RuntimeError("nope")
+
+    wf = Workflow("out-of-retries")
+    ref = wf.add(always_fails)
+    result = runtime.submit(wf).result(timeout=60)
+    assert result.tasks[ref.task_id].status == "failed"
+    assert result.tasks[ref.task_id].attempts == 2
+
+
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_a_task_past_its_timeout_fails_without_hanging(executor):
+    with LocalRuntime(executor, cpus=2, autoload_plugins=False) as runtime:
+        wf = Workflow("timeout")
+        ref = wf.add(too_slow)
+        started = time.monotonic()
+        result = runtime.submit(wf).result(timeout=30)
+        assert time.monotonic() - started < 1.4
+        assert isinstance(result.tasks[ref.task_id].error, TaskTimeoutError)
+        assert "timeout of 0.3s" in str(result.tasks[ref.task_id].error)
+
+
+def test_a_timed_out_attempt_is_retried_and_its_late_result_ignored(threads, tmp_path):
+    wf = Workflow("timeout-retry")
+    ref = wf.add(slow_then_fast, str(tmp_path / "marker"))
+    result = threads.submit(wf).result(timeout=30)
+    assert result[ref] == "fast"
+    assert result.tasks[ref.task_id].attempts == 2
+    threads.scheduler.check_invariants()
+
+
+def test_tasks_wait_for_their_resources():
+    with LocalRuntime("threads", cpus=1, autoload_plugins=False) as runtime:
+        wf = Workflow("one-cpu")
+        a, b = wf.add(nap, 0.2), wf.add(nap, 0.2)
+        waiting_io = wf.add(io_nap, 0.2)
+        result = runtime.submit(wf).result(timeout=30)
+    first, second = sorted((result[a], result[b]), key=lambda r: r["start"])
+    assert second["start"] >= first["end"] - 0.01  # one CPU: the two never overlap
+    assert result[waiting_io]["start"] < first["end"]  # io reserves no CPU: it overlaps
+
+
+def test_a_request_larger_than_the_machine_fails_at_submit(runtime):
+    @tool(resources=Resources(cpus=64))
+    def huge() -> None:
+        pass
+
+    wf = Workflow("huge")
+    wf.add(huge)
+    with pytest.raises(InfeasibleResourcesError, match=r"'huge'.*64 CPUs.*has 2"):
+        runtime.submit(wf)
+
+
+def test_fail_fast_cancels_the_rest_of_the_run(threads):
+    wf = Workflow("fail-fast")
+    wf.add(fail, 1)
+    slow = wf.add(nap, 0.3)
+    later = wf.add(inc, 1, after=[slow])
+    result = threads.submit(wf, fail_fast=True).result(timeout=30)
+    assert result.status == "failed"
+    assert result.tasks[later.task_id].status == "cancelled"
+    assert isinstance(result.tasks[later.task_id].error, RunCancelledError)
+
+
+def test_cancel_stops_a_run(threads):
+    wf = Workflow("cancel")
+    slow = wf.add(nap, 0.5)
+    after = wf.add(inc, 1, after=[slow])
+    handle = threads.submit(wf)
+    time.sleep(0.1)
+    handle.cancel()
+    result = handle.result(timeout=30)
+    assert result.status == "cancelled"
+    assert result.tasks[after.task_id].status == "cancelled"
+    assert result.seconds < 0.45
+
+
+def test_a_hundred_workflows_run_concurrently(runtime):
+    handles = []
+    for i in range(100):
+        wf = Workflow(f"wf-{i}")
+        x = wf.add(inc, i)
+        wf.add(inc, wf.add(inc, x))
+        handles.append(runtime.submit(wf))
+    results = [h.result(timeout=120) for h in handles]
+    assert [r["inc-2"] for r in results] == [i + 3 for i in range(100)]
+    runtime.scheduler.check_invariants()
+    assert runtime.scheduler.active_runs == 0
+
+
+def test_one_workflow_runs_many_times_with_different_inputs(runtime):
+    wf = Workflow("reuse")
+    out = wf.add(inc, wf.input("x"))
+    handles = [runtime.submit(wf, x=i) for i in range(5)]
+    assert [h.result(timeout=60)[out] for h in handles] == [1, 2, 3, 4, 5]
+
+
+def test_async_runs_await_without_blocking(runtime):
+    async def main():
+        runs = []
+        for i in range(10):
+            wf = Workflow(f"async-{i}")
+            wf.add(inc, i)
+            runs.append(wf.arun(runtime))
+        return await asyncio.gather(*runs)
+
+    results = asyncio.run(main())
+    assert [r["inc"] for r in results] == list(range(1, 11))
+
+
+def test_async_tools_run(runtime):
+    @tool
+    async def acompute(x: int) -> int:
+        await asyncio.sleep(0.01)
+        return x * 10
+
+    wf = Workflow("async-tool")
+    ref = wf.add(acompute, 4)
+    assert runtime.submit(wf).result(timeout=60)[ref] == 40
+
+
+def test_waiting_too_long_for_a_result_says_so(threads):
+    wf = Workflow("slow")
+    wf.add(nap, 0.5)
+    handle = threads.submit(wf)
+    with pytest.raises(TaskTimeoutError, match="did not finish in 0.05s"):
+        handle.result(timeout=0.05)
+    assert handle.result(timeout=30).ok
+
+
+def test_a_bad_selection_fails_the_consumer_by_name(runtime):
+    @tool
+    def make() -> dict:
+        return {"a": 1}
+
+    wf = Workflow("selection")
+    ref = wf.add(inc, wf.add(make)["nope"])
+    error = runtime.submit(wf).result(timeout=60).tasks[ref.task_id].error
+    assert isinstance(error, TaskFailedError)
+    assert "'nope'" in str(error)
+
+
+def test_hooks_see_every_transition_in_order(tmp_path):
+    seen = []
+
+    class Recorder:
+        @hookimpl
+        def maze_run_started(self, run_id):
+            seen.append(("started", run_id))
+
+        @hookimpl
+        def maze_task_transition(self, task, old, new):
+            seen.append((task.id, old, new))
+
+        @hookimpl
+        def maze_run_finished(self, result):
+            seen.append(("finished", result.status))
+
+    with LocalRuntime("inline", plugins=[Recorder()], autoload_plugins=False) as runtime:
+        wf, _ = chain(1)
+        runtime.submit(wf).result()
+    assert seen == [
+        ("started", 1),
+        ("inc", "", "pending"),
+        ("inc", "pending", "ready"),
+        ("inc", "ready", "running"),
+        ("inc", "running", "done"),
+        ("finished", "done"),
+    ]
+
+
+def test_a_plugin_can_answer_the_duration_prediction():
+    class Oracle:
+        @hookimpl
+        def maze_predict_duration(self, task):
+            return 42.0
+
+    with LocalRuntime("inline", plugins=[Oracle()], autoload_plugins=False) as runtime:
+        wf, last = chain(1)
+        assert runtime.submit(wf).result().tasks[last.task_id].predicted_seconds == 42.0
+
+
+def test_a_broken_observer_does_not_lose_the_run(caplog):
+    class Broken:
+        @hookimpl
+        def maze_task_transition(self):
+            raise RuntimeError("observer bug")
+
+    with LocalRuntime("threads", plugins=[Broken()], autoload_plugins=False) as runtime:
+        wf, last = chain(3)
+        assert runtime.submit(wf).result(timeout=30)[last] == 3
+    assert "observer bug" in caplog.text
+
+
+def test_a_closed_runtime_refuses_work():
+    runtime = LocalRuntime("inline", autoload_plugins=False)
+    runtime.close()
+    wf, _ = chain(1)
+    with pytest.raises(Exception, match="closed"):
+        runtime.submit(wf)
+
+
+def test_wf_run_uses_the_shared_local_runtime():
+    wf, last = chain(3)
+    assert wf.run()[last] == 3
+    assert wf.run("processes")[last] == 3
