@@ -258,7 +258,7 @@ def test_waiting_too_long_for_a_result_says_so(threads):
     wf = Workflow("slow")
     wf.add(nap, 0.5)
     handle = threads.submit(wf)
-    with pytest.raises(TaskTimeoutError, match="did not finish in 0.05s"):
+    with pytest.raises(TaskTimeoutError, match=r"did not finish in 0\.05s"):
         handle.result(timeout=0.05)
     assert handle.result(timeout=30).ok
 
