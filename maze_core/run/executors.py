@@ -1,7 +1,8 @@
 """Executors: where a task's code runs. Each follows ``concurrent.futures.Executor``.
 
 * ``inline``: in the caller's thread at ``submit`` (for debugging; the future is done on return).
-* ``threads``: a thread pool; the default, right for I/O-bound and GIL-releasing code.
+* ``threads``: a pool of daemon threads; the default, right for I/O-bound and GIL-releasing
+  code.
 * ``processes``: a process pool for CPU-bound Python. The call is shipped with cloudpickle,
   so lambdas, closures and functions defined in ``__main__`` or a notebook work; anything
   that cannot be pickled fails at ``submit`` with a :class:`SerializationError` that names it.
@@ -17,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import queue
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -36,6 +39,7 @@ __all__ = [
     "InlineExecutor",
     "Outcome",
     "ProcessExecutor",
+    "ThreadExecutor",
     "make_executor",
     "run_call",
 ]
@@ -110,6 +114,69 @@ class InlineExecutor(Executor):
         return future
 
 
+class ThreadExecutor(Executor):
+    """A pool of daemon threads, started on demand up to ``max_workers``.
+
+    Unlike ``ThreadPoolExecutor``, whose threads the interpreter joins at exit, an abandoned
+    call here (timed out, or never returning) cannot keep the program from exiting.
+    """
+
+    def __init__(self, max_workers: int, name: str = "maze-worker") -> None:
+        self._max_workers = max_workers
+        self._name = name
+        self._queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._shut = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._shut:
+                raise RuntimeError("cannot submit to an executor that was shut down")
+            self._queue.put((future, fn, args, kwargs))
+            if not self._idle.acquire(blocking=False) and len(self._threads) < self._max_workers:
+                name = f"{self._name}-{len(self._threads)}"
+                thread = threading.Thread(target=self._work, name=name, daemon=True)
+                thread.start()
+                self._threads.append(thread)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._shut = True
+            threads = list(self._threads)
+        while cancel_futures:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item[0].cancel()
+        for _ in threads:
+            self._queue.put(None)
+        if wait:
+            for thread in threads:
+                thread.join()
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, fn, args, kwargs = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+            del item, future, fn, args, kwargs  # drop references before idling
+            self._idle.release()
+
+
+_WorkItem = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
 class ProcessExecutor(Executor):
     """A process pool fed with cloudpickle, that replaces itself when a worker dies.
 
@@ -141,15 +208,23 @@ class ProcessExecutor(Executor):
         return outer
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop the pool. ``wait=False, cancel_futures=True`` also terminates the workers, so
+        an abandoned call that never returns cannot hold the interpreter at exit."""
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+        if pool is None:
+            return
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+        if not wait and cancel_futures:
+            for process in processes:
+                process.terminate()
 
     def _live_pool(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(self._max_workers, mp_context=self._context)
+                _before_interpreter_joins(_kill_at_exit(weakref.ref(self)))
             return self._pool
 
     def _discard(self, pool: ProcessPoolExecutor) -> None:
@@ -181,6 +256,37 @@ class ProcessExecutor(Executor):
             outer.set_result(value)
         else:
             outer.set_exception(value)
+
+
+def _kill_at_exit(executor: weakref.ref[ProcessExecutor]) -> Callable[[], None]:
+    """The exit hook of one pool. Forked workers inherit the hook list, so it checks that it
+    runs in the process that created the pool (a worker must not touch its parent's pool)."""
+    owner = os.getpid()
+
+    def kill() -> None:
+        live = executor()
+        if live is not None and os.getpid() == owner:
+            live.shutdown(wait=False, cancel_futures=True)
+
+    return kill
+
+
+def _before_interpreter_joins(callback: Callable[[], None]) -> None:
+    """Run ``callback`` at exit *before* concurrent.futures joins its pools' workers.
+
+    ``concurrent.futures`` waits for every pool worker through ``threading``'s exit hooks,
+    which run before ``atexit`` and in reverse order of registration; registering there,
+    later than it did, puts us first. Falls back to ``atexit`` where the hook is missing.
+    """
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is None:
+            raise RuntimeError
+        register(callback)
+    except RuntimeError:  # no such hook, or the interpreter is already shutting down
+        import atexit
+
+        atexit.register(callback)
 
 
 def dumps_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bytes:
@@ -243,7 +349,7 @@ def make_executor(name: str, *, max_workers: int) -> Executor:
     if name == "inline":
         return InlineExecutor()
     if name == "threads":
-        return ThreadPoolExecutor(max_workers, thread_name_prefix="maze-worker")
+        return ThreadExecutor(max_workers)
     if name == "processes":
         return ProcessExecutor(max_workers)
     raise ValidationError(

@@ -339,3 +339,25 @@ def test_wf_run_uses_the_shared_local_runtime():
     wf, last = chain(3)
     assert wf.run()[last] == 3
     assert wf.run("processes")[last] == 3
+
+
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_a_task_that_never_returns_does_not_hold_the_program_at_exit(executor, tmp_path):
+    script = tmp_path / "stuck.py"
+    script.write_text(
+        "import time\n"
+        "from maze_core import LocalRuntime, Workflow, tool\n"
+        "@tool(timeout=0.2)\n"
+        "def forever():\n"
+        "    time.sleep(3600)\n"
+        "if __name__ == '__main__':\n"
+        "    wf = Workflow('stuck')\n"
+        "    wf.add(forever)\n"
+        f"    result = wf.run({executor!r})\n"
+        "    print(result.status)\n"
+    )
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "failed", out.stderr
