@@ -23,6 +23,7 @@ from maze_core.graph import InputRef, TaskGraph, TaskRef, Workflow
 from maze_core.hookspecs import hookimpl
 from maze_core.plugins import make_plugin_manager
 from maze_core.run import LocalRuntime, RunHandle, RunResult, Runtime, TaskRecord, get_runtime
+from maze_core.run.context import TaskContext, current_task
 from maze_core.tools import Resources, ToolRegistry, ToolSpec, discover, tool
 
 __version__ = "0.1.0"
@@ -41,6 +42,7 @@ __all__ = [
     "Runtime",
     "SerializationError",
     "TaskCancelledError",
+    "TaskContext",
     "TaskFailedError",
     "TaskGraph",
     "TaskRecord",
@@ -52,6 +54,7 @@ __all__ = [
     "WorkerLostError",
     "Workflow",
     "__version__",
+    "current_task",
     "discover",
     "get_runtime",
     "hookimpl",

@@ -199,8 +199,16 @@ class Workflow:
         timeout: float | None = None,
         **inputs: Any,
     ) -> RunResult:
-        """Run once and wait for the result (outputs, per-task status, timings, errors)."""
-        return self.submit(runtime, fail_fast=fail_fast, **inputs).result(timeout)
+        """Run once and wait for the result (outputs, per-task status, timings, errors).
+
+        A run still going after ``timeout`` seconds is cancelled and TaskTimeoutError raised.
+        """
+        handle = self.submit(runtime, fail_fast=fail_fast, **inputs)
+        try:
+            return handle.result(timeout)
+        except TimeoutError:
+            handle.cancel(f"wf.run(timeout={timeout}) expired")
+            raise
 
     async def arun(
         self, runtime: Runtime | str | None = None, /, *, fail_fast: bool = False, **inputs: Any

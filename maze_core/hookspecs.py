@@ -43,10 +43,11 @@ def maze_register_tools(registry: ToolRegistry) -> None:
 
 @hookspec
 def maze_run_started(run_id: int, graph: TaskGraph, inputs: Mapping[str, Any]) -> None:
-    """A run was accepted by the scheduler and its first tasks may start.
+    """A run was submitted to a runtime.
 
-    Called in the driver, once per run, before any of its task transitions other than
-    ``pending``.
+    Called in the driver, once per run, before any of its tasks becomes ``pending``. If the
+    scheduler then rejects the run (a task no node could ever hold), ``submit`` raises and
+    ``maze_run_finished`` is not called.
     """
 
 

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import cloudpickle
 
 from maze_core.errors import SerializationError, TaskFailedError, ValidationError, WorkerLostError
+from maze_core.run.context import TaskContext, _current
 
 __all__ = [
     "EXECUTORS",
@@ -67,14 +68,17 @@ def run_call(
     is_async: bool = False,
     env: Mapping[str, str] | None = None,
     portable: bool = False,
+    context: TaskContext | None = None,
 ) -> Outcome:
     """Run one attempt of a task in the worker and report it as an :class:`Outcome`.
 
     ``env`` is applied to the process (only in process workers, where it is private);
-    ``portable`` replaces an exception that cannot be pickled by a description of it.
+    ``portable`` replaces an exception that cannot be pickled by a description of it;
+    ``context`` is what :func:`maze_core.current_task` returns while the tool runs.
     """
     if env:
         os.environ.update(env)
+    token = _current.set(context)
     started = time.time()
     try:
         value = fn(*args, **kwargs)
@@ -83,6 +87,8 @@ def run_call(
     except Exception as exc:
         error = _portable_error(exc) if portable else exc
         return Outcome(False, None, error, traceback.format_exc(), started, time.time())
+    finally:
+        _current.reset(token)
     return Outcome(True, value, None, "", started, time.time())
 
 

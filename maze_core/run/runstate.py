@@ -218,10 +218,19 @@ class RunBook:
             log.exception("maze: hook %s raised", name)
 
 
+def _describe(exc: BaseException | None) -> str:
+    """``str(exc)``, even for exceptions whose ``__str__`` is broken."""
+    try:
+        return str(exc)
+    except Exception:
+        return f"<{type(exc).__name__} whose str() failed>"
+
+
 def _task_error(task: Task, outcome: Outcome) -> TaskFailedError:
     cause = outcome.error
     error = TaskFailedError(
-        f"task {task.id!r} (tool {task.spec.name!r}) raised {type(cause).__name__}: {cause}\n"
+        f"task {task.id!r} (tool {task.spec.name!r}) raised {type(cause).__name__}:"
+        f" {_describe(cause)}\n"
         f"{outcome.traceback}".rstrip(),
         fix="fix the tool, or set @tool(retries=...) if the failure is transient",
         culprit=task.id,
@@ -244,7 +253,7 @@ def _infrastructure(task: Task, error: BaseException) -> tuple[BaseException, bo
     if isinstance(error, MazeError):
         return error, False
     return TaskFailedError(
-        f"{where} could not be run: {type(error).__name__}: {error}",
+        f"{where} could not be run: {type(error).__name__}: {_describe(error)}",
         fix="see the cause; this is not an exception raised by the tool itself",
         culprit=task.id,
     ), False

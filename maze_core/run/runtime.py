@@ -31,6 +31,7 @@ from typing import Any
 from maze_core.errors import TaskTimeoutError, ValidationError
 from maze_core.graph import TaskGraph, Workflow
 from maze_core.plugins import make_plugin_manager
+from maze_core.run.context import TaskContext
 from maze_core.run.executors import ExecutorName, Outcome, make_executor, run_call
 from maze_core.run.machine import detect_cpus, detect_gpus, detect_memory
 from maze_core.run.result import RunResult
@@ -113,6 +114,7 @@ class Runtime(abc.ABC):
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._inbox: deque[Callable[[], Event | None]] = deque()
+        self._owner: int | None = None  # the thread driving the loop now
         self._closed = False
 
     def __enter__(self) -> Runtime:
@@ -128,10 +130,15 @@ class Runtime(abc.ABC):
         self._check_open()
         graph = workflow.build() if isinstance(workflow, Workflow) else workflow
         values = graph.bind_inputs(inputs)
+        self._check_not_inside_loop()
         run = self.book.open(next(self._ids), graph, values, time.time())
         with self._lock:
-            self._process([SubmitRun(run.run_id, graph, run.submitted, fail_fast)])
-            self._drain()
+            self._owner = threading.get_ident()
+            try:
+                self._process([SubmitRun(run.run_id, graph, run.submitted, fail_fast)])
+                self._drain()
+            finally:
+                self._owner = None
         self._pump()
         if run.rejection is not None:
             raise run.rejection
@@ -165,9 +172,11 @@ class Runtime(abc.ABC):
 
     def _pump(self) -> None:
         while self._inbox and self._lock.acquire(blocking=False):
+            self._owner = threading.get_ident()
             try:
                 self._drain()
             finally:
+                self._owner = None
                 self._lock.release()
 
     def _drain(self) -> None:
@@ -175,10 +184,25 @@ class Runtime(abc.ABC):
         while inbox:
             batch = []
             while inbox:
-                event = inbox.popleft()()
+                try:
+                    event = inbox.popleft()()
+                except Exception:  # a bug of ours: say so loudly rather than die silently
+                    log.exception("maze: could not turn a worker report into an event")
+                    continue
                 if event is not None:
                     batch.append(event)
             self._process(batch)
+
+    def _check_not_inside_loop(self) -> None:
+        """Refuse a submit from code the loop itself is running (an inline tool, a hook):
+        that thread holds the loop, so waiting for the new run would wait forever."""
+        if self._owner == threading.get_ident():
+            raise ValidationError(
+                "a run cannot be submitted from inside this runtime's own loop (a tool on"
+                " the inline executor, or a hook), because waiting for it would deadlock",
+                fix="submit nested runs to another runtime, or use the threads executor",
+                culprit=self,
+            )
 
     def _process(self, events: list[Event]) -> None:
         for instruction in self.scheduler.handle(*events):
@@ -260,9 +284,11 @@ class LocalRuntime(Runtime):
             spec = task.spec
             executor = self._io_executor if spec.kind == "io" else self._executor
             in_process = self.executor_name == "processes" and spec.kind != "io"
-            env = _gpu_env(instruction.allocation.gpu_ids) if in_process else None
+            allocation = instruction.allocation
+            env = _gpu_env(allocation.gpu_ids) if in_process else None
+            context = TaskContext(run_id, task_id, attempt, allocation.node, allocation.gpu_ids)
             future = executor.submit(
-                run_call, spec.fn, args, kwargs, spec.is_async, env, in_process
+                run_call, spec.fn, args, kwargs, spec.is_async, env, in_process, context
             )
         except Exception as exc:  # a bad input selection, an unpicklable call: the task fails
             failed: Future[Outcome] = Future()

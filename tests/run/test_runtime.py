@@ -361,3 +361,89 @@ def test_a_task_that_never_returns_does_not_hold_the_program_at_exit(executor, t
 
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "failed", out.stderr
+
+
+@tool
+def whoami() -> dict:
+    from maze_core import current_task
+
+    ctx = current_task()
+    return {"task": ctx.task_id, "attempt": ctx.attempt, "node": ctx.node, "gpus": ctx.gpu_ids}
+
+
+def test_a_task_knows_its_identity_and_placement(runtime):
+    wf = Workflow("ctx")
+    ref = wf.add(whoami, task_name="me")
+    assert runtime.submit(wf).result(timeout=60)[ref] == {
+        "task": "me",
+        "attempt": 0,
+        "node": "local",
+        "gpus": (),
+    }
+
+
+@tool(resources=Resources(cpus=1, gpus=1))
+def gpu_env() -> dict:
+    import os
+
+    from maze_core import current_task
+
+    return {"ids": current_task().gpu_ids, "env": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+
+def test_gpu_tasks_get_their_devices_and_processes_pin_them():
+    with LocalRuntime("processes", cpus=4, gpus=2, autoload_plugins=False) as runtime:
+        wf = Workflow("gpus")
+        refs = [wf.add(gpu_env) for _ in range(2)]
+        result = runtime.submit(wf).result(timeout=60)
+    assert sorted(result[r]["ids"] for r in refs) == [(0,), (1,)]
+    assert sorted(result[r]["env"] for r in refs) == ["0", "1"]
+
+
+def test_outside_a_task_there_is_no_context():
+    from maze_core import current_task
+
+    assert current_task() is None
+
+
+def test_a_nested_run_on_the_inline_loop_is_refused_not_deadlocked():
+    runtime = LocalRuntime("inline", autoload_plugins=False)
+
+    @tool
+    def nested() -> str:
+        inner, _ = chain(1)
+        runtime.submit(inner)
+        return "unreachable"
+
+    wf = Workflow("outer")
+    ref = wf.add(nested)
+    error = runtime.submit(wf).result(timeout=30).tasks[ref.task_id].error
+    runtime.close()
+    assert "would deadlock" in str(error)
+
+
+def test_an_exception_with_a_broken_str_is_still_reported(runtime):
+    @tool
+    def weird() -> None:
+        class Weird(Exception):
+            def __str__(self):
+                raise RuntimeError("no str for you")
+
+        raise Weird()
+
+    wf = Workflow("weird")
+    ref = wf.add(weird)
+    result = runtime.submit(wf).result(timeout=60)
+    assert result.tasks[ref.task_id].status == "failed"
+
+
+def test_wf_run_with_a_timeout_cancels_the_run(threads):
+    wf = Workflow("give-up")
+    slow = wf.add(nap, 0.5)
+    wf.add(inc, 1, after=[slow])
+    with pytest.raises(TaskTimeoutError, match="did not finish"):
+        wf.run(threads, timeout=0.05)
+    deadline = time.monotonic() + 5
+    while threads.scheduler.active_runs and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threads.scheduler.active_runs == 0
