@@ -110,14 +110,22 @@ class InlineExecutor(Executor):
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
-        future.set_running_or_notify_cancel()
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as exc:
-            future.set_exception(exc)
-        else:
-            future.set_result(result)
+        _fulfil(future, fn, args, kwargs)
         return future
+
+
+def _fulfil(
+    future: Future[Any], fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Run the call into ``future`` unless it was cancelled while queued."""
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException as exc:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
 
 
 class ThreadExecutor(Executor):
@@ -168,15 +176,8 @@ class ThreadExecutor(Executor):
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
-            future, fn, args, kwargs = item
-            if future.set_running_or_notify_cancel():
-                try:
-                    result = fn(*args, **kwargs)
-                except BaseException as exc:
-                    future.set_exception(exc)
-                else:
-                    future.set_result(result)
-            del item, future, fn, args, kwargs  # drop references before idling
+            _fulfil(*item)
+            del item  # drop references before idling
             self._idle.release()
 
 

@@ -71,37 +71,28 @@ def test_threads_run_elsewhere():
         assert ex.submit(threading.get_ident).result() != threading.get_ident()
 
 
-def test_processes_run_in_another_process():
+@pytest.fixture
+def processes():
     ex = ProcessExecutor(1)
-    try:
-        assert ex.submit(os.getpid).result(timeout=30) != os.getpid()
-    finally:
-        ex.shutdown()
+    yield ex
+    ex.shutdown()
 
 
-def test_processes_name_the_argument_that_cannot_be_pickled():
-    ex = ProcessExecutor(1)
-    try:
-        with pytest.raises(SerializationError, match="argument 'lock'"):
-            ex.submit(add, 1, lock=threading.Lock())
-    finally:
-        ex.shutdown()
+def test_processes_run_in_another_process(processes):
+    assert processes.submit(os.getpid).result(timeout=30) != os.getpid()
 
 
-def test_processes_report_an_unpicklable_result():
-    ex = ProcessExecutor(1)
-    try:
-        with pytest.raises(SerializationError, match="result"):
-            ex.submit(threading.Lock).result(timeout=30)
-    finally:
-        ex.shutdown()
+def test_processes_name_the_argument_that_cannot_be_pickled(processes):
+    with pytest.raises(SerializationError, match="argument 'lock'"):
+        processes.submit(add, 1, lock=threading.Lock())
 
 
-def test_a_dead_worker_is_reported_and_the_pool_recovers():
-    ex = ProcessExecutor(1)
-    try:
-        with pytest.raises(WorkerLostError, match="died"):
-            ex.submit(os._exit, 3).result(timeout=30)
-        assert ex.submit(add, 1, 1).result(timeout=30) == 2
-    finally:
-        ex.shutdown()
+def test_processes_report_an_unpicklable_result(processes):
+    with pytest.raises(SerializationError, match="result"):
+        processes.submit(threading.Lock).result(timeout=30)
+
+
+def test_a_dead_worker_is_reported_and_the_pool_recovers(processes):
+    with pytest.raises(WorkerLostError, match="died"):
+        processes.submit(os._exit, 3).result(timeout=30)
+    assert processes.submit(add, 1, 1).result(timeout=30) == 2
