@@ -169,7 +169,7 @@ def merge(analyses: list[dict[str, object]], top: int = 8) -> str:
     lines.append(f"{len(analyses)} documents, {total_words:,} words.\n")
     for analysis in sorted(analyses, key=lambda a: str(a["source"])):
         keywords = _tfidf(analysis["counts"], document_frequency, len(analyses), top)  # type: ignore[arg-type]
-        lines.append(f"## {'/'.join(Path(str(analysis['source'])).parts[-2:])}")
+        lines.append(f"## `{'/'.join(Path(str(analysis['source'])).parts[-2:])}`")
         lines.append(
             f"{analysis['sections']} sections, {analysis['words']} words. "
             f"Keywords: {', '.join(keywords)}."
@@ -223,6 +223,7 @@ def _sections(text: str) -> list[str]:
 
 def _paragraphs(text: str) -> list[str]:
     """Prose paragraphs, one line each (headings, code and doctest lines left out)."""
+    text = re.sub(r"(?ms)^```.*?^```", "", text)  # fenced code is not prose
     blocks = re.split(r"\n\s*\n", text)
     prose = [
         [line for line in b.splitlines() if not line.lstrip().startswith(("#", ">>>", "    "))]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markdown import Markdown
 
 import maze_core
 from maze_core.errors import MazeError, ValidationError
@@ -55,8 +56,10 @@ def demo(
     quickstart = _quickstart()
     workflow = quickstart.build_workflow(out=str(out) if out else None)
     result = _run(workflow, executor, {})
+    report = result["merge"].split("\n## ")
+    console.print(Markdown("\n## ".join(report[:4]) + "\n\n*...*"))
     written = result["write_report"]
-    console.print(f"Report written to [bold]{written['path']}[/] ({written['bytes']:,} bytes)")
+    console.print(f"Full report: [bold]{written['path']}[/] ({written['bytes']:,} bytes)")
 
 
 @app.command()

@@ -22,9 +22,10 @@ def test_demo_runs_the_quickstart_and_writes_the_report(tmp_path):
     assert result.exit_code == 0, result.output
     assert "quickstart: done" in result.output
     assert "write_report" in result.output
+    assert "What Maze's documentation talks about" in result.output
     report = out.read_text()
     assert report.startswith("# What Maze's documentation talks about")
-    assert "maze_core/graph.py" in report
+    assert "## `maze_core/graph.py`" in report
 
 
 def test_run_loads_a_workflow_from_a_file_with_inputs(tmp_path):
