@@ -15,8 +15,11 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from maze_core.graph import Task, TaskGraph
     from maze_core.run.result import RunResult
+    from maze_core.schedule.policies import Policy
     from maze_core.tools import ToolRegistry
 
 __all__ = ["hookimpl", "hookspec"]
@@ -35,6 +38,17 @@ def maze_register_tools(registry: ToolRegistry) -> None:
     Called once, in the driver, when a runtime is created; a plugin package uses it to make
     its tools known by name (for ``maze run`` and remote lookups). A name registered twice
     by different functions raises :class:`~maze_core.errors.DuplicateToolError`.
+    """
+
+
+@hookspec
+def maze_register_policies(policies: dict[str, Callable[[], Policy]]) -> None:
+    """Add scheduling policies by name (``policies["mine"] = MyPolicy``).
+
+    Called once, in the driver, when a runtime is created, before its scheduler is built;
+    the runtime's ``policy="mine"`` then selects it. A policy subclasses
+    :class:`maze_core.schedule.Policy` and decides the queue, the priority and the node of
+    each ready task.
     """
 
 

@@ -61,6 +61,14 @@ class RunRecord:
         self.running: dict[str, int] = {}
         self.rejection: BaseException | None = None
 
+    def predictions(self) -> dict[str, float]:
+        """Predicted seconds per task, for the scheduler (tasks without one are left out)."""
+        return {
+            task_id: record.predicted_seconds
+            for task_id, record in self.records.items()
+            if record.predicted_seconds is not None
+        }
+
 
 class RunBook:
     """The runs in flight, and the hooks that watch them."""

@@ -50,6 +50,7 @@ from maze_core.schedule import (
     SubmitRun,
 )
 from maze_core.schedule.events import Event, Instruction
+from maze_core.schedule.policies import POLICIES, Policy, make_policy
 from maze_core.tools import ToolRegistry, parse_size
 
 __all__ = ["LocalRuntime", "RunHandle", "Runtime", "get_runtime"]
@@ -103,13 +104,16 @@ class Runtime(abc.ABC):
         self,
         nodes: Iterable[Node],
         *,
+        policy: str | Policy = "daps",
         plugins: Iterable[Any] = (),
         autoload_plugins: bool | None = None,
     ) -> None:
         self.plugins = make_plugin_manager(plugins, autoload=autoload_plugins)
         self.tools = ToolRegistry()
         self.plugins.hook.maze_register_tools(registry=self.tools)
-        self.scheduler = Scheduler(nodes)
+        policies: dict[str, Callable[[], Policy]] = dict(POLICIES)
+        self.plugins.hook.maze_register_policies(policies=policies)
+        self.scheduler = Scheduler(nodes, make_policy(policy, policies))
         self.book = RunBook(self.plugins.hook)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -135,7 +139,8 @@ class Runtime(abc.ABC):
         with self._lock:
             self._owner = threading.get_ident()
             try:
-                self._process([SubmitRun(run.run_id, graph, run.submitted, fail_fast)])
+                predicted = run.predictions()
+                self._process([SubmitRun(run.run_id, graph, run.submitted, fail_fast, predicted)])
                 self._drain()
             finally:
                 self._owner = None
@@ -238,6 +243,8 @@ class LocalRuntime(Runtime):
     Python; functions shipped with cloudpickle) or ``inline`` (one at a time, in the
     submitting thread: for debugging). io tasks always run on threads (inline when the
     executor is inline). Capacities default to what the machine has and can be overridden.
+    ``policy`` orders ready tasks: ``daps`` (default), ``fcfs``, ``heft``, ``maze-original``,
+    ``agent-level``, a name a plugin registered, or a Policy object.
     """
 
     def __init__(
@@ -249,12 +256,13 @@ class LocalRuntime(Runtime):
         gpus: int | None = None,
         gpu_memory: int | str | None = None,
         custom: dict[str, float] | None = None,
+        policy: str | Policy = "daps",
         plugins: Iterable[Any] = (),
         autoload_plugins: bool | None = None,
         max_io_threads: int = 256,
     ) -> None:
         node = _local_node(cpus, memory, gpus, gpu_memory, custom or {})
-        super().__init__([node], plugins=plugins, autoload_plugins=autoload_plugins)
+        super().__init__([node], policy=policy, plugins=plugins, autoload_plugins=autoload_plugins)
         self.executor_name = executor
         slots = max(1, math.ceil(node.cpus))
         workers = slots if executor == "processes" else max(32, 4 * slots)

@@ -4,11 +4,16 @@ A node's GPUs are accounted one by one (each with its own memory), because a tas
 for ``gpus=1, gpu_memory="16GiB"`` needs one device with 16 GiB free, not 16 GiB spread over
 two. Fractional requests (``gpus=0.5``) share one device; requests of one or more GPUs take
 whole free devices.
+
+Each node also keeps the models resident on it as an LRU set of ``model_slots`` entries:
+a task whose model is resident starts without loading it, and a model in use is never the
+one evicted.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -27,6 +32,7 @@ class Allocation:
     resources: Resources
     gpu_ids: tuple[int, ...] = ()
     gpu_share: float = 0.0
+    model: str | None = None
 
 
 @dataclass(slots=True)
@@ -43,6 +49,9 @@ class Node:
     gpus: int = 0
     gpu_memory: int = 0
     custom: Mapping[str, float] = field(default_factory=dict)
+    model_slots: int = 0
+    labels: Mapping[str, str] = field(default_factory=dict)
+    models: OrderedDict[str, int] = field(init=False)
     free_cpus: float = field(init=False)
     free_memory: int = field(init=False)
     free_gpu_share: list[float] = field(init=False)
@@ -55,6 +64,9 @@ class Node:
         self.free_gpu_share = [1.0] * self.gpus
         self.free_gpu_memory = [self.gpu_memory] * self.gpus
         self.free_custom = dict(self.custom)
+        self.models = OrderedDict()
+        if self.model_slots <= 0:
+            self.model_slots = max(1, self.gpus)
 
     def could_ever_fit(self, request: Resources) -> str | None:
         """Why ``request`` can never run here even on an idle node, or None if it can."""
@@ -86,7 +98,7 @@ class Node:
             return False
         return not request.gpus or self._pick_gpus(request) is not None
 
-    def acquire(self, request: Resources) -> Allocation:
+    def acquire(self, request: Resources, model: str | None = None) -> Allocation:
         """Reserve ``request`` (which must fit) and return what was taken."""
         gpu_ids = self._pick_gpus(request) if request.gpus else ()
         assert gpu_ids is not None, "acquire() called for a request that does not fit"
@@ -95,14 +107,60 @@ class Node:
             self.free_gpu_share[gpu] -= share
             self.free_gpu_memory[gpu] -= request.gpu_memory or 0
         self._take(request, -1)
-        return Allocation(self.name, request, gpu_ids, share if gpu_ids else 0.0)
+        if model is not None:
+            self.models[model] = self.models.get(model, 0) + 1
+            self.models.move_to_end(model)
+            self._evict()
+        return Allocation(self.name, request, gpu_ids, share if gpu_ids else 0.0, model)
 
     def release(self, allocation: Allocation) -> None:
-        """Give back everything ``allocation`` holds."""
+        """Give back everything ``allocation`` holds (the model stays resident, unused)."""
         for gpu in allocation.gpu_ids:
             self.free_gpu_share[gpu] += allocation.gpu_share
             self.free_gpu_memory[gpu] += allocation.resources.gpu_memory or 0
         self._take(allocation.resources, +1)
+        if allocation.model is not None and allocation.model in self.models:
+            self.models[allocation.model] -= 1
+            self._evict()
+
+    def load_model(self, model: str) -> bool:
+        """Make ``model`` resident (most recently used); True if it had to be loaded."""
+        loaded = model not in self.models
+        if loaded:
+            self.models[model] = 0
+        self.models.move_to_end(model)
+        self._evict()
+        return loaded
+
+    def _evict(self) -> None:
+        """Drop least recently used models nobody is using while over ``model_slots``."""
+        idle = [name for name, users in self.models.items() if users == 0]
+        for name in idle[: max(0, len(self.models) - self.model_slots)]:
+            del self.models[name]
+
+    def resize(
+        self, cpus: float | None, memory: int | None, custom: Mapping[str, float] | None
+    ) -> None:
+        """Change capacities; free amounts move by the same difference (may go negative
+        until running tasks finish, which only delays new starts)."""
+        if cpus is not None:
+            self.free_cpus += cpus - self.cpus
+            self.cpus = cpus
+        if memory is not None:
+            self.free_memory += memory - self.memory
+            self.memory = memory
+        for key, amount in (custom or {}).items():
+            self.free_custom[key] = (
+                self.free_custom.get(key, 0.0) + amount - self.custom.get(key, 0.0)
+            )
+            self.custom = {**self.custom, key: amount}
+
+    @property
+    def load(self) -> float:
+        """How busy the node is, 0 (idle) to 1: the larger of its CPU and GPU shares in use."""
+        cpu = 1 - self.free_cpus / self.cpus if self.cpus else 0.0
+        gpu = 1 - sum(self.free_gpu_share) / self.gpus if self.gpus else 0.0
+        return max(cpu, gpu)
 
     def _take(self, request: Resources, sign: int) -> None:
         self.free_cpus += sign * request.cpus

@@ -6,7 +6,8 @@ can drive it in virtual time and a test can assert exact instruction lists.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
@@ -16,12 +17,16 @@ if TYPE_CHECKING:
 __all__ = [
     "Cancel",
     "CancelRun",
+    "CancelTask",
     "Dispatch",
     "Event",
     "Fail",
     "Finish",
     "Instruction",
     "NodeAdded",
+    "NodeChanged",
+    "NodeRemoved",
+    "PredictionUpdated",
     "Reject",
     "Retry",
     "RunStatus",
@@ -37,22 +42,28 @@ RunStatus = Literal["done", "failed", "cancelled"]
 
 @dataclass(frozen=True, slots=True)
 class SubmitRun:
-    """A run of ``graph`` starts; ``fail_fast`` cancels it all at the first final failure."""
+    """A run of ``graph`` starts; ``fail_fast`` cancels it all at the first final failure.
+
+    ``predicted`` gives each task's predicted seconds (missing tasks: the kind's default).
+    """
 
     run_id: int
     graph: TaskGraph
     time: float
     fail_fast: bool = False
+    predicted: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class TaskDone:
-    """Attempt ``attempt`` of a task returned normally."""
+    """Attempt ``attempt`` of a task returned normally; its output (``output_size`` bytes,
+    0 if unknown) now lives on the node that ran it."""
 
     run_id: int
     task_id: str
     attempt: int
     time: float
+    output_size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +89,16 @@ class CancelRun:
 
 
 @dataclass(frozen=True, slots=True)
+class CancelTask:
+    """The user cancelled one task: it and its descendants will not run."""
+
+    run_id: int
+    task_id: str
+    time: float
+    reason: str = "cancelled by the user"
+
+
+@dataclass(frozen=True, slots=True)
 class NodeAdded:
     """A node joined (in local mode: the machine itself, once)."""
 
@@ -85,20 +106,64 @@ class NodeAdded:
     time: float = 0.0
 
 
-Event = SubmitRun | TaskDone | TaskError | CancelRun | NodeAdded
+@dataclass(frozen=True, slots=True)
+class NodeRemoved:
+    """A node left or died: its running tasks go back to the queue (not counted as retries)."""
+
+    name: str
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class NodeChanged:
+    """A node's capacities changed (resources added or taken away while it runs)."""
+
+    name: str
+    time: float
+    cpus: float | None = None
+    memory: int | None = None
+    custom: Mapping[str, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionUpdated:
+    """A better duration estimate for a task that has not finished yet."""
+
+    run_id: int
+    task_id: str
+    seconds: float
+    time: float
+
+
+Event = (
+    SubmitRun
+    | TaskDone
+    | TaskError
+    | CancelRun
+    | CancelTask
+    | NodeAdded
+    | NodeRemoved
+    | NodeChanged
+    | PredictionUpdated
+)
 
 # -- instructions -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Dispatch:
-    """Start attempt ``attempt`` of a task on ``allocation.node``; ready since ``ready_at``."""
+    """Start attempt ``attempt`` of a task on ``allocation.node``; ready since ``ready_at``.
+
+    ``model_load`` is True when the task's model was not resident on that node and must be
+    loaded first (the simulator charges the load time).
+    """
 
     run_id: int
     task_id: str
     attempt: int
     allocation: Allocation
     ready_at: float
+    model_load: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,51 +5,63 @@ No I/O, no threads, no clock: time arrives inside events, and all state changes 
 
 Task states::
 
-    waiting --(all dependencies done)--> ready --(resources free)--> running
+    waiting --(all dependencies done)--> ready --(placed on a node)--> running
     running --TaskDone--> done
-    running --TaskError, attempts left--> ready          (instruction Retry)
+    running --TaskError, retries left--> ready           (instruction Retry)
     running --TaskError, none left--> failed             (instruction Fail)
-    waiting/ready/running --upstream failed / run cancelled--> cancelled (instruction Cancel)
+    running --NodeRemoved--> ready                       (instruction Retry; not a retry)
+    waiting/ready/running --upstream failed / cancelled--> cancelled (instruction Cancel)
 
 A failed task cancels its descendants only; independent branches go on, unless the run is
 ``fail_fast``, which cancels everything not yet final. A run finishes (instruction Finish)
 when all its tasks are final: ``done`` if all are done, else ``cancelled`` if the user
 cancelled it, else ``failed``.
 
-Order (policy ``fifo``): ready tasks are served in the order they became ready, across all
-runs; the priority tuple is ``(seq,)``, where ``seq`` is a global counter taken when a task
-becomes ready (a retried task takes a new one), so ties cannot happen. Ready tasks are
-queued per distinct resource request; each step dispatches the queue head with the lowest
-``seq`` among the heads that fit on some node (first fit over nodes in the order they
-joined). A head that does not fit does not block other requests (backfill), which keeps one
-decision at O(request shapes x nodes) whatever the queue length.
+Order. The policy (see :mod:`maze_core.schedule.policies`) puts each ready task in a named
+queue with a priority tuple, computed when the task becomes ready or its prediction
+changes. Inside a queue, ready tasks are grouped by *shape* (the same resource request, or
+for per-run policies the same run), each group a heap on ``(priority, seq)``; ``seq`` is a
+global counter taken when a task becomes ready, so ties break oldest first and the order is
+total. A dispatch step sorts the group heads and starts the first one the policy can place;
+a head that cannot be placed is skipped (at most ``policy.backfill`` of them), and since it
+is blocked for want of resources its whole group is too. One decision therefore costs
+O(groups log groups + placement), independent of how many tasks wait.
 
 Admission: a run with a task that no node could hold even when idle is rejected at submit
 (instruction Reject naming the task), never queued forever.
 
 Events about an attempt that is no longer current (a late result after a timeout, or of a
-cancelled task) are ignored: resources are given back exactly once.
+cancelled task, or from a removed node) are ignored: resources are given back exactly once.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from maze_core.errors import InfeasibleResourcesError, RunCancelledError, TaskCancelledError
+from maze_core.errors import (
+    InfeasibleResourcesError,
+    RunCancelledError,
+    TaskCancelledError,
+    WorkerLostError,
+)
 from maze_core.graph import Task, TaskGraph
 from maze_core.schedule.cluster import Allocation, Node
 from maze_core.schedule.events import (
     Cancel,
     CancelRun,
+    CancelTask,
     Dispatch,
     Event,
     Fail,
     Finish,
     Instruction,
     NodeAdded,
+    NodeChanged,
+    NodeRemoved,
+    PredictionUpdated,
     Reject,
     Retry,
     RunStatus,
@@ -57,9 +69,9 @@ from maze_core.schedule.events import (
     TaskDone,
     TaskError,
 )
-from maze_core.tools import Resources
+from maze_core.schedule.policies import Cluster, Policy, make_policy
 
-__all__ = ["Scheduler", "TaskState"]
+__all__ = ["DEFAULT_SECONDS", "RunState", "Scheduler", "TaskState"]
 
 WAITING, READY, RUNNING, DONE, FAILED, CANCELLED = (
     "waiting",
@@ -70,63 +82,155 @@ WAITING, READY, RUNNING, DONE, FAILED, CANCELLED = (
     "cancelled",
 )
 FINAL = frozenset({DONE, FAILED, CANCELLED})
+DEFAULT_SECONDS: Mapping[str, float] = {"cpu": 0.1, "io": 0.5, "gpu": 10.0}
+
+_Entry = tuple[tuple[float, ...], int, "TaskState"]
 
 
 class TaskState:
     """The scheduler's view of one task of one run."""
 
-    __slots__ = ("allocation", "attempt", "ready_at", "run", "seq", "state", "task", "waiting")
+    __slots__ = (
+        "allocation",
+        "attempt",
+        "failures",
+        "output_node",
+        "output_size",
+        "predicted",
+        "rank",
+        "ready_at",
+        "run",
+        "seq",
+        "state",
+        "task",
+        "waiting",
+    )
 
-    def __init__(self, run: RunState, task: Task) -> None:
+    def __init__(self, run: RunState, task: Task, predicted: float) -> None:
         self.run = run
         self.task = task
         self.state = WAITING
         self.waiting = len(task.deps)
         self.attempt = 0
+        self.failures = 0
         self.seq = 0
         self.ready_at = 0.0
+        self.predicted = predicted
+        self.rank = predicted
         self.allocation: Allocation | None = None
+        self.output_node: str | None = None
+        self.output_size = 0
+
+    def input_bytes(self) -> dict[str, int]:
+        """Bytes of this task's inputs held on each node (for data affinity)."""
+        local: dict[str, int] = {}
+        tasks = self.run.tasks
+        for dep in self.task.deps:
+            upstream = tasks[dep]
+            if upstream.output_node is not None:
+                local[upstream.output_node] = (
+                    local.get(upstream.output_node, 0) + upstream.output_size
+                )
+        return local
 
 
 class RunState:
-    """The scheduler's view of one run."""
+    """The scheduler's view of one run, with the aggregates policies rank it by."""
 
-    __slots__ = ("cancelled", "fail_fast", "failed", "graph", "run_id", "tasks", "unfinished")
+    __slots__ = (
+        "cancelled",
+        "expected_seconds",
+        "fail_fast",
+        "failed",
+        "gpu_tasks",
+        "graph",
+        "pinned",
+        "remaining_gpu_tasks",
+        "remaining_seconds",
+        "run_id",
+        "running",
+        "submitted_at",
+        "tasks",
+        "unfinished",
+    )
 
-    def __init__(self, run_id: int, graph: TaskGraph, fail_fast: bool) -> None:
-        self.run_id = run_id
+    def __init__(self, event: SubmitRun, defaults: Mapping[str, float]) -> None:
+        graph = event.graph
+        self.run_id = event.run_id
         self.graph = graph
-        self.fail_fast = fail_fast
+        self.fail_fast = event.fail_fast
+        self.submitted_at = event.time
         self.failed = False
         self.cancelled = False
-        self.tasks = {task_id: TaskState(self, task) for task_id, task in graph.tasks.items()}
+        self.pinned: str | None = None
+        self.running = 0
+        self.tasks = {
+            task_id: TaskState(self, task, _seconds(event.predicted, task, defaults))
+            for task_id, task in graph.tasks.items()
+        }
         self.unfinished = len(self.tasks)
+        self.gpu_tasks = sum(task.spec.kind == "gpu" for task in graph.tasks.values())
+        self.remaining_gpu_tasks = self.gpu_tasks
+        self.remaining_seconds = sum(ts.predicted for ts in self.tasks.values())
+        self.expected_seconds = self.update_ranks()
+
+    def update_ranks(self) -> float:
+        """Upward ranks (a task's predicted seconds plus the longest path after it);
+        returns the critical path length of the whole run."""
+        dependents = self.graph.dependents
+        longest = 0.0
+        for task_id in reversed(list(self.tasks)):
+            ts = self.tasks[task_id]
+            after = max((self.tasks[d].rank for d in dependents[task_id]), default=0.0)
+            ts.rank = ts.predicted + after
+            longest = max(longest, ts.rank)
+        return longest
+
+
+def _seconds(predicted: Mapping[str, float], task: Task, defaults: Mapping[str, float]) -> float:
+    seconds = predicted.get(task.id)
+    return float(seconds) if seconds is not None else defaults.get(task.spec.kind, 1.0)
 
 
 class Scheduler:
-    """FIFO scheduler with resource accounting; see the module docstring for the rules."""
+    """See the module docstring for the rules; ``policy`` picks the order and placement."""
 
-    def __init__(self, nodes: Iterable[Node] = ()) -> None:
-        self.nodes: dict[str, Node] = {}
+    def __init__(
+        self,
+        nodes: Iterable[Node] = (),
+        policy: str | Policy = "daps",
+        *,
+        default_seconds: Mapping[str, float] = DEFAULT_SECONDS,
+    ) -> None:
+        self.cluster = Cluster(nodes)
+        self.policy = make_policy(policy)
+        self.default_seconds = dict(default_seconds)
         self._runs: dict[int, RunState] = {}
-        self._queues: dict[int, tuple[Resources, deque[TaskState]]] = {}
+        self._queues: dict[str, dict[Any, list[_Entry]]] = {}
         self._seq = itertools.count()
         self._handlers: dict[type[Any], Callable[[Any, list[Instruction]], None]] = {
             SubmitRun: self._submit,
             TaskDone: self._done,
             TaskError: self._error,
             CancelRun: self._cancel_run,
+            CancelTask: self._cancel_task,
             NodeAdded: self._node_added,
+            NodeRemoved: self._node_removed,
+            NodeChanged: self._node_changed,
+            PredictionUpdated: self._prediction,
         }
-        for node in nodes:
-            self.nodes[node.name] = node
+
+    @property
+    def nodes(self) -> dict[str, Node]:
+        return self.cluster.nodes
 
     def handle(self, *events: Event) -> list[Instruction]:
         """Apply ``events`` in order, then dispatch what fits; return the instructions."""
         out: list[Instruction] = []
         for event in events:
             self._handlers[type(event)](event, out)
-        self._dispatch(out)
+        for name in list(self._queues):
+            self._dispatch_queue(name, out)
         return out
 
     def task_state(self, run_id: int, task_id: str) -> str | None:
@@ -138,30 +242,81 @@ class Scheduler:
     def active_runs(self) -> int:
         return len(self._runs)
 
+    @property
+    def ready_tasks(self) -> int:
+        """Tasks queued for resources (stale heap entries excluded)."""
+        return sum(
+            ts.state == READY and ts.seq == seq
+            for shapes in self._queues.values()
+            for heap in shapes.values()
+            for _, seq, ts in heap
+        )
+
     def check_invariants(self) -> None:
         """Raise AssertionError if the books do not balance (for tests and chaos checks)."""
         held: dict[str, float] = dict.fromkeys(self.nodes, 0.0)
         for run in self._runs.values():
             assert run.unfinished == sum(t.state not in FINAL for t in run.tasks.values())
+            assert run.running == sum(t.state == RUNNING for t in run.tasks.values())
             for ts in run.tasks.values():
                 assert (ts.state == RUNNING) == (ts.allocation is not None), ts.task.id
                 if ts.allocation is not None:
                     held[ts.allocation.node] += ts.allocation.resources.cpus
         for name, node in self.nodes.items():
             assert abs(node.cpus - node.free_cpus - held[name]) < 1e-6, name
+            assert node.free_cpus >= -1e-6 or node.cpus < held[name], name
 
     # -- event handlers --------------------------------------------------------------------
 
     def _node_added(self, event: NodeAdded, out: list[Instruction]) -> None:
-        self.nodes[event.node.name] = event.node
+        self.cluster.add(event.node)
+
+    def _node_removed(self, event: NodeRemoved, out: list[Instruction]) -> None:
+        if self.cluster.remove(event.name) is None:
+            return
+        for run in list(self._runs.values()):
+            for ts in run.tasks.values():
+                if ts.allocation is not None and ts.allocation.node == event.name:
+                    self._requeue_lost(ts, event, out)
+                if ts.output_node == event.name:
+                    ts.output_node = None  # its output is gone with the node's memory
+
+    def _requeue_lost(self, ts: TaskState, event: NodeRemoved, out: list[Instruction]) -> None:
+        error = WorkerLostError(
+            f"task {ts.task.id!r} was running on node {event.name!r}, which left the cluster",
+            fix="nothing: it was queued again and will run elsewhere",
+            culprit=event.name,
+        )
+        ts.allocation = None  # the node is gone: nothing to give back
+        ts.run.running -= 1
+        out.append(Retry(ts.run.run_id, ts.task.id, ts.attempt, error))
+        ts.attempt += 1
+        self._make_ready(ts, event.time)
+
+    def _node_changed(self, event: NodeChanged, out: list[Instruction]) -> None:
+        node = self.nodes.get(event.name)
+        if node is not None:
+            node.resize(event.cpus, event.memory, event.custom)
+
+    def _prediction(self, event: PredictionUpdated, out: list[Instruction]) -> None:
+        run = self._runs.get(event.run_id)
+        ts = run.tasks.get(event.task_id) if run is not None else None
+        if run is None or ts is None or ts.state in FINAL:
+            return
+        run.remaining_seconds += event.seconds - ts.predicted
+        ts.predicted = event.seconds
+        run.expected_seconds = run.update_ranks()
+        if ts.state == READY:
+            self._make_ready(ts, ts.ready_at)  # re-key; the old heap entry turns stale
 
     def _submit(self, event: SubmitRun, out: list[Instruction]) -> None:
         error = self._infeasible(event.graph)
         if error is not None:
             out.append(Reject(event.run_id, error))
             return
-        run = RunState(event.run_id, event.graph, event.fail_fast)
+        run = RunState(event, self.default_seconds)
         self._runs[event.run_id] = run
+        self.policy.on_submit(run, self.cluster)
         for ts in run.tasks.values():
             if ts.waiting == 0:
                 self._make_ready(ts, event.time)
@@ -170,10 +325,12 @@ class Scheduler:
         ts = self._current(event.run_id, event.task_id, event.attempt)
         if ts is None:
             return
+        allocation = ts.allocation
         self._release(ts)
-        ts.state = DONE
+        ts.output_node = allocation.node if allocation is not None else None
+        ts.output_size = event.output_size
+        self._final(ts, DONE)
         run = ts.run
-        run.unfinished -= 1
         for dependent_id in run.graph.dependents[ts.task.id]:
             dependent = run.tasks[dependent_id]
             dependent.waiting -= 1
@@ -186,15 +343,15 @@ class Scheduler:
         if ts is None:
             return
         self._release(ts)
-        if event.retryable and ts.attempt < ts.task.spec.retries:
+        if event.retryable and ts.failures < ts.task.spec.retries:
+            ts.failures += 1
             ts.attempt += 1
             self._make_ready(ts, event.time)
             out.append(Retry(event.run_id, event.task_id, event.attempt, event.error))
             return
-        ts.state = FAILED
+        self._final(ts, FAILED)
         run = ts.run
         run.failed = True
-        run.unfinished -= 1
         out.append(Fail(event.run_id, event.task_id, event.error))
         if run.fail_fast:
             self._cancel_all(run, _fail_fast_error(ts.task.id), out)
@@ -215,6 +372,21 @@ class Scheduler:
         self._cancel_all(run, error, out)
         self._finish_if_done(run, out)
 
+    def _cancel_task(self, event: CancelTask, out: list[Instruction]) -> None:
+        run = self._runs.get(event.run_id)
+        ts = run.tasks.get(event.task_id) if run is not None else None
+        if run is None or ts is None or ts.state in FINAL:
+            return
+        run.cancelled = True
+        error = TaskCancelledError(
+            f"task {event.task_id!r} was cancelled: {event.reason}",
+            fix="submit the workflow again to run it",
+            culprit=event.task_id,
+        )
+        self._cancel(ts, error, out)
+        self._cancel_descendants(ts, out)
+        self._finish_if_done(run, out)
+
     # -- helpers ----------------------------------------------------------------------------
 
     def _current(self, run_id: int, task_id: str, attempt: int) -> TaskState | None:
@@ -231,11 +403,18 @@ class Scheduler:
         ts.state = READY
         ts.seq = next(self._seq)
         ts.ready_at = now
-        request = ts.task.spec.resources
-        entry = self._queues.get(id(request))
-        if entry is None:
-            entry = self._queues[id(request)] = (request, deque())
-        entry[1].append(ts)
+        policy = self.policy
+        shapes = self._queues.setdefault(policy.queue_of(ts), {})
+        shape = ts.run.run_id if policy.per_run_limit else id(ts.task.spec.resources)
+        heapq.heappush(shapes.setdefault(shape, []), (policy.priority(ts, now), ts.seq, ts))
+
+    def _final(self, ts: TaskState, state: str) -> None:
+        ts.state = state
+        run = ts.run
+        run.unfinished -= 1
+        run.remaining_seconds -= ts.predicted
+        if ts.task.spec.kind == "gpu":
+            run.remaining_gpu_tasks -= 1
 
     def _release(self, ts: TaskState) -> None:
         allocation = ts.allocation
@@ -244,23 +423,25 @@ class Scheduler:
             if node is not None:
                 node.release(allocation)
             ts.allocation = None
+            ts.run.running -= 1
 
     def _cancel_all(self, run: RunState, error: BaseException, out: list[Instruction]) -> None:
         for ts in run.tasks.values():
             if ts.state not in FINAL:
                 self._cancel(ts, error, out)
 
-    def _cancel_descendants(self, failed: TaskState, out: list[Instruction]) -> None:
-        run = failed.run
-        stack = list(run.graph.dependents[failed.task.id])
+    def _cancel_descendants(self, origin: TaskState, out: list[Instruction]) -> None:
+        run = origin.run
+        stack = list(run.graph.dependents[origin.task.id])
         while stack:
             ts = run.tasks[stack.pop()]
             if ts.state in FINAL:
                 continue
+            verb = "failed" if origin.state == FAILED else "was cancelled"
             error = TaskCancelledError(
-                f"task {ts.task.id!r} did not run: upstream task {failed.task.id!r} failed",
-                fix=f"fix the failure of {failed.task.id!r}; independent branches still ran",
-                culprit=failed.task.id,
+                f"task {ts.task.id!r} did not run: upstream task {origin.task.id!r} {verb}",
+                fix=f"fix the failure of {origin.task.id!r}; independent branches still ran",
+                culprit=origin.task.id,
             )
             self._cancel(ts, error, out)
             stack.extend(run.graph.dependents[ts.task.id])
@@ -268,8 +449,7 @@ class Scheduler:
     def _cancel(self, ts: TaskState, error: BaseException, out: list[Instruction]) -> None:
         was_running = ts.state == RUNNING
         self._release(ts)
-        ts.state = CANCELLED
-        ts.run.unfinished -= 1
+        self._final(ts, CANCELLED)
         out.append(Cancel(ts.run.run_id, ts.task.id, error, was_running))
 
     def _finish_if_done(self, run: RunState, out: list[Instruction]) -> None:
@@ -278,12 +458,13 @@ class Scheduler:
         status: RunStatus = "cancelled" if run.cancelled else "failed" if run.failed else "done"
         out.append(Finish(run.run_id, status))
         del self._runs[run.run_id]
+        self.policy.on_finish(run)
 
     def _infeasible(self, graph: TaskGraph) -> InfeasibleResourcesError | None:
         for task in graph.tasks.values():
             reasons = [node.could_ever_fit(task.spec.resources) for node in self.nodes.values()]
             if all(reasons):  # no node at all counts as infeasible too
-                why = "; ".join(r for r in reasons if r) or "there are no nodes"
+                why = "; ".join(r for r in reasons if r) or "a node, and there are none"
                 return InfeasibleResourcesError(
                     f"task {task.id!r} (tool {task.spec.name!r}) can never start:"
                     f" it asks for {why}",
@@ -292,35 +473,48 @@ class Scheduler:
                 )
         return None
 
-    def _dispatch(self, out: list[Instruction]) -> None:
-        """Start ready tasks, lowest ``seq`` first among queue heads that fit somewhere."""
+    def _dispatch_queue(self, name: str, out: list[Instruction]) -> None:
+        """Start tasks of one queue until no group head can be placed (see the docstring)."""
+        shapes = self._queues[name]
+        policy = self.policy
         while True:
-            best: tuple[deque[TaskState], Node] | None = None
-            best_seq = -1
-            for key, (request, queue) in list(self._queues.items()):
-                while queue and queue[0].state != READY:
-                    queue.popleft()  # cancelled while queued
-                if not queue:
-                    del self._queues[key]
-                    continue
-                if best is not None and queue[0].seq > best_seq:
-                    continue
-                node = self._first_fit(request)
-                if node is not None:
-                    best, best_seq = (queue, node), queue[0].seq
-            if best is None:
+            heads: list[tuple[_Entry, Any]] = []
+            for shape, heap in list(shapes.items()):
+                while heap and (heap[0][2].state != READY or heap[0][2].seq != heap[0][1]):
+                    heapq.heappop(heap)  # cancelled or re-keyed while queued
+                if heap:
+                    heads.append((heap[0], shape))
+                else:
+                    del shapes[shape]
+            if not heads:
+                del self._queues[name]
                 return
-            queue, node = best
-            ts = queue.popleft()
-            ts.allocation = node.acquire(ts.task.spec.resources)
-            ts.state = RUNNING
-            out.append(Dispatch(ts.run.run_id, ts.task.id, ts.attempt, ts.allocation, ts.ready_at))
+            heads.sort(key=lambda head: (head[0][0], head[0][1]))
+            for skipped, ((_, _, ts), shape) in enumerate(heads):
+                if skipped > policy.backfill:
+                    return
+                limit = policy.per_run_limit
+                node = (
+                    None
+                    if limit and ts.run.running >= limit
+                    else policy.select_node(ts, self.cluster)
+                )
+                if node is not None:
+                    heapq.heappop(shapes[shape])
+                    self._start(ts, node, out)
+                    break
+            else:
+                return
 
-    def _first_fit(self, request: Resources) -> Node | None:
-        for node in self.nodes.values():
-            if node.fits(request):
-                return node
-        return None
+    def _start(self, ts: TaskState, node: Node, out: list[Instruction]) -> None:
+        model = ts.task.spec.model
+        model_load = model is not None and model not in node.models
+        ts.allocation = node.acquire(ts.task.spec.resources, model)
+        ts.state = RUNNING
+        ts.run.running += 1
+        out.append(
+            Dispatch(ts.run.run_id, ts.task.id, ts.attempt, ts.allocation, ts.ready_at, model_load)
+        )
 
 
 def _fail_fast_error(task_id: str) -> RunCancelledError:

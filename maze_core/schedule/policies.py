@@ -1,0 +1,274 @@
+"""Scheduling policies: the order of ready tasks and the node each one goes to.
+
+A policy answers three questions for the scheduler, which stays the only owner of state:
+
+* ``queue_of(task)``: which ready queue the task waits in. Queues are served independently,
+  so a backlog in one (GPU work) never blocks another (CPU work).
+* ``priority(task, now)``: the task's key in its queue, a tuple, smallest first. It is
+  computed when the task becomes ready (or its prediction changes); ties break on the
+  scheduler's global ``seq`` (the order tasks became ready), so the order is total.
+* ``select_node(task, cluster)``: a node where the task fits now, or None.
+
+``backfill`` bounds how many blocked heads a queue may skip in one pass, so a task too big
+for the free resources does not stop smaller ones behind it, at a bounded cost per decision.
+
+Policies, by name (:data:`POLICIES`):
+
+``fcfs``
+    One global queue in arrival order, first fit, no backfill: the textbook baseline.
+``maze-original``
+    The published DAPS as its code does it: queues per kind, key ``(workflow submission
+    time, -(2 x urgency + 1 x criticality), seq)`` with urgency ``1 - remaining GPU tasks /
+    most GPU tasks seen in a workflow`` and criticality ``predicted task time / expected
+    workflow time``; the least loaded node. Workflows are served first-come-first-served:
+    the score only reorders tasks inside one workflow.
+``heft``
+    Upward rank (longest predicted path to the workflow's end) first; earliest finish time
+    placement, which on identical nodes means a node with the task's model resident.
+``daps`` (the default)
+    Our order, global across workflows: ``w_remaining x predicted remaining work of the
+    workflow - w_rank x upward rank of the task + w_age x ready time``. Short workflows go
+    first (shortest remaining processing time minimises mean and tail response time under
+    load), the critical path goes first inside a workflow, and the ready-time term is
+    aging: waiting one second is worth ``w_age`` seconds of remaining work, so no task
+    starves. Queues per kind. Placement among nodes that fit: the task's model already
+    resident, then the most input bytes already local, then the next node that fits
+    round-robin (spreads load at O(1) amortised cost on large clusters).
+``agent-level``
+    What agent frameworks do: each workflow is pinned to one node when submitted (the one
+    with the fewest pinned workflows) and runs one task at a time there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from maze_core.errors import ValidationError
+
+if TYPE_CHECKING:
+    from maze_core.schedule.cluster import Node
+    from maze_core.schedule.scheduler import RunState, TaskState
+
+__all__ = [
+    "POLICIES",
+    "AgentLevel",
+    "Cluster",
+    "Daps",
+    "DapsWeights",
+    "Fcfs",
+    "Heft",
+    "MazeOriginal",
+    "Policy",
+    "make_policy",
+]
+
+
+class Cluster:
+    """The nodes, in the order they joined, with the searches policies need."""
+
+    def __init__(self, nodes: Iterable[Node] = ()) -> None:
+        self.nodes: dict[str, Node] = {node.name: node for node in nodes}
+        self._ring = list(self.nodes.values())
+        self._cursor = 0
+
+    def add(self, node: Node) -> None:
+        self.nodes[node.name] = node
+        self._ring = list(self.nodes.values())
+
+    def remove(self, name: str) -> Node | None:
+        node = self.nodes.pop(name, None)
+        self._ring = list(self.nodes.values())
+        return node
+
+    def first_fit(self, ts: TaskState) -> Node | None:
+        request = ts.task.spec.resources
+        for node in self.nodes.values():
+            if node.fits(request):
+                return node
+        return None
+
+    def next_fit(self, ts: TaskState) -> Node | None:
+        """The first node that fits, searching round-robin from where the last search ended."""
+        ring = self._ring
+        request = ts.task.spec.resources
+        count = len(ring)
+        for step in range(count):
+            node = ring[(self._cursor + step) % count]
+            if node.fits(request):
+                self._cursor = (self._cursor + step + 1) % count
+                return node
+        return None
+
+    def least_loaded(self, ts: TaskState) -> Node | None:
+        request = ts.task.spec.resources
+        fitting = [node for node in self.nodes.values() if node.fits(request)]
+        return min(fitting, key=lambda node: node.load, default=None)
+
+    def preferred(self, ts: TaskState) -> Node | None:
+        """Among nodes holding the task's model or inputs, the one that fits best:
+        model resident first, then most input bytes local."""
+        model = ts.task.spec.model
+        local = ts.input_bytes()
+        names = set(local)
+        if model is not None:
+            names.update(n for n, node in self.nodes.items() if model in node.models)
+        request = ts.task.spec.resources
+        best: tuple[Any, ...] | None = None
+        choice = None
+        for name in names:
+            node = self.nodes.get(name)
+            if node is None or not node.fits(request):
+                continue
+            score = (model is not None and model not in node.models, -local.get(name, 0), name)
+            if best is None or score < best:
+                best, choice = score, node
+        return choice
+
+
+class Policy:
+    """Base policy: per-kind queues, arrival order, first fit. Subclasses override."""
+
+    name = "base"
+    backfill = 16
+    per_run_limit = 0  # running tasks allowed per workflow run (0: no limit)
+
+    def queue_of(self, ts: TaskState) -> str:
+        return ts.task.spec.kind
+
+    def priority(self, ts: TaskState, now: float) -> tuple[float, ...]:
+        return ()
+
+    def select_node(self, ts: TaskState, cluster: Cluster) -> Node | None:
+        return cluster.first_fit(ts)
+
+    def on_submit(self, run: RunState, cluster: Cluster) -> None:
+        """Called once per accepted run, before its first task is queued."""
+
+    def on_finish(self, run: RunState) -> None:
+        """Called once per run when its last task became final."""
+
+
+class Fcfs(Policy):
+    name = "fcfs"
+    backfill = 0
+
+    def queue_of(self, ts: TaskState) -> str:
+        return "all"
+
+
+class MazeOriginal(Policy):
+    name = "maze-original"
+
+    def __init__(self) -> None:
+        self.max_gpu_tasks = 1
+
+    def on_submit(self, run: RunState, cluster: Cluster) -> None:
+        self.max_gpu_tasks = max(self.max_gpu_tasks, run.gpu_tasks)
+
+    def priority(self, ts: TaskState, now: float) -> tuple[float, ...]:
+        run = ts.run
+        urgency = 1 - run.remaining_gpu_tasks / self.max_gpu_tasks
+        criticality = ts.predicted / run.expected_seconds if run.expected_seconds else 0.0
+        return (run.submitted_at, -(2.0 * urgency + 1.0 * criticality))
+
+    def select_node(self, ts: TaskState, cluster: Cluster) -> Node | None:
+        return cluster.least_loaded(ts)
+
+
+class Heft(Policy):
+    name = "heft"
+
+    def priority(self, ts: TaskState, now: float) -> tuple[float, ...]:
+        return (-ts.rank,)
+
+    def select_node(self, ts: TaskState, cluster: Cluster) -> Node | None:
+        if ts.task.spec.model is not None:
+            node = cluster.preferred(ts)
+            if node is not None and ts.task.spec.model in node.models:
+                return node
+        return cluster.first_fit(ts)
+
+
+@dataclass(frozen=True, slots=True)
+class DapsWeights:
+    """Weights of the daps key, in seconds per second (see the module docstring)."""
+
+    remaining: float = 1.0
+    rank: float = 0.5
+    age: float = 1.0
+
+
+class Daps(Policy):
+    name = "daps"
+
+    def __init__(self, weights: DapsWeights | None = None) -> None:
+        self.weights = weights or DapsWeights()
+
+    def priority(self, ts: TaskState, now: float) -> tuple[float, ...]:
+        w = self.weights
+        return (w.remaining * ts.run.remaining_seconds - w.rank * ts.rank + w.age * now,)
+
+    def select_node(self, ts: TaskState, cluster: Cluster) -> Node | None:
+        return cluster.preferred(ts) or cluster.next_fit(ts)
+
+
+class AgentLevel(Policy):
+    name = "agent-level"
+    backfill = 1_000_000  # a node serves every pinned workflow that can go
+    per_run_limit = 1
+
+    def __init__(self) -> None:
+        self.pinned: dict[str, int] = {}
+
+    def queue_of(self, ts: TaskState) -> str:
+        return f"node:{ts.run.pinned}"
+
+    def on_submit(self, run: RunState, cluster: Cluster) -> None:
+        request_fits = [
+            node
+            for node in cluster.nodes.values()
+            if all(node.could_ever_fit(t.spec.resources) is None for t in run.graph.tasks.values())
+        ]
+        candidates = request_fits or list(cluster.nodes.values())
+        node = min(candidates, key=lambda n: self.pinned.get(n.name, 0))
+        run.pinned = node.name
+        self.pinned[node.name] = self.pinned.get(node.name, 0) + 1
+
+    def on_finish(self, run: RunState) -> None:
+        if run.pinned is not None:
+            self.pinned[run.pinned] -= 1
+
+    def priority(self, ts: TaskState, now: float) -> tuple[float, ...]:
+        return (ts.run.submitted_at,)
+
+    def select_node(self, ts: TaskState, cluster: Cluster) -> Node | None:
+        node = cluster.nodes.get(ts.run.pinned or "")
+        return node if node is not None and node.fits(ts.task.spec.resources) else None
+
+
+POLICIES: Mapping[str, Callable[[], Policy]] = {
+    "fcfs": Fcfs,
+    "maze-original": MazeOriginal,
+    "heft": Heft,
+    "daps": Daps,
+    "agent-level": AgentLevel,
+}
+
+
+def make_policy(
+    policy: str | Policy, extra: Mapping[str, Callable[[], Policy]] | None = None
+) -> Policy:
+    """A policy object from a name (built-in or from ``extra``) or the object itself."""
+    if isinstance(policy, Policy):
+        return policy
+    known = {**POLICIES, **(extra or {})}
+    factory = known.get(policy)
+    if factory is None:
+        raise ValidationError(
+            f"unknown scheduling policy {policy!r}",
+            fix=f"use one of {', '.join(sorted(known))}, or pass a Policy object",
+            culprit=policy,
+        )
+    return factory()
