@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from maze_core.tools import Resources
 
-__all__ = ["Allocation", "Node"]
+if TYPE_CHECKING:
+    from maze_core.schedule.scheduler import TaskState
+
+__all__ = ["Allocation", "Cluster", "Node"]
 
 _EPSILON = 1e-9
 
@@ -195,3 +199,93 @@ class Node:
             and all(abs(share - 1.0) < _EPSILON for share in self.free_gpu_share)
             and all(abs(self.free_custom[k] - v) < _EPSILON for k, v in self.custom.items())
         )
+
+
+class Cluster:
+    """The nodes, in the order they joined, with the searches policies need."""
+
+    def __init__(self, nodes: Iterable[Node] = (), model_load_s: float = 30.0) -> None:
+        self.nodes: dict[str, Node] = {node.name: node for node in nodes}
+        self.running: dict[str, set[TaskState]] = {name: set() for name in self.nodes}
+        self.model_load_s = model_load_s
+        self.now = 0.0
+        self._ring = list(self.nodes.values())
+        self._cursor = 0
+
+    def add(self, node: Node) -> None:
+        self.nodes[node.name] = node
+        self.running.setdefault(node.name, set())
+        self._ring = list(self.nodes.values())
+
+    def remove(self, name: str) -> Node | None:
+        node = self.nodes.pop(name, None)
+        self.running.pop(name, None)
+        self._ring = list(self.nodes.values())
+        return node
+
+    def model_wait(self, ts: TaskState) -> float | None:
+        """Predicted seconds until a node holding ``ts``'s model could take it (None: no
+        node holds it), from the predicted ends of the tasks running there."""
+        model = ts.task.spec.model
+        best = None
+        for name, node in self.nodes.items():
+            if model not in node.models:
+                continue
+            ends = [
+                t.started_at + t.predicted for t in self.running[name] if t.task.spec.resources.gpus
+            ]
+            wait = max(0.0, min(ends, default=self.now) - self.now)
+            best = wait if best is None else min(best, wait)
+        return best
+
+    def fresh_fit(self, ts: TaskState) -> Node | None:
+        """A node that fits and holds no model (loading there evicts nothing), else next fit."""
+        request = ts.task.spec.resources
+        for node in self._ring:
+            if not node.models and node.fits(request):
+                return node
+        return self.next_fit(ts)
+
+    def first_fit(self, ts: TaskState) -> Node | None:
+        request = ts.task.spec.resources
+        for node in self.nodes.values():
+            if node.fits(request):
+                return node
+        return None
+
+    def next_fit(self, ts: TaskState) -> Node | None:
+        """The first node that fits, searching round-robin from where the last search ended."""
+        ring = self._ring
+        request = ts.task.spec.resources
+        count = len(ring)
+        for step in range(count):
+            node = ring[(self._cursor + step) % count]
+            if node.fits(request):
+                self._cursor = (self._cursor + step + 1) % count
+                return node
+        return None
+
+    def least_loaded(self, ts: TaskState) -> Node | None:
+        request = ts.task.spec.resources
+        fitting = [node for node in self.nodes.values() if node.fits(request)]
+        return min(fitting, key=lambda node: node.load, default=None)
+
+    def preferred(self, ts: TaskState) -> Node | None:
+        """Among nodes holding the task's model or inputs, the one that fits best:
+        model resident first, then most input bytes local."""
+        model = ts.task.spec.model
+        local = ts.input_bytes()
+        names = set(local)
+        if model is not None:
+            names.update(n for n, node in self.nodes.items() if model in node.models)
+        request = ts.task.spec.resources
+        best: tuple[Any, ...] | None = None
+        choice = None
+        for name in names:
+            node = self.nodes.get(name)
+            if node is None or not node.fits(request):
+                continue
+            score = (model is not None and model not in node.models, -local.get(name, 0), name)
+            if best is None or score < best:
+                best, choice = score, node
+        return choice

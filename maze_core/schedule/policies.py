@@ -33,7 +33,10 @@ Policies, by name (:data:`POLICIES`):
     aging: waiting one second is worth ``w_age`` seconds of remaining work, so no task
     starves. Queues per kind. Placement among nodes that fit: the task's model already
     resident, then the most input bytes already local, then the next node that fits
-    round-robin (spreads load at O(1) amortised cost on large clusters).
+    round-robin (spreads load at O(1) amortised cost on large clusters). A task whose model
+    is resident only on busy nodes waits for one of them when that is predicted to take
+    less than loading the model elsewhere (delay scheduling, bounded: it never waits longer
+    than one model load in all), and a model is loaded preferably where none is resident.
 ``agent-level``
     What agent frameworks do: each workflow is pinned to one node when submitted (the one
     with the fewest pinned workflows) and runs one task at a time there.
@@ -41,20 +44,19 @@ Policies, by name (:data:`POLICIES`):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from maze_core.errors import ValidationError
 
 if TYPE_CHECKING:
-    from maze_core.schedule.cluster import Node
+    from maze_core.schedule.cluster import Cluster, Node
     from maze_core.schedule.scheduler import RunState, TaskState
 
 __all__ = [
     "POLICIES",
     "AgentLevel",
-    "Cluster",
     "Daps",
     "DapsWeights",
     "Fcfs",
@@ -63,68 +65,6 @@ __all__ = [
     "Policy",
     "make_policy",
 ]
-
-
-class Cluster:
-    """The nodes, in the order they joined, with the searches policies need."""
-
-    def __init__(self, nodes: Iterable[Node] = ()) -> None:
-        self.nodes: dict[str, Node] = {node.name: node for node in nodes}
-        self._ring = list(self.nodes.values())
-        self._cursor = 0
-
-    def add(self, node: Node) -> None:
-        self.nodes[node.name] = node
-        self._ring = list(self.nodes.values())
-
-    def remove(self, name: str) -> Node | None:
-        node = self.nodes.pop(name, None)
-        self._ring = list(self.nodes.values())
-        return node
-
-    def first_fit(self, ts: TaskState) -> Node | None:
-        request = ts.task.spec.resources
-        for node in self.nodes.values():
-            if node.fits(request):
-                return node
-        return None
-
-    def next_fit(self, ts: TaskState) -> Node | None:
-        """The first node that fits, searching round-robin from where the last search ended."""
-        ring = self._ring
-        request = ts.task.spec.resources
-        count = len(ring)
-        for step in range(count):
-            node = ring[(self._cursor + step) % count]
-            if node.fits(request):
-                self._cursor = (self._cursor + step + 1) % count
-                return node
-        return None
-
-    def least_loaded(self, ts: TaskState) -> Node | None:
-        request = ts.task.spec.resources
-        fitting = [node for node in self.nodes.values() if node.fits(request)]
-        return min(fitting, key=lambda node: node.load, default=None)
-
-    def preferred(self, ts: TaskState) -> Node | None:
-        """Among nodes holding the task's model or inputs, the one that fits best:
-        model resident first, then most input bytes local."""
-        model = ts.task.spec.model
-        local = ts.input_bytes()
-        names = set(local)
-        if model is not None:
-            names.update(n for n, node in self.nodes.items() if model in node.models)
-        request = ts.task.spec.resources
-        best: tuple[Any, ...] | None = None
-        choice = None
-        for name in names:
-            node = self.nodes.get(name)
-            if node is None or not node.fits(request):
-                continue
-            score = (model is not None and model not in node.models, -local.get(name, 0), name)
-            if best is None or score < best:
-                best, choice = score, node
-        return choice
 
 
 class Policy:
@@ -211,7 +151,15 @@ class Daps(Policy):
         return (w.remaining * ts.run.remaining_seconds - w.rank * ts.rank + w.age * now,)
 
     def select_node(self, ts: TaskState, cluster: Cluster) -> Node | None:
-        return cluster.preferred(ts) or cluster.next_fit(ts)
+        node = cluster.preferred(ts)
+        model = ts.task.spec.model
+        if model is None or (node is not None and model in node.models):
+            return node or cluster.next_fit(ts)
+        wait = cluster.model_wait(ts)
+        patience = cluster.model_load_s - (cluster.now - ts.ready_at)
+        if wait is not None and wait < patience:
+            return None  # a node holding the model frees up sooner than loading it elsewhere
+        return node or cluster.fresh_fit(ts)
 
 
 class AgentLevel(Policy):

@@ -19,8 +19,8 @@ cancelled it, else ``failed``.
 
 Order. The policy (see :mod:`maze_core.schedule.policies`) puts each ready task in a named
 queue with a priority tuple, computed when the task becomes ready or its prediction
-changes. Inside a queue, ready tasks are grouped by *shape* (the same resource request, or
-for per-run policies the same run), each group a heap on ``(priority, seq)``; ``seq`` is a
+changes. Inside a queue, ready tasks are grouped by *shape* (the same resource request and
+model, or for per-run policies the same run), each group a heap on ``(priority, seq)``; ``seq`` is a
 global counter taken when a task becomes ready, so ties break oldest first and the order is
 total. A dispatch step sorts the group heads and starts the first one the policy can place;
 a head that cannot be placed is skipped (at most ``policy.backfill`` of them), and since it
@@ -48,7 +48,7 @@ from maze_core.errors import (
     WorkerLostError,
 )
 from maze_core.graph import Task, TaskGraph
-from maze_core.schedule.cluster import Allocation, Node
+from maze_core.schedule.cluster import Allocation, Cluster, Node
 from maze_core.schedule.events import (
     Cancel,
     CancelRun,
@@ -69,7 +69,7 @@ from maze_core.schedule.events import (
     TaskDone,
     TaskError,
 )
-from maze_core.schedule.policies import Cluster, Policy, make_policy
+from maze_core.schedule.policies import Policy, make_policy
 
 __all__ = ["DEFAULT_SECONDS", "RunState", "Scheduler", "TaskState"]
 
@@ -101,6 +101,7 @@ class TaskState:
         "ready_at",
         "run",
         "seq",
+        "started_at",
         "state",
         "task",
         "waiting",
@@ -115,6 +116,7 @@ class TaskState:
         self.failures = 0
         self.seq = 0
         self.ready_at = 0.0
+        self.started_at = 0.0
         self.predicted = predicted
         self.rank = predicted
         self.allocation: Allocation | None = None
@@ -201,8 +203,9 @@ class Scheduler:
         policy: str | Policy = "daps",
         *,
         default_seconds: Mapping[str, float] = DEFAULT_SECONDS,
+        model_load_s: float = 30.0,
     ) -> None:
-        self.cluster = Cluster(nodes)
+        self.cluster = Cluster(nodes, model_load_s)
         self.policy = make_policy(policy)
         self.default_seconds = dict(default_seconds)
         self._runs: dict[int, RunState] = {}
@@ -227,7 +230,9 @@ class Scheduler:
     def handle(self, *events: Event) -> list[Instruction]:
         """Apply ``events`` in order, then dispatch what fits; return the instructions."""
         out: list[Instruction] = []
+        cluster = self.cluster
         for event in events:
+            cluster.now = max(cluster.now, event.time)
             self._handlers[type(event)](event, out)
         for name in list(self._queues):
             self._dispatch_queue(name, out)
@@ -405,7 +410,8 @@ class Scheduler:
         ts.ready_at = now
         policy = self.policy
         shapes = self._queues.setdefault(policy.queue_of(ts), {})
-        shape = ts.run.run_id if policy.per_run_limit else id(ts.task.spec.resources)
+        spec = ts.task.spec
+        shape = ts.run.run_id if policy.per_run_limit else (id(spec.resources), spec.model)
         heapq.heappush(shapes.setdefault(shape, []), (policy.priority(ts, now), ts.seq, ts))
 
     def _final(self, ts: TaskState, state: str) -> None:
@@ -422,6 +428,7 @@ class Scheduler:
             node = self.nodes.get(allocation.node)
             if node is not None:
                 node.release(allocation)
+                self.cluster.running[node.name].discard(ts)
             ts.allocation = None
             ts.run.running -= 1
 
@@ -510,6 +517,8 @@ class Scheduler:
         model = ts.task.spec.model
         model_load = model is not None and model not in node.models
         ts.allocation = node.acquire(ts.task.spec.resources, model)
+        ts.started_at = self.cluster.now
+        self.cluster.running[node.name].add(ts)
         ts.state = RUNNING
         ts.run.running += 1
         out.append(

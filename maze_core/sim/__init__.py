@@ -1,0 +1,1 @@
+"""Simulator: the same scheduler in virtual time, driven by the published Maze trace."""

@@ -1,0 +1,319 @@
+"""A discrete-event simulator that drives the real :class:`Scheduler` in virtual time.
+
+Everything the scheduler sees is what the runtimes send it (SubmitRun, TaskDone); only the
+executors are replaced by a clock: a dispatched task finishes after its sampled duration,
+plus ``model_load_s`` when the scheduler placed a GPU task on a node where its model was not
+resident. Workflows and their task durations are drawn from one RNG per workflow, seeded by
+``(seed, workflow index)``, so every policy sees the identical workload.
+
+Workloads (``SimConfig.workload``):
+
+* ``exp1``: the published continuous-arrival experiment: Poisson phases of 600 s at
+  0.5 / 0.75 / 1.0 / 1.25 / 0.5 x 1/45 requests per second, each rate times ``load``,
+  templates drawn from the exp1 mix.
+* ``batched``: ``batch`` workflows at time 0 (times ``load``, rounded).
+* ``replay:EXP/SETTING``: the logged arrival offsets of that experiment, divided by ``load``.
+
+The default cluster (:class:`ClusterSpec`) is stated, not measured: 8 nodes, each 16 CPUs,
+128 GiB, one 80 GiB GPU holding one resident model.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+import statistics
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from maze_core.errors import ValidationError
+from maze_core.graph import TaskGraph, Workflow
+from maze_core.schedule import Dispatch, Finish, Node, Reject, Scheduler, SubmitRun, TaskDone
+from maze_core.schedule.scheduler import DEFAULT_SECONDS
+from maze_core.sim.trace import DagTemplate, TraceData
+from maze_core.tools import Resources, make_spec
+
+__all__ = ["PREDICTORS", "ClusterSpec", "SimConfig", "SimResult", "simulate"]
+
+EXP1_PHASES = (0.5, 0.75, 1.0, 1.25, 0.5)
+EXP1_RATE = 1 / 45
+PHASE_SECONDS = 600.0
+PREDICTORS = ("oracle", "noisy", "median", "defaults")
+GIB = 2**30
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    """Identical nodes; ``gpu_memory_gib`` is per GPU, ``model_slots`` models stay resident."""
+
+    nodes: int = 8
+    cpus: float = 16
+    memory_gib: float = 128
+    gpus: int = 1
+    gpu_memory_gib: float = 80
+    model_slots: int = 1
+
+    def build(self) -> list[Node]:
+        return [
+            Node(
+                f"node{i}",
+                cpus=self.cpus,
+                memory=int(self.memory_gib * GIB),
+                gpus=self.gpus,
+                gpu_memory=int(self.gpu_memory_gib * GIB),
+                model_slots=self.model_slots,
+            )
+            for i in range(self.nodes)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    policy: str = "daps"
+    workload: str = "exp1"
+    load: float = 1.0
+    seed: int = 0
+    cluster: ClusterSpec = field(default_factory=ClusterSpec)
+    predictor: str = "oracle"
+    noise: float = 0.5
+    batch: int = 40
+
+
+@dataclass(slots=True)
+class SimResult:
+    policy: str
+    workflows: int
+    response_s: list[float]
+    makespan_s: float
+    gpu_busy_share: float
+    gpu_memory_share: float
+    queue_s: dict[str, float]
+    decision_us: list[float]
+    model_loads: int
+    tasks: int
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.response_s)
+        if not ordered:
+            return math.nan
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+    def summary(self) -> dict[str, Any]:
+        """The figures ``maze sim --json`` writes for one policy."""
+        minutes = self.makespan_s / 60 if self.makespan_s else math.nan
+        return {
+            "p50_s": self.percentile(50),
+            "p95_s": self.percentile(95),
+            "p99_s": self.percentile(99),
+            "throughput_per_min": self.workflows / minutes if minutes else 0.0,
+            "makespan_s": self.makespan_s,
+            "gpu_busy_share": self.gpu_busy_share,
+            "gpu_memory_share": self.gpu_memory_share,
+            "queue_s_median": self.queue_s,
+            "decision_us_median": statistics.median(self.decision_us) if self.decision_us else 0.0,
+            "model_loads": self.model_loads,
+            "tasks": self.tasks,
+            "workflows": self.workflows,
+        }
+
+
+def _graph(template: DagTemplate) -> TaskGraph:
+    """The template as a Maze TaskGraph of placeholder tools (they are never called)."""
+    wf = Workflow(template.name)
+    preds: dict[str, list[str]] = defaultdict(list)
+    for src, dst in template.edges:
+        preds[dst].append(src)
+    refs: dict[str, Any] = {}
+    pending = list(template.tasks)
+    while pending:
+        task = next(t for t in pending if all(p in refs for p in preds[t.name]))
+        pending.remove(task)
+        refs[task.name] = wf.add(
+            _placeholder(task), after=[refs[p] for p in preds[task.name]], task_name=task.name
+        )
+    return wf.build()
+
+
+def _placeholder(task: Any) -> Any:
+    def simulated() -> None:
+        """A simulated task."""
+
+    simulated.__name__ = simulated.__qualname__ = task.name
+    gpus = 1 if task.kind == "gpu" else 0
+    resources = Resources(
+        cpus=task.cpus,
+        gpus=gpus,
+        memory=task.memory_mb * 10**6 or None,
+        gpu_memory=task.gpu_memory_mb * 10**6 if gpus and task.gpu_memory_mb else None,
+    )
+    simulated.__maze_tool__ = make_spec(  # type: ignore[attr-defined]
+        simulated, resources=resources, kind=task.kind, model=task.model, name=task.name
+    )
+    return simulated
+
+
+def arrivals(trace: TraceData, config: SimConfig) -> list[tuple[float, str]]:
+    """(time, template) of every workflow of the workload, deterministic per seed."""
+    rng = random.Random(f"arrivals/{config.seed}")
+    names = sorted(trace.template_mix)
+    weights = [trace.template_mix[n] for n in names]
+    if config.workload == "exp1":
+        out, start = [], 0.0
+        for factor in EXP1_PHASES:
+            rate, t = factor * EXP1_RATE * config.load, start
+            while (t := t + rng.expovariate(rate)) < start + PHASE_SECONDS:
+                out.append((t, rng.choices(names, weights)[0]))
+            start += PHASE_SECONDS
+        return out
+    if config.workload == "batched":
+        count = max(1, round(config.batch * config.load))
+        return [(0.0, rng.choices(names, weights)[0]) for _ in range(count)]
+    if config.workload.startswith("replay:"):
+        key = config.workload.removeprefix("replay:")
+        if key not in trace.arrivals:
+            raise ValidationError(
+                f"no logged arrivals for {key!r}",
+                fix=f"use one of: {', '.join(sorted(trace.arrivals))}",
+                culprit=key,
+            )
+        return [(t / config.load, name) for t, name in trace.arrivals[key]]
+    raise ValidationError(
+        f"unknown workload {config.workload!r}",
+        fix="use exp1, batched or replay:EXP/SETTING",
+        culprit=config.workload,
+    )
+
+
+def _predict(
+    config: SimConfig,
+    trace: TraceData,
+    template: str,
+    graph: TaskGraph,
+    actual: dict[str, float],
+    rng: random.Random,
+) -> dict[str, float]:
+    if config.predictor == "oracle":
+        return dict(actual)
+    if config.predictor == "noisy":
+        return {k: v * math.exp(rng.gauss(0, config.noise)) for k, v in actual.items()}
+    if config.predictor == "median":
+        return {k: trace.median(template, k) for k in actual}
+    if config.predictor == "defaults":
+        return {k: DEFAULT_SECONDS[graph.tasks[k].spec.kind] for k in actual}
+    raise ValidationError(
+        f"unknown predictor {config.predictor!r}",
+        fix=f"use one of {', '.join(PREDICTORS)}",
+        culprit=config.predictor,
+    )
+
+
+class _Clock:
+    """The event heap of (time, kind, order, payload): at one time finishes (kind 0) go
+    before arrivals (kind 1), then in the order pushed."""
+
+    def __init__(self) -> None:
+        self.heap: list[tuple[float, int, int, Any]] = []
+        self.order = 0
+
+    def push(self, when: float, kind: int, payload: Any) -> None:
+        self.order += 1
+        heapq.heappush(self.heap, (when, kind, self.order, payload))
+
+
+def simulate(trace: TraceData, config: SimConfig) -> SimResult:
+    """Run one policy on one workload and measure it."""
+    nodes = config.cluster.build()
+    scheduler = Scheduler(nodes, config.policy, model_load_s=trace.model_load_s)
+    graphs = {name: _graph(t) for name, t in trace.templates.items()}
+    clock = _Clock()
+    for index, (when, template) in enumerate(arrivals(trace, config)):
+        clock.push(when, 1, (index, template))
+    stats = _Stats(config.cluster)
+    durations: dict[int, dict[str, float]] = {}
+    while clock.heap:
+        now, kind, _, payload = heapq.heappop(clock.heap)
+        if kind == 1:
+            index, template = payload
+            rng = random.Random(f"workflow/{config.seed}/{index}")
+            graph = graphs[template]
+            actual = {task_id: trace.draw(template, task_id, rng) for task_id in graph.tasks}
+            durations[index] = actual
+            stats.arrived[index] = now
+            event: Any = SubmitRun(
+                index, graph, now, predicted=_predict(config, trace, template, graph, actual, rng)
+            )
+        else:
+            event = payload
+        started = time.perf_counter_ns()
+        instructions = scheduler.handle(event)
+        elapsed = time.perf_counter_ns() - started
+        dispatched = 0
+        for instruction in instructions:
+            if isinstance(instruction, Dispatch):
+                dispatched += 1
+                seconds = durations[instruction.run_id][instruction.task_id]
+                seconds += trace.model_load_s if instruction.model_load else 0.0
+                stats.started(instruction, now, seconds, scheduler)
+                done = TaskDone(
+                    instruction.run_id, instruction.task_id, instruction.attempt, now + seconds
+                )
+                clock.push(now + seconds, 0, done)
+            elif isinstance(instruction, Finish):
+                stats.finished(instruction.run_id, now)
+                del durations[instruction.run_id]
+            elif isinstance(instruction, Reject):
+                raise instruction.error
+        if dispatched:
+            stats.decision_us.append(elapsed / dispatched / 1000)
+    return stats.result(config.policy)
+
+
+class _Stats:
+    def __init__(self, cluster: ClusterSpec) -> None:
+        self.cluster = cluster
+        self.arrived: dict[int, float] = {}
+        self.response: list[float] = []
+        self.first = math.inf
+        self.last = 0.0
+        self.gpu_busy = 0.0
+        self.gpu_memory = 0.0
+        self.queue: dict[str, list[float]] = defaultdict(list)
+        self.decision_us: list[float] = []
+        self.model_loads = 0
+        self.tasks = 0
+
+    def started(self, dispatch: Dispatch, now: float, seconds: float, scheduler: Scheduler) -> None:
+        resources = dispatch.allocation.resources
+        kind = "gpu" if resources.gpus else ("io" if not resources.cpus else "cpu")
+        self.queue[kind].append(now - dispatch.ready_at)
+        self.gpu_busy += resources.gpus * seconds
+        self.gpu_memory += (resources.gpu_memory or 0) * len(dispatch.allocation.gpu_ids) * seconds
+        self.model_loads += dispatch.model_load
+        self.tasks += 1
+
+    def finished(self, run_id: int, now: float) -> None:
+        arrived = self.arrived.pop(run_id)
+        self.response.append(now - arrived)
+        self.first = min(self.first, arrived)
+        self.last = max(self.last, now)
+
+    def result(self, policy: str) -> SimResult:
+        makespan = self.last - self.first if self.response else 0.0
+        gpus = self.cluster.nodes * self.cluster.gpus
+        capacity = gpus * makespan
+        memory_capacity = gpus * self.cluster.gpu_memory_gib * GIB * makespan
+        return SimResult(
+            policy=policy,
+            workflows=len(self.response),
+            response_s=self.response,
+            makespan_s=makespan,
+            gpu_busy_share=self.gpu_busy / capacity if capacity else 0.0,
+            gpu_memory_share=self.gpu_memory / memory_capacity if memory_capacity else 0.0,
+            queue_s={k: statistics.median(v) for k, v in sorted(self.queue.items())},
+            decision_us=self.decision_us,
+            model_loads=self.model_loads,
+            tasks=self.tasks,
+        )
