@@ -26,6 +26,8 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
+if not console.is_terminal:  # logs and pipes: wide enough for the tables, not 80 columns
+    console = Console(width=max(console.width, 130))
 
 ExecutorOption = Annotated[
     str, typer.Option(help="Where cpu/gpu tasks run: threads, processes or inline.")
@@ -89,6 +91,56 @@ def run(
         for task_id, error in result.errors.items():
             console.print(f"[red]{task_id} failed:[/] {error}")
         raise typer.Exit(1)
+
+
+@app.command()
+def sim(
+    policy: Annotated[str, typer.Option(help="Scheduling policy to simulate.")] = "daps",
+    workload: Annotated[
+        str, typer.Option(help="exp1 (Poisson phases), batched, or replay:EXP/SETTING.")
+    ] = "exp1",
+    load: Annotated[float, typer.Option(help="Arrival rate multiplier.")] = 1.0,
+    nodes: Annotated[int, typer.Option(help="Nodes (16 CPUs, 128 GiB, one 80 GiB GPU each).")] = 8,
+    seed: Annotated[int, typer.Option(help="Seed of the workload and durations.")] = 0,
+    predictor: Annotated[
+        str,
+        typer.Option(help="Where predicted durations come from: oracle, noisy, median, defaults."),
+    ] = "oracle",
+    compare: Annotated[
+        str | None, typer.Option(help="Comma-separated policies to run on the same workload.")
+    ] = None,
+    trace_dir: Annotated[
+        Path | None, typer.Option(help="Trace folder (default: ../shared/traces if present).")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures here.")] = None,
+) -> None:
+    """Simulate scheduling policies on the published Maze workload, in virtual time."""
+    from maze_core.sim.engine import ClusterSpec, SimConfig
+    from maze_core.sim.engine import compare as run_all
+    from maze_core.sim.report import policy_table
+    from maze_core.sim.trace import load_workload_source
+
+    policies = [p.strip() for p in compare.split(",")] if compare else [policy]
+    config = SimConfig(
+        policy=policies[0],
+        workload=workload,
+        load=load,
+        seed=seed,
+        cluster=ClusterSpec(nodes=nodes),
+        predictor=predictor,
+    )
+    try:
+        trace = load_workload_source(trace_dir)
+        with console.status(f"simulating {', '.join(policies)}..."):
+            results = run_all(trace, config, policies)
+    except MazeError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    title = f"{workload} x{load:g}, {nodes} nodes, seed {seed}, {predictor} predictions"
+    console.print(policy_table(results, title))
+    console.print(f"[dim]workload source: {trace.source}[/]")
+    if json_out is not None:
+        json_out.write_text(json.dumps(results, indent=2))
 
 
 def _run(workflow: Any, executor: str, inputs: dict[str, Any]) -> RunResult:

@@ -208,6 +208,7 @@ class Cluster:
         self.nodes: dict[str, Node] = {node.name: node for node in nodes}
         self.running: dict[str, set[TaskState]] = {name: set() for name in self.nodes}
         self.model_load_s = model_load_s
+        self.ready_models: dict[str, int] = {}  # queued tasks per model: demand for replicas
         self.now = 0.0
         self._ring = list(self.nodes.values())
         self._cursor = 0
@@ -223,6 +224,10 @@ class Cluster:
         self._ring = list(self.nodes.values())
         return node
 
+    def replicas(self, model: str) -> int:
+        """How many nodes hold ``model`` resident."""
+        return sum(model in node.models for node in self._ring)
+
     def model_wait(self, ts: TaskState) -> float | None:
         """Predicted seconds until a node holding ``ts``'s model could take it (None: no
         node holds it), from the predicted ends of the tasks running there."""
@@ -231,20 +236,32 @@ class Cluster:
         for name, node in self.nodes.items():
             if model not in node.models:
                 continue
-            ends = [
-                t.started_at + t.predicted for t in self.running[name] if t.task.spec.resources.gpus
-            ]
+            ends = [t.expected_end for t in self.running[name] if t.task.spec.resources.gpus]
             wait = max(0.0, min(ends, default=self.now) - self.now)
             best = wait if best is None else min(best, wait)
         return best
 
-    def fresh_fit(self, ts: TaskState) -> Node | None:
-        """A node that fits and holds no model (loading there evicts nothing), else next fit."""
+    def load_fit(self, ts: TaskState) -> Node | None:
+        """Where to load ``ts``'s model: a node that fits and holds no model (nothing is
+        evicted), else the one whose resident models have the most replicas elsewhere (so
+        the last copy of a model is evicted last), least recently used first."""
         request = ts.task.spec.resources
+        replicas: dict[str, int] = {}
         for node in self._ring:
-            if not node.models and node.fits(request):
+            for model in node.models:
+                replicas[model] = replicas.get(model, 0) + 1
+        best: tuple[float, ...] | None = None
+        choice = None
+        for index, node in enumerate(self._ring):
+            if not node.fits(request):
+                continue
+            if not node.models:
                 return node
-        return self.next_fit(ts)
+            scarcity = min(replicas[m] for m in node.models)
+            score = (-scarcity, index)
+            if best is None or score < best:
+                best, choice = score, node
+        return choice
 
     def first_fit(self, ts: TaskState) -> Node | None:
         request = ts.task.spec.resources

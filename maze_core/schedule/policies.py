@@ -35,8 +35,10 @@ Policies, by name (:data:`POLICIES`):
     resident, then the most input bytes already local, then the next node that fits
     round-robin (spreads load at O(1) amortised cost on large clusters). A task whose model
     is resident only on busy nodes waits for one of them when that is predicted to take
-    less than loading the model elsewhere (delay scheduling, bounded: it never waits longer
-    than one model load in all), and a model is loaded preferably where none is resident.
+    less than loading the model elsewhere and no more tasks of that model are queued than
+    it has replicas (delay scheduling, bounded: it never waits longer than one model load
+    in all); otherwise the model gets another replica, loaded where none is resident, else
+    where the evicted model has the most replicas elsewhere.
 ``agent-level``
     What agent frameworks do: each workflow is pinned to one node when submitted (the one
     with the fewest pinned workflows) and runs one task at a time there.
@@ -157,9 +159,10 @@ class Daps(Policy):
             return node or cluster.next_fit(ts)
         wait = cluster.model_wait(ts)
         patience = cluster.model_load_s - (cluster.now - ts.ready_at)
-        if wait is not None and wait < patience:
+        enough_replicas = cluster.ready_models.get(model, 0) <= cluster.replicas(model)
+        if wait is not None and wait < patience and enough_replicas:
             return None  # a node holding the model frees up sooner than loading it elsewhere
-        return node or cluster.fresh_fit(ts)
+        return node or cluster.load_fit(ts)
 
 
 class AgentLevel(Policy):

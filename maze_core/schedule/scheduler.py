@@ -93,6 +93,7 @@ class TaskState:
     __slots__ = (
         "allocation",
         "attempt",
+        "expected_end",
         "failures",
         "output_node",
         "output_size",
@@ -117,6 +118,7 @@ class TaskState:
         self.seq = 0
         self.ready_at = 0.0
         self.started_at = 0.0
+        self.expected_end = 0.0
         self.predicted = predicted
         self.rank = predicted
         self.allocation: Allocation | None = None
@@ -405,6 +407,10 @@ class Scheduler:
         return ts
 
     def _make_ready(self, ts: TaskState, now: float) -> None:
+        model = ts.task.spec.model
+        if model is not None and ts.state != READY:
+            demand = self.cluster.ready_models
+            demand[model] = demand.get(model, 0) + 1
         ts.state = READY
         ts.seq = next(self._seq)
         ts.ready_at = now
@@ -455,6 +461,9 @@ class Scheduler:
 
     def _cancel(self, ts: TaskState, error: BaseException, out: list[Instruction]) -> None:
         was_running = ts.state == RUNNING
+        model = ts.task.spec.model
+        if ts.state == READY and model is not None:
+            self.cluster.ready_models[model] -= 1
         self._release(ts)
         self._final(ts, CANCELLED)
         out.append(Cancel(ts.run.run_id, ts.task.id, error, was_running))
@@ -515,10 +524,14 @@ class Scheduler:
 
     def _start(self, ts: TaskState, node: Node, out: list[Instruction]) -> None:
         model = ts.task.spec.model
+        cluster = self.cluster
         model_load = model is not None and model not in node.models
+        if model is not None:
+            cluster.ready_models[model] -= 1
         ts.allocation = node.acquire(ts.task.spec.resources, model)
-        ts.started_at = self.cluster.now
-        self.cluster.running[node.name].add(ts)
+        ts.started_at = cluster.now
+        ts.expected_end = cluster.now + ts.predicted + (cluster.model_load_s if model_load else 0)
+        cluster.running[node.name].add(ts)
         ts.state = RUNNING
         ts.run.running += 1
         out.append(

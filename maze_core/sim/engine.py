@@ -26,7 +26,7 @@ import random
 import statistics
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from maze_core.errors import ValidationError
@@ -36,7 +36,7 @@ from maze_core.schedule.scheduler import DEFAULT_SECONDS
 from maze_core.sim.trace import DagTemplate, TraceData
 from maze_core.tools import Resources, make_spec
 
-__all__ = ["PREDICTORS", "ClusterSpec", "SimConfig", "SimResult", "simulate"]
+__all__ = ["PREDICTORS", "ClusterSpec", "SimConfig", "SimResult", "compare", "simulate"]
 
 EXP1_PHASES = (0.5, 0.75, 1.0, 1.25, 0.5)
 EXP1_RATE = 1 / 45
@@ -317,3 +317,10 @@ class _Stats:
             model_loads=self.model_loads,
             tasks=self.tasks,
         )
+
+
+def compare(trace: TraceData, config: SimConfig, policies: list[str]) -> dict[str, dict[str, Any]]:
+    """Every policy on the identical workload: ``{policy: SimResult.summary()}``."""
+    return {
+        policy: simulate(trace, replace(config, policy=policy)).summary() for policy in policies
+    }
