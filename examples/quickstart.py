@@ -19,11 +19,13 @@ import ast
 import math
 import re
 import tempfile
+import threading
 from collections import Counter
 from pathlib import Path
 
 from maze_core import Workflow, tool
 
+AST_LOCK = threading.Lock()
 WORD = re.compile(r"[A-Za-z][A-Za-z_\-]{2,}")
 SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`*(])")
 STOPWORDS = frozenset(
@@ -131,16 +133,16 @@ STOPWORDS = frozenset(
 
 @tool(kind="io")
 def read_document(path: str) -> dict[str, str]:
-    """Read one document: a Markdown file as it is, a Python module as its docstrings."""
-    text = Path(path).read_text(encoding="utf-8")
-    if path.endswith(".py"):
-        text = _docstrings(text)
-    return {"source": path, "text": text}
+    """Read one document (waiting on the disk is io work)."""
+    return {"source": path, "text": Path(path).read_text(encoding="utf-8")}
 
 
 @tool
 def analyse(document: dict[str, str], corpus_size: int) -> dict[str, object]:
-    """Split a document into sections, find its keywords and its most telling sentence."""
+    """Split a document into sections, find its keywords and its most telling sentence.
+    A Python module is studied through its docstrings."""
+    if document["source"].endswith(".py"):
+        document = {**document, "text": _docstrings(document["text"])}
     sections = _sections(document["text"])
     words = [w.lower() for w in WORD.findall(document["text"])]
     counts = Counter(w for w in words if w not in STOPWORDS)
@@ -208,7 +210,8 @@ def build_workflow(paths: list[str] | None = None, out: str | None = None) -> Wo
 
 
 def _docstrings(source: str) -> str:
-    tree = ast.parse(source)
+    with AST_LOCK:  # ast.parse is not thread-safe on CPython 3.11 (python/cpython#106905)
+        tree = ast.parse(source)
     nodes = [tree, *(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef))]
     docs = (ast.get_docstring(n) for n in nodes)
     return "\n\n".join(

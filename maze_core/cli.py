@@ -87,10 +87,6 @@ def run(
     result = _run(workflow, executor, inputs)
     for task_id, value in result.outputs.items():
         console.print(f"[bold]{task_id}[/] = {_short(value)}")
-    if not result.ok:
-        for task_id, error in result.errors.items():
-            console.print(f"[red]{task_id} failed:[/] {error}")
-        raise typer.Exit(1)
 
 
 @app.command()
@@ -163,6 +159,10 @@ def _run(workflow: Any, executor: str, inputs: dict[str, Any]) -> RunResult:
         with progress.live(console):
             result = handle.result()
     console.print(timing_table(result))
+    if not result.ok:
+        for task_id, error in result.errors.items():
+            console.print(f"[red]{task_id} failed:[/] {error}")
+        raise typer.Exit(1)
     return result
 
 

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING
 from maze_core.errors import ValidationError
 
 if TYPE_CHECKING:
+    from maze_core.graph import TaskGraph
     from maze_core.schedule.cluster import Cluster, Node
     from maze_core.schedule.scheduler import RunState, TaskState
 
@@ -84,6 +85,10 @@ class Policy:
 
     def select_node(self, ts: TaskState, cluster: Cluster) -> Node | None:
         return cluster.first_fit(ts)
+
+    def admit(self, graph: TaskGraph, cluster: Cluster) -> str | None:
+        """Why this policy can never run ``graph`` on ``cluster`` (None: it can)."""
+        return None
 
     def on_submit(self, run: RunState, cluster: Cluster) -> None:
         """Called once per accepted run, before its first task is queued."""
@@ -176,14 +181,13 @@ class AgentLevel(Policy):
     def queue_of(self, ts: TaskState) -> str:
         return f"node:{ts.run.pinned}"
 
+    def admit(self, graph: TaskGraph, cluster: Cluster) -> str | None:
+        if _homes(graph, cluster):
+            return None
+        return f"workflow {graph.name!r} needs one node that can hold all of its tasks"
+
     def on_submit(self, run: RunState, cluster: Cluster) -> None:
-        request_fits = [
-            node
-            for node in cluster.nodes.values()
-            if all(node.could_ever_fit(t.spec.resources) is None for t in run.graph.tasks.values())
-        ]
-        candidates = request_fits or list(cluster.nodes.values())
-        node = min(candidates, key=lambda n: self.pinned.get(n.name, 0))
+        node = min(_homes(run.graph, cluster), key=lambda n: self.pinned.get(n.name, 0))
         run.pinned = node.name
         self.pinned[node.name] = self.pinned.get(node.name, 0) + 1
 
@@ -197,6 +201,15 @@ class AgentLevel(Policy):
     def select_node(self, ts: TaskState, cluster: Cluster) -> Node | None:
         node = cluster.nodes.get(ts.run.pinned or "")
         return node if node is not None and node.fits(ts.task.spec.resources) else None
+
+
+def _homes(graph: TaskGraph, cluster: Cluster) -> list[Node]:
+    """Nodes that could run every task of ``graph`` (one at a time)."""
+    return [
+        node
+        for node in cluster.nodes.values()
+        if all(node.could_ever_fit(t.spec.resources) is None for t in graph.tasks.values())
+    ]
 
 
 POLICIES: Mapping[str, Callable[[], Policy]] = {

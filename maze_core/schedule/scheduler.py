@@ -487,6 +487,13 @@ class Scheduler:
                     fix="lower the tool's Resources, or run on a runtime with a node that big",
                     culprit=task.id,
                 )
+        reason = self.policy.admit(graph, self.cluster)
+        if reason is not None:
+            return InfeasibleResourcesError(
+                f"policy {self.policy.name!r} cannot run it: {reason}",
+                fix="use a policy that spreads tasks over nodes (daps), or a bigger node",
+                culprit=graph.name,
+            )
         return None
 
     def _dispatch_queue(self, name: str, out: list[Instruction]) -> None:
