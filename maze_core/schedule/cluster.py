@@ -12,6 +12,7 @@ one evicted.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["Allocation", "Cluster", "Node"]
 
 _EPSILON = 1e-9
+MODEL_WAIT_SCAN = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,28 @@ class Allocation:
     gpu_ids: tuple[int, ...] = ()
     gpu_share: float = 0.0
     model: str | None = None
+
+
+class ClusterIndex:
+    """What placement looks up often, kept current by the nodes themselves: the nodes
+    holding each model, and the nodes with some GPU free. Dicts serve as ordered sets, so
+    iteration order (and so every decision) is deterministic."""
+
+    __slots__ = ("gpu_free", "model_nodes")
+
+    def __init__(self) -> None:
+        self.model_nodes: dict[str, dict[str, None]] = {}
+        self.gpu_free: dict[str, None] = {}
+
+    def model_added(self, node: str, model: str) -> None:
+        self.model_nodes.setdefault(model, {})[node] = None
+
+    def model_removed(self, node: str, model: str) -> None:
+        holders = self.model_nodes.get(model)
+        if holders is not None:
+            holders.pop(node, None)
+            if not holders:
+                del self.model_nodes[model]
 
 
 @dataclass(slots=True)
@@ -61,6 +85,7 @@ class Node:
     free_gpu_share: list[float] = field(init=False)
     free_gpu_memory: list[int] = field(init=False)
     free_custom: dict[str, float] = field(init=False)
+    index: ClusterIndex | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.free_cpus = self.cpus
@@ -112,9 +137,12 @@ class Node:
             self.free_gpu_memory[gpu] -= request.gpu_memory or 0
         self._take(request, -1)
         if model is not None:
+            if model not in self.models and self.index is not None:
+                self.index.model_added(self.name, model)
             self.models[model] = self.models.get(model, 0) + 1
             self.models.move_to_end(model)
             self._evict()
+        self._index_gpus()
         return Allocation(self.name, request, gpu_ids, share if gpu_ids else 0.0, model)
 
     def release(self, allocation: Allocation) -> None:
@@ -126,12 +154,15 @@ class Node:
         if allocation.model is not None and allocation.model in self.models:
             self.models[allocation.model] -= 1
             self._evict()
+        self._index_gpus()
 
     def load_model(self, model: str) -> bool:
         """Make ``model`` resident (most recently used); True if it had to be loaded."""
         loaded = model not in self.models
         if loaded:
             self.models[model] = 0
+            if self.index is not None:
+                self.index.model_added(self.name, model)
         self.models.move_to_end(model)
         self._evict()
         return loaded
@@ -141,6 +172,28 @@ class Node:
         idle = [name for name, users in self.models.items() if users == 0]
         for name in idle[: max(0, len(self.models) - self.model_slots)]:
             del self.models[name]
+            if self.index is not None:
+                self.index.model_removed(self.name, name)
+
+    def attach(self, index: ClusterIndex | None) -> None:
+        """Report this node's models and free GPUs to ``index`` (None: detach)."""
+        if self.index is not None:
+            for model in self.models:
+                self.index.model_removed(self.name, model)
+            self.index.gpu_free.pop(self.name, None)
+        self.index = index
+        if index is not None:
+            for model in self.models:
+                index.model_added(self.name, model)
+            self._index_gpus()
+
+    def _index_gpus(self) -> None:
+        if self.index is None or not self.gpus:
+            return
+        if any(share > _EPSILON for share in self.free_gpu_share):
+            self.index.gpu_free[self.name] = None
+        else:
+            self.index.gpu_free.pop(self.name, None)
 
     def resize(
         self, cpus: float | None, memory: int | None, custom: Mapping[str, float] | None
@@ -205,37 +258,59 @@ class Cluster:
     """The nodes, in the order they joined, with the searches policies need."""
 
     def __init__(self, nodes: Iterable[Node] = (), model_load_s: float = 30.0) -> None:
-        self.nodes: dict[str, Node] = {node.name: node for node in nodes}
-        self.running: dict[str, set[TaskState]] = {name: set() for name in self.nodes}
+        self.nodes: dict[str, Node] = {}
+        self.index = ClusterIndex()
+        self.running: dict[str, set[TaskState]] = {}
         self.model_load_s = model_load_s
         self.ready_models: dict[str, int] = {}  # queued tasks per model: demand for replicas
         self.now = 0.0
-        self._ring = list(self.nodes.values())
+        self._ring: list[Node] = []
         self._cursor = 0
+        for node in nodes:
+            self.add(node)
 
     def add(self, node: Node) -> None:
         self.nodes[node.name] = node
         self.running.setdefault(node.name, set())
+        node.attach(self.index)
         self._ring = list(self.nodes.values())
 
     def remove(self, name: str) -> Node | None:
         node = self.nodes.pop(name, None)
         self.running.pop(name, None)
+        if node is not None:
+            node.attach(None)
         self._ring = list(self.nodes.values())
         return node
 
+    def _candidates(self, request: Resources) -> Iterable[Node]:
+        """Nodes worth trying for ``request``: for GPU requests only those with a GPU free."""
+        if request.gpus:
+            nodes = self.nodes
+            return [nodes[name] for name in self.index.gpu_free]
+        return self._ring
+
     def replicas(self, model: str) -> int:
         """How many nodes hold ``model`` resident."""
-        return sum(model in node.models for node in self._ring)
+        return len(self.index.model_nodes.get(model, ()))
+
+    def _holders_with_room(self, model: str, request: Resources) -> dict[str, None]:
+        """Nodes holding ``model``; for GPU requests only those with a GPU free (the smaller
+        of the two sets is scanned)."""
+        holders = self.index.model_nodes.get(model, {})
+        if not request.gpus:
+            return holders
+        free = self.index.gpu_free
+        small, large = (holders, free) if len(holders) <= len(free) else (free, holders)
+        return {name: None for name in small if name in large}
 
     def model_wait(self, ts: TaskState) -> float | None:
         """Predicted seconds until a node holding ``ts``'s model could take it (None: no
-        node holds it), from the predicted ends of the tasks running there."""
-        model = ts.task.spec.model
+        node holds it), from the predicted ends of the GPU tasks running there. Looks at
+        the first ``MODEL_WAIT_SCAN`` holders only, to keep a decision O(1) on big clusters."""
         best = None
-        for name, node in self.nodes.items():
-            if model not in node.models:
-                continue
+        holders = self.index.model_nodes.get(ts.task.spec.model or "", {})
+        for name in itertools.islice(holders, MODEL_WAIT_SCAN):
             ends = [t.expected_end for t in self.running[name] if t.task.spec.resources.gpus]
             wait = max(0.0, min(ends, default=self.now) - self.now)
             best = wait if best is None else min(best, wait)
@@ -244,36 +319,35 @@ class Cluster:
     def load_fit(self, ts: TaskState) -> Node | None:
         """Where to load ``ts``'s model: a node that fits and holds no model (nothing is
         evicted), else the one whose resident models have the most replicas elsewhere (so
-        the last copy of a model is evicted last), least recently used first."""
+        the last copy of a model is evicted last), in join order."""
         request = ts.task.spec.resources
-        replicas: dict[str, int] = {}
-        for node in self._ring:
-            for model in node.models:
-                replicas[model] = replicas.get(model, 0) + 1
-        best: tuple[float, ...] | None = None
+        holders = self.index.model_nodes
+        best: int | None = None
         choice = None
-        for index, node in enumerate(self._ring):
+        for node in self._candidates(request):
             if not node.fits(request):
                 continue
             if not node.models:
                 return node
-            scarcity = min(replicas[m] for m in node.models)
-            score = (-scarcity, index)
-            if best is None or score < best:
-                best, choice = score, node
+            scarcity = min(len(holders[m]) for m in node.models)
+            if best is None or scarcity > best:
+                best, choice = scarcity, node
         return choice
 
     def first_fit(self, ts: TaskState) -> Node | None:
         request = ts.task.spec.resources
-        for node in self.nodes.values():
+        for node in self._candidates(request):
             if node.fits(request):
                 return node
         return None
 
     def next_fit(self, ts: TaskState) -> Node | None:
-        """The first node that fits, searching round-robin from where the last search ended."""
-        ring = self._ring
+        """The first node that fits, searching round-robin from where the last search ended
+        (GPU requests search only the nodes with a GPU free)."""
         request = ts.task.spec.resources
+        if request.gpus:
+            return self.first_fit(ts)
+        ring = self._ring
         count = len(ring)
         for step in range(count):
             node = ring[(self._cursor + step) % count]
@@ -284,7 +358,7 @@ class Cluster:
 
     def least_loaded(self, ts: TaskState) -> Node | None:
         request = ts.task.spec.resources
-        fitting = [node for node in self.nodes.values() if node.fits(request)]
+        fitting = [node for node in self._candidates(request) if node.fits(request)]
         return min(fitting, key=lambda node: node.load, default=None)
 
     def preferred(self, ts: TaskState) -> Node | None:
@@ -292,10 +366,10 @@ class Cluster:
         model resident first, then most input bytes local."""
         model = ts.task.spec.model
         local = ts.input_bytes()
-        names = set(local)
-        if model is not None:
-            names.update(n for n, node in self.nodes.items() if model in node.models)
         request = ts.task.spec.resources
+        names = dict.fromkeys(local)
+        if model is not None:
+            names.update(self._holders_with_room(model, request))
         best: tuple[Any, ...] | None = None
         choice = None
         for name in names:

@@ -70,6 +70,7 @@ from maze_core.schedule.events import (
     TaskError,
 )
 from maze_core.schedule.policies import Policy, make_policy
+from maze_core.tools import Resources
 
 __all__ = ["DEFAULT_SECONDS", "RunState", "Scheduler", "TaskState"]
 
@@ -211,6 +212,7 @@ class Scheduler:
         self.policy = make_policy(policy)
         self.default_seconds = dict(default_seconds)
         self._runs: dict[int, RunState] = {}
+        self._never_fits_cache: dict[Resources, str | None] = {}
         self._queues: dict[str, dict[Any, list[_Entry]]] = {}
         self._seq = itertools.count()
         self._handlers: dict[type[Any], Callable[[Any, list[Instruction]], None]] = {
@@ -277,10 +279,12 @@ class Scheduler:
 
     def _node_added(self, event: NodeAdded, out: list[Instruction]) -> None:
         self.cluster.add(event.node)
+        self._never_fits_cache.clear()
 
     def _node_removed(self, event: NodeRemoved, out: list[Instruction]) -> None:
         if self.cluster.remove(event.name) is None:
             return
+        self._never_fits_cache.clear()
         for run in list(self._runs.values()):
             for ts in run.tasks.values():
                 if ts.allocation is not None and ts.allocation.node == event.name:
@@ -304,6 +308,7 @@ class Scheduler:
         node = self.nodes.get(event.name)
         if node is not None:
             node.resize(event.cpus, event.memory, event.custom)
+            self._never_fits_cache.clear()
 
     def _prediction(self, event: PredictionUpdated, out: list[Instruction]) -> None:
         run = self._runs.get(event.run_id)
@@ -476,11 +481,22 @@ class Scheduler:
         del self._runs[run.run_id]
         self.policy.on_finish(run)
 
+    def _never_fits(self, request: Resources) -> str | None:
+        """Why no node could ever hold ``request`` (None if one could); cached per request
+        until the cluster changes, since big clusters make this O(nodes)."""
+        if request in self._never_fits_cache:
+            return self._never_fits_cache[request]
+        reasons = [node.could_ever_fit(request) for node in self.nodes.values()]
+        why = None
+        if all(reasons):  # no node at all counts as infeasible too
+            why = "; ".join(r for r in reasons[:3] if r) or "a node, and there are none"
+        self._never_fits_cache[request] = why
+        return why
+
     def _infeasible(self, graph: TaskGraph) -> InfeasibleResourcesError | None:
         for task in graph.tasks.values():
-            reasons = [node.could_ever_fit(task.spec.resources) for node in self.nodes.values()]
-            if all(reasons):  # no node at all counts as infeasible too
-                why = "; ".join(r for r in reasons if r) or "a node, and there are none"
+            why = self._never_fits(task.spec.resources)
+            if why is not None:
                 return InfeasibleResourcesError(
                     f"task {task.id!r} (tool {task.spec.name!r}) can never start:"
                     f" it asks for {why}",
