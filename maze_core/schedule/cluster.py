@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["Allocation", "Cluster", "Node"]
 
 _EPSILON = 1e-9
-MODEL_WAIT_SCAN = 32
+MODEL_WAIT_SCAN = 8
 
 
 @dataclass(frozen=True, slots=True)
