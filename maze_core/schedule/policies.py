@@ -27,11 +27,13 @@ Policies, by name (:data:`POLICIES`):
     placement, which on identical nodes means a node with the task's model resident.
 ``daps`` (the default)
     Our order, global across workflows: ``w_remaining x predicted remaining work of the
-    workflow - w_rank x upward rank of the task + w_age x ready time``. Short workflows go
-    first (shortest remaining processing time minimises mean and tail response time under
-    load), the critical path goes first inside a workflow, and the ready-time term is
-    aging: waiting one second is worth ``w_age`` seconds of remaining work, so no task
-    starves. Queues per kind. Placement among nodes that fit: the task's model already
+    workflow - w_rank x upward rank of the task + w_age x submission time of the
+    workflow``. Short workflows go first (shortest remaining processing time minimises mean
+    response time and, with aging, the tail under load), the critical path goes first
+    inside a workflow, and the submission-time term is aging: having been submitted one
+    second earlier is worth ``w_age`` seconds of remaining work, so no workflow starves.
+    Aging by workflow rather than by task keeps a started workflow ahead of newer ones
+    (aging by task ready time degenerates into round-robin across workflows). Queues per kind. Placement among nodes that fit: the task's model already
     resident, then the most input bytes already local, then the next node that fits
     round-robin (spreads load at O(1) amortised cost on large clusters). A task whose model
     is resident only on busy nodes waits for one of them when that is predicted to take
@@ -155,7 +157,8 @@ class Daps(Policy):
 
     def priority(self, ts: TaskState, now: float) -> tuple[float, ...]:
         w = self.weights
-        return (w.remaining * ts.run.remaining_seconds - w.rank * ts.rank + w.age * now,)
+        run = ts.run
+        return (w.remaining * run.remaining_seconds - w.rank * ts.rank + w.age * run.submitted_at,)
 
     def select_node(self, ts: TaskState, cluster: Cluster) -> Node | None:
         node = cluster.preferred(ts)

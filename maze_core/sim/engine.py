@@ -94,6 +94,8 @@ class SimResult:
     decision_us: list[float]
     model_loads: int
     tasks: int
+    timeline: list[tuple[int, str, str, float, float]] = field(default_factory=list)
+    """(workflow, task, node, start, end) of every task, in dispatch order."""
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.response_s)
@@ -284,6 +286,7 @@ class _Stats:
         self.decision_us: list[float] = []
         self.model_loads = 0
         self.tasks = 0
+        self.timeline: list[tuple[int, str, str, float, float]] = []
 
     def started(self, dispatch: Dispatch, now: float, seconds: float, scheduler: Scheduler) -> None:
         resources = dispatch.allocation.resources
@@ -293,6 +296,8 @@ class _Stats:
         self.gpu_memory += (resources.gpu_memory or 0) * len(dispatch.allocation.gpu_ids) * seconds
         self.model_loads += dispatch.model_load
         self.tasks += 1
+        node = dispatch.allocation.node
+        self.timeline.append((dispatch.run_id, dispatch.task_id, node, now, now + seconds))
 
     def finished(self, run_id: int, now: float) -> None:
         arrived = self.arrived.pop(run_id)
@@ -316,6 +321,7 @@ class _Stats:
             decision_us=self.decision_us,
             model_loads=self.model_loads,
             tasks=self.tasks,
+            timeline=self.timeline,
         )
 
 

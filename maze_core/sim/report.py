@@ -25,12 +25,12 @@ COLUMNS = (
 def policy_table(results: Mapping[str, Mapping[str, Any]], title: str) -> Table:
     """One row per policy; the last column compares P95 with ``maze-original`` if present."""
     table = Table(title=title, title_justify="left")
-    table.add_column("policy")
+    table.add_column("policy", no_wrap=True, min_width=13)
     for header, _, _ in COLUMNS:
         table.add_column(header, justify="right")
     baseline = results.get("maze-original", {}).get("p95_s")
     if baseline:
-        table.add_column("P95 / maze-original", justify="right")
+        table.add_column("P95 vs maze-orig.", justify="right")
     for policy, row in results.items():
         cells = [fmt.format(row[key]) for _, key, fmt in COLUMNS]
         if baseline:
