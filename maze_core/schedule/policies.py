@@ -34,8 +34,9 @@ Policies, by name (:data:`POLICIES`):
     second earlier is worth ``w_age`` seconds of remaining work, so no workflow starves.
     Aging by workflow rather than by task keeps a started workflow ahead of newer ones
     (aging by task ready time degenerates into round-robin across workflows). Queues per
-    kind. Placement among nodes that fit: the task's model already resident, then the most input bytes already local, then the next node that fits
-    round-robin (spreads load at O(1) amortised cost on large clusters). A task whose model
+    kind. Placement among nodes that fit: the task's model already resident, then the most
+    input bytes already local, then the next node that fits round-robin (spreads load at
+    O(1) amortised cost on large clusters). A task whose model
     is resident only on busy nodes waits for one of them when that is predicted to take
     less than loading the model elsewhere and no more tasks of that model are queued than
     it has replicas (delay scheduling, bounded: it never waits longer than one model load
