@@ -100,8 +100,8 @@ def sim(
     seed: Annotated[int, typer.Option(help="Seed of the workload and durations.")] = 0,
     predictor: Annotated[
         str,
-        typer.Option(help="Where predicted durations come from: oracle, noisy, median, defaults."),
-    ] = "oracle",
+        typer.Option(help="Predicted durations: malearn, oracle, noisy, median, defaults."),
+    ] = "malearn",
     compare: Annotated[
         str | None, typer.Option(help="Comma-separated policies to run on the same workload.")
     ] = None,

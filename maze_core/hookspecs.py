@@ -98,11 +98,38 @@ def maze_run_finished(result: RunResult) -> None:
 # -- prediction -----------------------------------------------------------------------------
 
 
+@hookspec
+def maze_task_features(
+    task: Task, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> Mapping[str, float] | None:
+    """Add features of one call for the duration predictor (numbers by name).
+
+    Called in the driver before each prediction, with the call's arguments (at submit:
+    with refs still unresolved; when the task starts: resolved). The results of all
+    plugins are merged into the built-in features (argument sizes, the tool's own
+    ``features=``). Must be quick and must not raise (a raising plugin is logged, ignored).
+    """
+
+
 @hookspec(firstresult=True)
-def maze_predict_duration(task: Task, kind: str) -> float | None:
+def maze_predict_duration(task: Task, kind: str, features: Mapping[str, float]) -> float | None:
     """Predict how many seconds one attempt of ``task`` will run.
 
-    Called in the driver when a run is submitted, once per task; stops at the first
-    non-None result. The built-in plugin answers last with a per-kind default, so any
-    plugin (such as MaLearn) can answer first.
+    Called in the driver when a run is submitted (and again when a task whose inputs were
+    refs starts), once per task; stops at the first non-None result. MaLearn, the
+    built-in predictor, answers unless a plugin registered later answers first; a fixed
+    per-kind guess answers last when the runtime runs without MaLearn. May return a
+    :class:`~maze_core.predict.model.Prediction` (a float with ``p90`` and ``source``).
+    """
+
+
+@hookspec
+def maze_task_observed(
+    task: Task, features: Mapping[str, float], seconds: float, node: str | None, time: float
+) -> None:
+    """An attempt of ``task`` finished normally after ``seconds`` (worker-measured) on
+    ``node``; ``features`` are those its prediction used.
+
+    Called in the driver once per successful attempt, before its ``done`` transition; this
+    is how predictors learn.
     """

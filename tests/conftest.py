@@ -18,3 +18,17 @@ def runtime(request):
 def threads():
     with LocalRuntime("threads", cpus=2, autoload_plugins=False) as rt:
         yield rt
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _maze_home(tmp_path_factory):
+    """Keep MaLearn's history out of the developer's ~/.maze during tests."""
+    import os
+
+    previous = os.environ.get("MAZE_HOME")
+    os.environ["MAZE_HOME"] = str(tmp_path_factory.mktemp("maze-home"))
+    yield
+    if previous is None:
+        os.environ.pop("MAZE_HOME", None)
+    else:
+        os.environ["MAZE_HOME"] = previous

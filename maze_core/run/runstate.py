@@ -21,6 +21,7 @@ from maze_core.errors import (
     WorkerLostError,
 )
 from maze_core.graph import Task, TaskGraph, resolve
+from maze_core.predict.features import call_features, clean
 from maze_core.run.executors import Outcome
 from maze_core.run.result import RunResult, TaskRecord
 from maze_core.schedule.events import Dispatch, Event, TaskDone, TaskError
@@ -34,6 +35,7 @@ class RunRecord:
     """Everything the runtime keeps about one run while it is in flight."""
 
     __slots__ = (
+        "features",
         "future",
         "graph",
         "inputs",
@@ -58,6 +60,7 @@ class RunRecord:
             for task_id, task in graph.tasks.items()
         }
         self.outputs: dict[str, Any] = {}
+        self.features: dict[str, dict[str, float]] = {}
         self.running: dict[str, int] = {}
         self.rejection: BaseException | None = None
 
@@ -85,7 +88,8 @@ class RunBook:
     ) -> RunRecord:
         run = RunRecord(run_id, graph, inputs, now)
         for task_id, task in graph.tasks.items():
-            run.records[task_id].predicted_seconds = self._predict(task)
+            features = run.features[task_id] = self._features(task, task.args, task.kwargs)
+            run.records[task_id].predicted_seconds = self._predict(task, features)
         self._runs[run_id] = run
         self._call("maze_run_started", run_id=run_id, graph=graph, inputs=inputs)
         for task_id in graph.tasks:
@@ -115,6 +119,8 @@ class RunBook:
                 fix="check the keys/indexes used as ref[...] against what the upstream returns",
                 culprit=task.id,
             ) from None
+        features = run.features[task.id] = self._features(task, args, kwargs)
+        record.predicted_seconds = self._predict(task, features)
         return task, args, kwargs
 
     def retrying(self, run_id: int, task_id: str, error: BaseException) -> None:
@@ -158,6 +164,14 @@ class RunBook:
         record.started, record.finished = outcome.started, outcome.finished
         if outcome.ok:
             run.outputs[task_id] = outcome.value
+            self._call(
+                "maze_task_observed",
+                task=run.graph.tasks[task_id],
+                features=run.features.get(task_id, {}),
+                seconds=outcome.finished - outcome.started,
+                node=record.node,
+                time=outcome.finished,
+            )
             self._transition(run, task_id, "done", outcome.finished)
             return TaskDone(run_id, task_id, attempt, now)
         error = _task_error(run.graph.tasks[task_id], outcome)
@@ -211,9 +225,25 @@ class RunBook:
                 error=error,
             )
 
-    def _predict(self, task: Task) -> float | None:
+    def _features(
+        self, task: Task, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> dict[str, float]:
+        features = call_features(args, kwargs, task.spec.features)
+        if self._hook.maze_task_features.get_hookimpls():
+            try:
+                extra = self._hook.maze_task_features(task=task, args=args, kwargs=kwargs)
+            except Exception:
+                log.exception("maze: maze_task_features failed for task %r", task.id)
+                extra = []
+            for found in extra:
+                features.update(clean(found))
+        return features
+
+    def _predict(self, task: Task, features: Mapping[str, float]) -> float | None:
         try:
-            seconds = self._hook.maze_predict_duration(task=task, kind=task.spec.kind)
+            seconds = self._hook.maze_predict_duration(
+                task=task, kind=task.spec.kind, features=features
+            )
         except Exception:
             log.exception("maze: maze_predict_duration failed for task %r", task.id)
             return None

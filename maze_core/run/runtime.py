@@ -31,6 +31,8 @@ from typing import Any
 from maze_core.errors import TaskTimeoutError, ValidationError
 from maze_core.graph import TaskGraph, Workflow
 from maze_core.plugins import make_plugin_manager
+from maze_core.predict.malearn import MaLearn
+from maze_core.predict.store import HistoryStore
 from maze_core.run.context import TaskContext
 from maze_core.run.executors import ExecutorName, Outcome, make_executor, run_call
 from maze_core.run.machine import detect_cpus, detect_gpus, detect_memory
@@ -105,10 +107,15 @@ class Runtime(abc.ABC):
         nodes: Iterable[Node],
         *,
         policy: str | Policy = "daps",
+        predictor: MaLearn | bool = True,
         plugins: Iterable[Any] = (),
         autoload_plugins: bool | None = None,
     ) -> None:
         self.plugins = make_plugin_manager(plugins, autoload=autoload_plugins)
+        self._owns_predictor = predictor is True
+        self.predictor = _predictor(predictor)
+        if self.predictor is not None:
+            self.plugins.register(self.predictor, name="maze.malearn")
         self.tools = ToolRegistry()
         self.plugins.hook.maze_register_tools(registry=self.tools)
         policies: dict[str, Callable[[], Policy]] = dict(POLICIES)
@@ -160,6 +167,8 @@ class Runtime(abc.ABC):
         for run_id in self.book.active():
             self.post_event(CancelRun(run_id, time.time(), "the runtime was closed"))
         self._closed = True
+        if self._owns_predictor and self.predictor is not None:
+            self.predictor.close()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -257,12 +266,19 @@ class LocalRuntime(Runtime):
         gpu_memory: int | str | None = None,
         custom: dict[str, float] | None = None,
         policy: str | Policy = "daps",
+        predictor: MaLearn | bool = True,
         plugins: Iterable[Any] = (),
         autoload_plugins: bool | None = None,
         max_io_threads: int = 256,
     ) -> None:
         node = _local_node(cpus, memory, gpus, gpu_memory, custom or {})
-        super().__init__([node], policy=policy, plugins=plugins, autoload_plugins=autoload_plugins)
+        super().__init__(
+            [node],
+            policy=policy,
+            predictor=predictor,
+            plugins=plugins,
+            autoload_plugins=autoload_plugins,
+        )
         self.executor_name = executor
         slots = max(1, math.ceil(node.cpus))
         workers = slots if executor == "processes" else max(32, 4 * slots)
@@ -307,6 +323,22 @@ class LocalRuntime(Runtime):
             expired = lambda: self.book.expired(run_id, task_id, attempt)  # noqa: E731
             self._deadlines.add(time.monotonic() + spec.timeout, lambda: self._post(expired))
         future.add_done_callback(report)
+
+
+def _predictor(predictor: MaLearn | bool) -> MaLearn | None:
+    """The runtime's MaLearn: a given one, a new one with the history store, or none."""
+    if isinstance(predictor, MaLearn):
+        return predictor
+    if not predictor:
+        return None
+    try:
+        store = HistoryStore()
+    except Exception:  # an unwritable MAZE_HOME must not stop the runtime
+        log.warning(
+            "maze: no history store (MAZE_HOME not writable); learning in memory", exc_info=True
+        )
+        store = None
+    return MaLearn(store=store)
 
 
 def _gpu_env(gpu_ids: tuple[int, ...]) -> dict[str, str] | None:

@@ -14,6 +14,11 @@ Workloads (``SimConfig.workload``):
 * ``batched``: ``batch`` workflows at time 0 (times ``load``, rounded).
 * ``replay:EXP/SETTING``: the logged arrival offsets of that experiment, divided by ``load``.
 
+Predicted durations (``SimConfig.predictor``): ``malearn`` (default: MaLearn, learning from
+each task as it finishes, as in production), ``oracle`` (the sampled duration), ``noisy``
+(oracle times log-normal noise), ``median`` (the template task's median) or ``defaults``
+(a fixed guess per kind, as the published system's fallbacks).
+
 The default cluster (:class:`ClusterSpec`) is stated, not measured: 8 nodes, each 16 CPUs,
 128 GiB, one 80 GiB GPU holding one resident model.
 """
@@ -31,6 +36,7 @@ from typing import Any
 
 from maze_core.errors import ValidationError
 from maze_core.graph import TaskGraph, Workflow
+from maze_core.predict.malearn import MaLearn
 from maze_core.schedule import Dispatch, Finish, Node, Reject, Scheduler, SubmitRun, TaskDone
 from maze_core.schedule.scheduler import DEFAULT_SECONDS
 from maze_core.sim.trace import DagTemplate, TraceData
@@ -41,7 +47,7 @@ __all__ = ["PREDICTORS", "ClusterSpec", "SimConfig", "SimResult", "compare", "si
 EXP1_PHASES = (0.5, 0.75, 1.0, 1.25, 0.5)
 EXP1_RATE = 1 / 45
 PHASE_SECONDS = 600.0
-PREDICTORS = ("oracle", "noisy", "median", "defaults")
+PREDICTORS = ("malearn", "oracle", "noisy", "median", "defaults")
 GIB = 2**30
 
 
@@ -77,7 +83,7 @@ class SimConfig:
     load: float = 1.0
     seed: int = 0
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
-    predictor: str = "oracle"
+    predictor: str = "malearn"
     noise: float = 0.5
     batch: int = 40
 
@@ -196,7 +202,13 @@ def _predict(
     graph: TaskGraph,
     actual: dict[str, float],
     rng: random.Random,
+    learner: MaLearn | None,
 ) -> dict[str, float]:
+    if learner is not None:
+        return {
+            k: float(learner.predict(f"{template}/{k}", graph.tasks[k].spec.kind, {}))
+            for k in actual
+        }
     if config.predictor == "oracle":
         return dict(actual)
     if config.predictor == "noisy":
@@ -235,6 +247,8 @@ def simulate(trace: TraceData, config: SimConfig) -> SimResult:
         clock.push(when, 1, (index, template))
     stats = _Stats(config.cluster)
     durations: dict[int, dict[str, float]] = {}
+    templates: dict[int, str] = {}
+    learner = MaLearn(background=False) if config.predictor == "malearn" else None
     while clock.heap:
         now, kind, _, payload = heapq.heappop(clock.heap)
         if kind == 1:
@@ -243,12 +257,17 @@ def simulate(trace: TraceData, config: SimConfig) -> SimResult:
             graph = graphs[template]
             actual = {task_id: trace.draw(template, task_id, rng) for task_id in graph.tasks}
             durations[index] = actual
+            templates[index] = template
             stats.arrived[index] = now
-            event: Any = SubmitRun(
-                index, graph, now, predicted=_predict(config, trace, template, graph, actual, rng)
-            )
+            predicted = _predict(config, trace, template, graph, actual, rng, learner)
+            event: Any = SubmitRun(index, graph, now, predicted=predicted)
         else:
             event = payload
+            if learner is not None:  # MaLearn learns each task when it finishes, as live
+                template = templates[event.run_id]
+                kind_of = graphs[template].tasks[event.task_id].spec.kind
+                seconds = durations[event.run_id][event.task_id]
+                learner.learn(f"{template}/{event.task_id}", kind_of, {}, seconds)
         started = time.perf_counter_ns()
         instructions = scheduler.handle(event)
         elapsed = time.perf_counter_ns() - started
@@ -265,7 +284,7 @@ def simulate(trace: TraceData, config: SimConfig) -> SimResult:
                 clock.push(now + seconds, 0, done)
             elif isinstance(instruction, Finish):
                 stats.finished(instruction.run_id, now)
-                del durations[instruction.run_id]
+                del durations[instruction.run_id], templates[instruction.run_id]
             elif isinstance(instruction, Reject):
                 raise instruction.error
         if dispatched:

@@ -1,0 +1,1 @@
+"""MaLearn: the online execution-time predictor."""

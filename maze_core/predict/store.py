@@ -1,0 +1,186 @@
+"""MaLearn's history: every observation and the latest model of each tool, in SQLite.
+
+The database lives at ``$MAZE_HOME/history.sqlite3`` (``MAZE_HOME`` defaults to ``~/.maze``)
+in WAL mode. Observations are appended by one writer thread in batched transactions, so
+``record`` costs the caller a queue put, and a process killed at any moment leaves every
+committed batch intact and nothing half-written (SQLite's atomic commit). A database that
+cannot be read is moved aside with a warning and a fresh one is started: the predictor
+relearns; it never stops a run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from maze_core.predict.model import ToolModel
+
+__all__ = ["HistoryStore", "default_home"]
+
+log = logging.getLogger("maze")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS observations (
+    id INTEGER PRIMARY KEY, tool TEXT NOT NULL, kind TEXT NOT NULL, features TEXT NOT NULL,
+    seconds REAL NOT NULL, node TEXT, time REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS observations_by_tool ON observations (tool, id);
+CREATE TABLE IF NOT EXISTS models (
+    tool TEXT PRIMARY KEY, kind TEXT NOT NULL, model BLOB NOT NULL, saved REAL NOT NULL
+);
+"""
+_STOP = object()
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("MAZE_HOME") or "~/.maze").expanduser()
+
+
+class HistoryStore:
+    """Append-only observations plus one saved model per tool (see the module docstring)."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else default_home() / "history.sqlite3"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = self._open()
+        self._lock = threading.Lock()  # the connection is shared by the writer and readers
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write_loop, name="maze-history", daemon=True)
+        self._writer.start()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return _connect(self.path)
+        except sqlite3.DatabaseError as exc:
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            log.warning(
+                "maze: history database %s is unreadable (%s); moved it to %s and "
+                "started a new one",
+                self.path,
+                exc,
+                aside,
+            )
+            self.path.rename(aside)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            return _connect(self.path)
+
+    # -- observations ---------------------------------------------------------------------
+
+    def record(
+        self,
+        tool: str,
+        kind: str,
+        features: Mapping[str, float],
+        seconds: float,
+        node: str | None = None,
+        when: float | None = None,
+    ) -> None:
+        """Queue one observation for the writer thread."""
+        self._queue.put(
+            (tool, kind, json.dumps(features), seconds, node, time.time() if when is None else when)
+        )
+
+    def flush(self) -> None:
+        """Wait until everything recorded so far is committed."""
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait()
+
+    def observations(self, tool: str | None = None) -> list[tuple[str, dict[str, float], float]]:
+        """(tool, features, seconds) in the order recorded (after a ``flush``)."""
+        query = "SELECT tool, features, seconds FROM observations"
+        params: tuple[Any, ...] = ()
+        if tool is not None:
+            query += " WHERE tool = ?"
+            params = (tool,)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY id", params).fetchall()
+        return [(t, json.loads(f), s) for t, f, s in rows]
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            batch: list[tuple[Any, ...]] = []
+            markers: list[threading.Event] = []
+            while True:
+                if item is _STOP:
+                    self._commit(batch)
+                    for marker in markers:
+                        marker.set()
+                    return
+                if isinstance(item, threading.Event):
+                    markers.append(item)
+                else:
+                    batch.append(item)
+                if len(batch) >= 1000:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            self._commit(batch)
+            for marker in markers:
+                marker.set()
+
+    def _commit(self, batch: list[tuple[Any, ...]]) -> None:
+        if not batch:
+            return
+        try:
+            with self._lock, self._db:
+                self._db.executemany(
+                    "INSERT INTO observations (tool, kind, features, seconds, node, time)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    batch,
+                )
+        except sqlite3.Error:
+            log.exception("maze: could not write %d observations to %s", len(batch), self.path)
+
+    # -- models -----------------------------------------------------------------------------
+
+    def save_models(self, models: Mapping[str, ToolModel]) -> None:
+        rows = [(name, m.kind, pickle.dumps(m), time.time()) for name, m in models.items()]
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO models (tool, kind, model, saved) VALUES (?, ?, ?, ?)", rows
+            )
+
+    def load_models(self) -> dict[str, ToolModel]:
+        """The saved models; one that cannot be unpickled is skipped with a warning."""
+        with self._lock:
+            rows = self._db.execute("SELECT tool, model FROM models").fetchall()
+        models = {}
+        for tool, blob in rows:
+            try:
+                models[tool] = pickle.loads(blob)
+            except Exception as exc:
+                log.warning(
+                    "maze: the saved model of %s cannot be loaded (%s); relearning it", tool, exc
+                )
+        return models
+
+    def close(self) -> None:
+        if self._writer.is_alive():
+            self._queue.put(_STOP)
+            self._writer.join()
+        with self._lock:
+            self._db.close()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level="DEFERRED")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(SCHEMA)
+    db.execute("SELECT count(*) FROM observations").fetchone()  # fails now if corrupt
+    return db
