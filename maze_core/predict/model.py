@@ -5,6 +5,7 @@ Durations span milliseconds to minutes and drift with cluster load, so everythin
 
 * ``level`` is an exponentially weighted mean of log durations (alpha 0.3): it follows
   drift at once and is the prediction of last resort once a tool has samples;
+* ``recent`` is the median of the last 16 log durations (robust to one-off outliers);
 * ``online`` is a river linear model that learns, from the call's features, how far this
   call sits from the level (trained on every finished call, predicts at once);
 * ``batch`` is an XGBoost model with the same target, retrained off the hot path on a
@@ -17,6 +18,7 @@ the tool's running median serves; before any, the kind's default.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import statistics
@@ -39,7 +41,7 @@ _FLOAT32 = struct.Struct("f")
 
 class Prediction(float):
     """Predicted seconds (the float itself), plus ``p90`` seconds and its ``source``:
-    ``default``, ``median``, or ``model:<level|online|batch>``."""
+    ``default``, ``median``, or ``model:<level|recent|online|batch>``."""
 
     p90: float
     source: str
@@ -102,6 +104,8 @@ class ToolModel:
             return level + _clip(self.online.predict_one(dict(features)))
         if name == "batch" and self.batch is not None:
             return level + _clip(_predict_batch(self.batch, features))
+        if name == "recent":
+            return statistics.median(itertools.islice(self.logs, max(0, len(self.logs) - 16), None))
         return level
 
     # -- learning ---------------------------------------------------------------------------
@@ -122,8 +126,8 @@ class ToolModel:
             return
         x = dict(features)
         if self.level is not None and self.count >= MIN_MODEL - 1:
-            for name in ("level", "online", "batch"):
-                if name == "level" or getattr(self, name) is not None:
+            for name in ("level", "recent", "online", "batch"):
+                if name in ("level", "recent") or getattr(self, name) is not None:
                     error = abs(self._candidate(name, x) - target)
                     previous = self.errors.get(name)
                     self.errors[name] = (
