@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -137,6 +138,56 @@ def sim(
     console.print(f"[dim]workload source: {trace.source}[/]")
     if json_out is not None:
         json_out.write_text(json.dumps(results, indent=2))
+
+
+predictor_app = typer.Typer(help="MaLearn, the duration predictor.", no_args_is_help=True)
+app.add_typer(predictor_app, name="predictor")
+
+
+@predictor_app.command("eval")
+def predictor_eval(
+    test: Annotated[Path, typer.Option(help="Trace folder to evaluate on (tasks.csv.gz).")],
+    train: Annotated[Path | None, typer.Option(help="Trace folder to warm up on first.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures here.")] = None,
+) -> None:
+    """Evaluate MaLearn prequentially on a trace (predict at start, learn at finish)."""
+    from maze_core.predict.evaluate import evaluate, load_rows
+    from maze_core.predict.report import evaluation_table
+
+    for folder in (test, train):
+        if folder is not None and not (folder / "tasks.csv.gz").is_file():
+            console.print(
+                f"[red]error:[/] {folder} has no tasks.csv.gz (a ../shared/traces layout)"
+            )
+            raise typer.Exit(2)
+    with console.status("replaying the trace..."):
+        figures = evaluate(load_rows(test), load_rows(train) if train else ())
+    console.print(evaluation_table(figures, f"MaLearn on {test}"))
+    if json_out is not None:
+        json_out.write_text(json.dumps(figures, indent=2))
+
+
+@predictor_app.command("show")
+def predictor_show() -> None:
+    """What MaLearn has learned on this machine (from $MAZE_HOME/history.sqlite3)."""
+    from rich.table import Table
+
+    from maze_core.predict.store import HistoryStore
+
+    store = HistoryStore()
+    try:
+        models = store.load_models()
+    finally:
+        store.close()
+    table = Table(title=f"MaLearn models in {store.path}", title_justify="left")
+    for column in ("tool", "kind", "samples", "serving", "recent error (x)"):
+        table.add_column(column)
+    for name, model in sorted(models.items()):
+        champion = model.champion() if model.count >= 5 else "median"
+        error = model.errors.get(champion)
+        shown = f"{math.exp(error):.2f}" if error is not None else ""
+        table.add_row(name, model.kind, str(model.count), champion, shown)
+    console.print(table if models else "No models yet: run some workflows first.")
 
 
 def _run(workflow: Any, executor: str, inputs: dict[str, Any]) -> RunResult:

@@ -1,0 +1,52 @@
+"""The table ``maze predictor eval`` and ``benchmarks/predictor.py`` print."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.table import Table
+
+__all__ = ["evaluation_table"]
+
+
+def evaluation_table(figures: Mapping[str, Any], title: str) -> Table:
+    """MAE of MaLearn next to the original system's logged predictions and a per-tool EWMA."""
+    table = Table(title=title, title_justify="left")
+    for column in (
+        "rows",
+        "n",
+        "mean actual s",
+        "MaLearn MAE s",
+        "original MAE s",
+        "EWMA MAE s",
+        "vs original",
+        "vs EWMA",
+    ):
+        table.add_column(column, justify="right" if column != "rows" else "left")
+    for label, key in (
+        ("GPU rows the original modelled", "gpu_model_rows"),
+        ("all rows the original predicted", "original_rows"),
+    ):
+        row = figures[key]
+        table.add_row(
+            label,
+            str(row["rows"]),
+            f"{row['mean_actual_s'] or 0:.1f}",
+            f"{row['mae_s']:.2f}",
+            f"{row['original_mae_s']:.2f}",
+            f"{row['ewma_baseline_mae_s']:.2f}",
+            f"{row['mae_s'] / row['original_mae_s']:.2f}x",
+            f"{row['mae_s'] / row['ewma_baseline_mae_s']:.2f}x",
+        )
+    for kind, row in figures["by_type"].items():
+        table.add_row(
+            f"all {kind} rows", str(row["rows"]), "", f"{row['mae_s']:.3f}", "", "", "", ""
+        )
+    overall = figures["overall"]
+    table.caption = (
+        f"{overall['rows']} rows, MAE {overall['mae_s']:.2f} s, MAPE (>= 1 s) "
+        f"{overall['mape_ge_1s']:.0%}; predict {figures['predict_us_median']:.1f} µs, "
+        f"learn {figures['learn_us_median']:.1f} µs (medians)"
+    )
+    return table
