@@ -37,12 +37,22 @@ class DefaultDurations:
 
 
 def make_plugin_manager(
-    plugins: Iterable[Any] = (), *, autoload: bool | None = None
+    plugins: Iterable[Any] = (),
+    *,
+    autoload: bool | None = None,
+    builtins: Mapping[str, Any] | None = None,
 ) -> pluggy.PluginManager:
-    """A fresh manager: built-ins, entry points of group ``maze``, then ``plugins``."""
+    """A fresh manager: built-ins, entry points of group ``maze``, then ``plugins``.
+
+    Registration order is precedence: a plugin registered later is called earlier, so
+    entry points and the caller's plugins can answer before the built-ins (``builtins``
+    are extra built-in plugins by name, such as the runtime's MaLearn).
+    """
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     manager.register(DefaultDurations(), name="maze.default_durations")
+    for name, plugin in (builtins or {}).items():
+        manager.register(plugin, name=name)
     if autoload is None:
         autoload = not os.environ.get(AUTOLOAD_ENV)
     if autoload:

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 __all__ = ["MAX_FEATURES", "call_features", "clean", "value_features"]
@@ -48,14 +48,16 @@ def call_features(
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
     extra: Callable[..., Mapping[str, float]] | None = None,
+    names: Sequence[str] = (),
 ) -> dict[str, float]:
     """The features of one call: its arguments', plus ``extra(*args, **kwargs)`` if given.
 
-    A failing ``extra`` is logged once per call and ignored: features never fail a task.
+    Positional arguments are named after the tool's parameters (``names``, in order), else
+    ``arg0``, ``arg1`` ... A failing ``extra`` is logged and ignored: features never fail a task.
     """
     out: dict[str, float] = {}
     for index, value in enumerate(args):
-        value_features(f"arg{index}", value, out)
+        value_features(names[index] if index < len(names) else f"arg{index}", value, out)
     for name, value in kwargs.items():
         value_features(name, value, out)
     if extra is not None:

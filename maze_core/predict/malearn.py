@@ -141,7 +141,7 @@ class MaLearn:
 
     # -- hooks ------------------------------------------------------------------------------
 
-    @hookimpl(trylast=True)  # after any plugin's predictor, before the fixed defaults
+    @hookimpl
     def maze_predict_duration(
         self, task: Task, kind: str, features: Mapping[str, float]
     ) -> Prediction:

@@ -236,7 +236,10 @@ def train_batch(
     names = sorted({name for features, _, _ in samples for name in features})
     if not names or len(samples) < 30:
         return None
-    matrix = np.array([[f.get(n, np.nan) for n in names] for f, _, _ in samples], dtype=np.float32)
+    with np.errstate(over="ignore"):  # a huge feature becomes inf in float32, as XGBoost sees it
+        matrix = np.array(
+            [[f.get(n, np.nan) for n in names] for f, _, _ in samples], dtype=np.float32
+        )
     residual = np.array([target - level for _, level, target in samples], dtype=np.float32)
     split = int(len(samples) * 0.8)
     params = {"max_depth": 4, "eta": 0.1, "subsample": 0.9, "nthread": 1, "verbosity": 0}

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS models (
 );
 """
 _STOP = object()
+MAX_PENDING = 100_000
 
 
 def default_home() -> Path:
@@ -55,6 +56,7 @@ class HistoryStore:
         self._db = self._open()
         self._lock = threading.Lock()  # the connection is shared by the writer and readers
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._dropping = False
         self._writer = threading.Thread(target=self._write_loop, name="maze-history", daemon=True)
         self._writer.start()
 
@@ -86,7 +88,14 @@ class HistoryStore:
         node: str | None = None,
         when: float | None = None,
     ) -> None:
-        """Queue one observation for the writer thread."""
+        """Queue one observation for the writer thread (dropped, with one warning, while the
+        writer is more than ``MAX_PENDING`` behind: history must never hold the caller)."""
+        if self._queue.qsize() > MAX_PENDING:
+            if not self._dropping:
+                log.warning("maze: history writer is behind; dropping observations for now")
+            self._dropping = True
+            return
+        self._dropping = False
         self._queue.put(
             (tool, kind, json.dumps(features), seconds, node, time.time() if when is None else when)
         )

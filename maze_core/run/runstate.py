@@ -228,7 +228,8 @@ class RunBook:
     def _features(
         self, task: Task, args: tuple[Any, ...], kwargs: Mapping[str, Any]
     ) -> dict[str, float]:
-        features = call_features(args, kwargs, task.spec.features)
+        spec = task.spec
+        features = call_features(args, kwargs, spec.features, tuple(spec.parameters["properties"]))
         if self._hook.maze_task_features.get_hookimpls():
             try:
                 extra = self._hook.maze_task_features(task=task, args=args, kwargs=kwargs)

@@ -111,11 +111,10 @@ class Runtime(abc.ABC):
         plugins: Iterable[Any] = (),
         autoload_plugins: bool | None = None,
     ) -> None:
-        self.plugins = make_plugin_manager(plugins, autoload=autoload_plugins)
         self._owns_predictor = predictor is True
         self.predictor = _predictor(predictor)
-        if self.predictor is not None:
-            self.plugins.register(self.predictor, name="maze.malearn")
+        builtins = {"maze.malearn": self.predictor} if self.predictor is not None else {}
+        self.plugins = make_plugin_manager(plugins, autoload=autoload_plugins, builtins=builtins)
         self.tools = ToolRegistry()
         self.plugins.hook.maze_register_tools(registry=self.tools)
         policies: dict[str, Callable[[], Policy]] = dict(POLICIES)

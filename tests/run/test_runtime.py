@@ -95,7 +95,7 @@ def test_records_carry_timings_node_and_prediction(runtime):
     assert record.node == "local"
     assert record.attempts == 1
     assert record.submitted <= record.queued <= record.started <= record.finished
-    assert record.predicted_seconds == pytest.approx(0.1)
+    assert 0 < record.predicted_seconds < 10  # MaLearn: the cpu default, or what it learned
 
 
 def test_a_failure_cancels_descendants_and_spares_independent_branches(runtime):

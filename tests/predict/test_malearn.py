@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import math
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from maze_core import LocalRuntime, Workflow, tool
+from maze_core.predict.malearn import MaLearn
+from maze_core.predict.model import MIN_MODEL, Forest, ToolModel
+from maze_core.predict.store import HistoryStore
+
+
+def test_cold_start_goes_default_then_median_then_model():
+    learner = MaLearn(background=False, defaults={"cpu": 0.08})
+    first = learner.predict("t", "cpu", {})
+    assert (float(first), first.source) == (0.08, "default")
+    for seconds in (1.0, 3.0, 2.0):
+        learner.learn("t", "cpu", {}, seconds)
+    second = learner.predict("t", "cpu", {})
+    assert second.source == "median"
+    assert float(second) == pytest.approx(2.0)
+    for _ in range(MIN_MODEL):
+        learner.learn("t", "cpu", {}, 2.0)
+    assert learner.predict("t", "cpu", {}).source.startswith("model:")
+
+
+def test_predictions_are_never_negative_or_nan():
+    learner = MaLearn(background=False)
+    rng = random.Random(0)
+    for _ in range(300):
+        features = {"x": rng.uniform(-1e9, 1e9), "y": rng.choice([0.0, 1e300, -1e300])}
+        learner.learn("wild", "gpu", features, rng.choice([0.0, 1e-9, 5.0, 1e6]))
+        prediction = learner.predict("wild", "gpu", features)
+        assert math.isfinite(prediction)
+        assert prediction >= 0
+        assert prediction.p90 >= prediction
+
+
+def test_a_better_candidate_takes_over():
+    model = ToolModel("t", "gpu")
+    rng = random.Random(1)
+    for _ in range(400):  # the duration is exactly 10 x the feature: a learner beats the level
+        size = rng.uniform(1, 10)
+        model.learn({"size": size}, 10 * size)
+    assert model.champion() != "level"
+    assert model.errors[model.champion()] < model.errors["level"]
+
+
+def test_xgboost_is_retrained_in_the_background_and_compiled():
+    learner = MaLearn(background=True, retrain_every=50)
+    rng = random.Random(2)
+    for _ in range(120):
+        size = rng.uniform(1, 10)
+        learner.learn("t", "cpu", {"size": size}, 0.05 * size)
+    learner.close()
+    assert isinstance(learner._models["t"].batch, Forest)
+    assert "batch" in learner._models["t"].errors
+
+
+def test_the_compiled_forest_matches_xgboost():
+    np = pytest.importorskip("numpy")
+    xgboost = pytest.importorskip("xgboost")
+    rng = np.random.default_rng(0)
+    matrix = rng.random((400, 3)).astype(np.float32)
+    matrix[::5, 1] = np.nan  # missing features take XGBoost's default branch
+    target = matrix[:, 0] * 3 + np.nan_to_num(matrix[:, 1])
+    params = {"max_depth": 4, "eta": 0.1, "nthread": 1, "verbosity": 0}
+    booster = xgboost.train(params, xgboost.DMatrix(matrix, target), num_boost_round=40)
+    forest = Forest(booster, ["a", "b", "c"])
+    for row in matrix[:100]:
+        features = {n: float(v) for n, v in zip("abc", row, strict=True) if not np.isnan(v)}
+        expected = float(booster.inplace_predict(row[None, :])[0])
+        assert forest.predict(features) == pytest.approx(expected, abs=1e-4)
+
+
+def test_history_and_models_survive_a_restart(tmp_path):
+    store = HistoryStore(tmp_path / "h.sqlite3")
+    learner = MaLearn(store=store, background=False)
+    for seconds in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0):
+        learner.learn("tool", "cpu", {"n": seconds}, seconds)
+    before = learner.predict("tool", "cpu", {"n": 3.0})
+    learner.close()
+    again = MaLearn(store=HistoryStore(tmp_path / "h.sqlite3"), background=False)
+    assert float(again.predict("tool", "cpu", {"n": 3.0})) == pytest.approx(float(before))
+    assert len(again.store.observations("tool")) == 6
+    again.close()
+
+
+def test_a_corrupt_database_is_moved_aside_and_replaced(tmp_path, caplog):
+    path = tmp_path / "h.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    store = HistoryStore(path)
+    store.record("t", "cpu", {}, 1.0)
+    store.flush()
+    assert len(store.observations()) == 1
+    store.close()
+    assert "unreadable" in caplog.text
+    assert list(tmp_path.glob("h.sqlite3.corrupt-*"))
+
+
+def test_a_process_killed_mid_write_leaves_a_consistent_database(tmp_path):
+    path = tmp_path / "h.sqlite3"
+    writer = textwrap.dedent(f"""
+        from maze_core.predict.store import HistoryStore
+        store = HistoryStore({str(path)!r})
+        print("ready", flush=True)
+        i = 0
+        while True:
+            store.record("t", "cpu", {{"i": float(i)}}, 1.0)
+            i += 1
+            if i % 50 == 0:
+                store.flush()  # as a live runtime does, the writer keeps committing
+    """)
+    process = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    rows = db.execute("SELECT features FROM observations ORDER BY id").fetchall()
+    db.close()
+    assert rows  # whole batches were committed before the kill, and nothing is half-written
+    import json
+
+    assert [json.loads(f)["i"] for (f,) in rows] == [float(i) for i in range(len(rows))]
+
+
+def test_concurrent_learners_lose_nothing(tmp_path):
+    store = HistoryStore(tmp_path / "h.sqlite3")
+    learner = MaLearn(store=store, background=True, retrain_every=100)
+
+    def work(worker):
+        for i in range(250):
+            learner.learn(f"tool{worker % 3}", "cpu", {"i": i}, 0.01 + i / 1000)
+            learner.predict(f"tool{worker % 3}", "cpu", {"i": i})
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    learner.close()
+    counts = {row["tool"]: row["samples"] for row in learner.summary()}
+    assert counts == {"tool0": 750, "tool1": 750, "tool2": 500}
+    check = HistoryStore(tmp_path / "h.sqlite3")
+    assert len(check.observations()) == 2000
+    check.close()
+
+
+@tool
+def sized(text: str) -> int:
+    time.sleep(0.001 * len(text))
+    return len(text)
+
+
+def test_the_runtime_feeds_malearn_and_uses_its_predictions(tmp_path):
+    learner = MaLearn(store=HistoryStore(tmp_path / "h.sqlite3"), background=False)
+    with LocalRuntime("threads", cpus=2, predictor=learner, autoload_plugins=False) as runtime:
+        for _ in range(3):
+            wf = Workflow("learn")
+            for n in (5, 10, 20, 5, 10, 20):
+                wf.add(sized, "x" * n)
+            runtime.submit(wf).result(timeout=60)
+        wf = Workflow("predict")
+        ref = wf.add(sized, "x" * 10)
+        record = runtime.submit(wf).result(timeout=60).tasks[ref.task_id]
+    assert learner.summary()[0]["samples"] == 19
+    assert 0.002 < record.predicted_seconds < 0.1  # learned, not the 0.1 s cpu default
+    learner.store.flush()
+    assert learner.store.observations("sized")[0][1] == {"text.len": 5.0, "text.tokens": 1.25}
+    learner.close()
