@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -54,6 +56,7 @@ def best_of(repeats: int, measure) -> float:
 
 
 def main() -> None:
+    os.environ.setdefault("MAZE_HOME", tempfile.mkdtemp(prefix="maze-bench-"))  # a cold start
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--noop", type=int, default=10_000)

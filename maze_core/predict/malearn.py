@@ -2,8 +2,10 @@
 
 The built-in predictor plugin. ``predict`` answers at once from the tool's current champion
 (see :mod:`maze_core.predict.model`); ``learn`` updates the online candidates in the
-caller's thread (microseconds) and, every ``retrain_every`` samples of a tool, retrains that
-tool's XGBoost model on a background thread, which swaps it in when done. With a history
+caller's thread (microseconds) and, every ``retrain_every`` samples of a tool that together
+ran at least ``train_after_work`` seconds, retrains that tool's XGBoost model on a background
+thread, which swaps it in when done. Training (tens of ms) is only worth it for tools whose
+calls add up to real work; a tool of microsecond calls keeps its online models. With a history
 store, every observation is appended (by the store's own writer thread) and models are
 saved on ``close`` and reloaded at start.
 """
@@ -41,10 +43,12 @@ class MaLearn:
         *,
         defaults: Mapping[str, float] = DEFAULT_SECONDS,
         retrain_every: int = 100,
+        train_after_work: float = 5.0,
         background: bool = True,
     ) -> None:
         self.defaults = dict(defaults)
         self.retrain_every = retrain_every
+        self.train_after_work = train_after_work
         self.store = store
         self._models: dict[str, ToolModel] = {}
         self._lock = threading.Lock()
@@ -88,7 +92,11 @@ class MaLearn:
             if model is None:
                 model = self._models[tool] = ToolModel(tool, kind)
             model.learn(features, seconds)
-            due = model.since_training >= self.retrain_every and tool not in self._training
+            due = (
+                model.since_training >= self.retrain_every
+                and model.work_since_training >= self.train_after_work
+                and tool not in self._training
+            )
             if due:
                 self._training.add(tool)
                 samples = list(model.recent)
@@ -111,6 +119,7 @@ class MaLearn:
             model = self._models[tool]
             if trained is None:
                 model.since_training = 0
+                model.work_since_training = 0.0
             else:
                 model.adopt_batch(*trained)
 

@@ -62,7 +62,10 @@ class Prediction(float):
 class ToolModel:
     """Everything learned about one tool. Not thread-safe: MaLearn serialises access."""
 
+    VERSION = 2  # bump when the saved state changes; older saved models are relearned
+
     def __init__(self, name: str, kind: str) -> None:
+        self.version = self.VERSION
         self.name = name
         self.kind = kind
         self.count = 0
@@ -73,6 +76,7 @@ class ToolModel:
         self.online: Any = None
         self.batch: Any = None  # (booster, feature names) once trained
         self.since_training = 0
+        self.work_since_training = 0.0
 
     # -- predicting -------------------------------------------------------------------------
 
@@ -118,6 +122,7 @@ class ToolModel:
         call that ran at least 10 ms, and from one in ``SUBSAMPLE`` of shorter ones, so
         learning never costs more than a small fraction of the work it learns from."""
         target = math.log(max(seconds, _FLOOR))
+        self.work_since_training += seconds
         if self.count >= FULL_LEARNING and seconds < 0.01 and self.count % SUBSAMPLE:
             level = self.level if self.level is not None else target
             self.level = level + ALPHA * (target - level)
@@ -148,6 +153,7 @@ class ToolModel:
         self.batch = batch
         self.errors["batch"] = validation_error
         self.since_training = 0
+        self.work_since_training = 0.0
 
 
 def _clip(value: float) -> float:

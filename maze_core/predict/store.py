@@ -168,14 +168,21 @@ class HistoryStore:
         """The saved models; one that cannot be unpickled is skipped with a warning."""
         with self._lock:
             rows = self._db.execute("SELECT tool, model FROM models").fetchall()
+        from maze_core.predict.model import ToolModel
+
         models = {}
         for tool, blob in rows:
             try:
-                models[tool] = pickle.loads(blob)
+                model = pickle.loads(blob)
             except Exception as exc:
                 log.warning(
                     "maze: the saved model of %s cannot be loaded (%s); relearning it", tool, exc
                 )
+                continue
+            if getattr(model, "version", None) == ToolModel.VERSION:
+                models[tool] = model
+            else:
+                log.info("maze: the saved model of %s is from another version; relearning", tool)
         return models
 
     def close(self) -> None:

@@ -179,3 +179,13 @@ def test_the_runtime_feeds_malearn_and_uses_its_predictions(tmp_path):
     learner.store.flush()
     assert learner.store.observations("sized")[0][1] == {"text.len": 5.0, "text.tokens": 1.25}
     learner.close()
+
+
+def test_a_model_saved_by_another_version_is_relearned(tmp_path):
+    store = HistoryStore(tmp_path / "h.sqlite3")
+    old = ToolModel("t", "cpu")
+    old.learn({}, 1.0)
+    old.version = 1
+    store.save_models({"t": old})
+    assert store.load_models() == {}
+    store.close()
