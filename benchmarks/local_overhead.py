@@ -2,7 +2,9 @@
 
 Both sides run the same calls with the same concurrency (one worker per CPU, which is what
 Maze admits for 1-CPU tasks): 10,000 no-op tasks, then 1,000 tasks that sleep 1 ms.
-Maze's time includes building the workflow, submitting it and collecting every output.
+Maze's time includes building the workflow, submitting it and collecting every output, and
+MaLearn predicting and learning every task (its history goes to a fresh temporary
+MAZE_HOME); the same rows with the predictor off show what the scheduler itself costs.
 
     python benchmarks/local_overhead.py [--json OUT] [--noop N] [--sleepy N]
 """
@@ -66,15 +68,20 @@ def main() -> None:
 
     cpus = detect_cpus()
     rows = {}
-    with LocalRuntime("threads", cpus=cpus) as runtime, ThreadPoolExecutor(cpus) as pool:
-        for label, fn, n in (("no-op", noop, args.noop), ("1 ms sleep", sleep_1ms, args.sleepy)):
-            run_maze(runtime, fn, min(n, 200))  # warm both up
-            run_pool(pool, fn, min(n, 200))
-            maze_s = best_of(args.repeats, lambda fn=fn, n=n: run_maze(runtime, fn, n))
-            pool_s = best_of(args.repeats, lambda fn=fn, n=n: run_pool(pool, fn, n))
-            rows[label] = {"n": n, "maze_s": maze_s, "pool_s": pool_s}
+    cases = (("no-op", noop, args.noop), ("1 ms sleep", sleep_1ms, args.sleepy))
+    for predictor in (True, False):
+        suffix = "" if predictor else ", MaLearn off"
+        runtime = LocalRuntime("threads", cpus=cpus, predictor=predictor)
+        with runtime, ThreadPoolExecutor(cpus) as pool:
+            for label, fn, n in cases:
+                run_maze(runtime, fn, min(n, 200))  # warm both up
+                run_pool(pool, fn, min(n, 200))
+                maze_s = best_of(args.repeats, lambda fn=fn, n=n, rt=runtime: run_maze(rt, fn, n))
+                pool_s = best_of(args.repeats, lambda fn=fn, n=n: run_pool(pool, fn, n))
+                rows[label + suffix] = {"n": n, "maze_s": maze_s, "pool_s": pool_s}
 
-    table = Table(title=f"Maze local runtime vs ThreadPoolExecutor({cpus}), best of {args.repeats}")
+    title = f"Maze local runtime vs ThreadPoolExecutor({cpus}), best of {args.repeats}"
+    table = Table(title=title)
     for column in ("tasks", "n", "Maze tasks/s", "pool tasks/s", "overhead µs/task", "Maze / pool"):
         table.add_column(column, justify="right")
     for label, row in rows.items():
@@ -88,7 +95,7 @@ def main() -> None:
             f"{overhead:.1f}",
             f"{row['maze_s'] / row['pool_s']:.2f}x",
         )
-    Console().print(table)
+    Console(width=120).print(table)
 
     noop_row = rows["no-op"]
     figures = {
@@ -96,6 +103,7 @@ def main() -> None:
         "overhead_us_per_task": noop_row["overhead_us_per_task"],
         "baseline_tasks_per_s": noop_row["n"] / noop_row["pool_s"],
         "sleep_1ms_overhead_us_per_task": rows["1 ms sleep"]["overhead_us_per_task"],
+        "overhead_us_per_task_without_malearn": rows["no-op, MaLearn off"]["overhead_us_per_task"],
         "cpus": cpus,
         "python": platform.python_version(),
         "rows": rows,
