@@ -88,8 +88,9 @@ class HistoryStore:
         node: str | None = None,
         when: float | None = None,
     ) -> None:
-        """Queue one observation for the writer thread (dropped, with one warning, while the
-        writer is more than ``MAX_PENDING`` behind: history must never hold the caller)."""
+        """Queue one observation for the writer thread, which also serialises it. While the
+        writer is more than ``MAX_PENDING`` behind, observations are dropped (with one
+        warning): history must never hold the caller."""
         if self._queue.qsize() > MAX_PENDING:
             if not self._dropping:
                 log.warning("maze: history writer is behind; dropping observations for now")
@@ -97,7 +98,7 @@ class HistoryStore:
             return
         self._dropping = False
         self._queue.put(
-            (tool, kind, json.dumps(features), seconds, node, time.time() if when is None else when)
+            (tool, kind, features, seconds, node, time.time() if when is None else when)
         )
 
     def flush(self) -> None:
@@ -146,11 +147,12 @@ class HistoryStore:
         if not batch:
             return
         try:
+            rows = [(t, k, json.dumps(f), s, n, w) for t, k, f, s, n, w in batch]
             with self._lock, self._db:
                 self._db.executemany(
                     "INSERT INTO observations (tool, kind, features, seconds, node, time)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    batch,
+                    rows,
                 )
         except sqlite3.Error:
             log.exception("maze: could not write %d observations to %s", len(batch), self.path)
