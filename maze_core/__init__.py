@@ -23,7 +23,7 @@ from maze_core.graph import InputRef, TaskGraph, TaskRef, Workflow
 from maze_core.hookspecs import hookimpl
 from maze_core.plugins import make_plugin_manager
 from maze_core.run import LocalRuntime, RunHandle, RunResult, Runtime, TaskRecord, get_runtime
-from maze_core.run.context import TaskContext, current_task
+from maze_core.run.context import TaskContext, current_task, export_features
 from maze_core.tools import Resources, ToolRegistry, ToolSpec, discover, tool
 
 __version__ = "0.1.0"
@@ -56,6 +56,7 @@ __all__ = [
     "__version__",
     "current_task",
     "discover",
+    "export_features",
     "get_runtime",
     "hookimpl",
     "make_plugin_manager",

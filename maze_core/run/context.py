@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-__all__ = ["TaskContext", "current_task"]
+__all__ = ["TaskContext", "current_task", "export_features"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,3 +30,18 @@ _current: ContextVar[TaskContext | None] = ContextVar("maze_current_task", defau
 def current_task() -> TaskContext | None:
     """The task running in this thread or process, or None outside of a Maze task."""
     return _current.get()
+
+
+_exported: ContextVar[dict[str, float] | None] = ContextVar("maze_exported", default=None)
+
+
+def export_features(**features: float) -> None:
+    """From inside a task, hand numbers to the duration predictor of its successors.
+
+    A task that knows what its successors will face (the length of the prompt it built, the
+    number of images it found) exports it; MaLearn sees these features when it predicts the
+    direct successors. Outside a Maze task this does nothing.
+    """
+    exported = _exported.get()
+    if exported is not None:
+        exported.update(features)

@@ -26,13 +26,13 @@ import weakref
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import cloudpickle
 
 from maze_core.errors import SerializationError, TaskFailedError, ValidationError, WorkerLostError
-from maze_core.run.context import TaskContext, _current
+from maze_core.run.context import TaskContext, _current, _exported
 
 __all__ = [
     "EXECUTORS",
@@ -59,6 +59,7 @@ class Outcome:
     traceback: str
     started: float
     finished: float
+    exported: dict[str, float] = field(default_factory=dict)
 
 
 def run_call(
@@ -79,6 +80,8 @@ def run_call(
     if env:
         os.environ.update(env)
     token = _current.set(context)
+    exported: dict[str, float] = {}
+    export_token = _exported.set(exported)
     started = time.time()
     try:
         value = fn(*args, **kwargs)
@@ -89,7 +92,8 @@ def run_call(
         return Outcome(False, None, error, traceback.format_exc(), started, time.time())
     finally:
         _current.reset(token)
-    return Outcome(True, value, None, "", started, time.time())
+        _exported.reset(export_token)
+    return Outcome(True, value, None, "", started, time.time(), exported)
 
 
 def _portable_error(exc: Exception) -> Exception:

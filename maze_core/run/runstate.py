@@ -35,6 +35,7 @@ class RunRecord:
     """Everything the runtime keeps about one run while it is in flight."""
 
     __slots__ = (
+        "exported",
         "features",
         "future",
         "graph",
@@ -44,6 +45,7 @@ class RunRecord:
         "rejection",
         "run_id",
         "running",
+        "slots",
         "submitted",
     )
 
@@ -61,6 +63,8 @@ class RunRecord:
         }
         self.outputs: dict[str, Any] = {}
         self.features: dict[str, dict[str, float]] = {}
+        self.exported: dict[str, dict[str, float]] = {}
+        self.slots: dict[str, tuple[str, str]] = {}  # task -> (node, kind or model) it occupies
         self.running: dict[str, int] = {}
         self.rejection: BaseException | None = None
 
@@ -79,6 +83,7 @@ class RunBook:
     def __init__(self, hook: Any) -> None:
         self._hook = hook
         self._runs: dict[int, RunRecord] = {}
+        self._inflight: dict[tuple[str, str], int] = {}
 
     def active(self) -> list[int]:
         return list(self._runs)
@@ -107,21 +112,49 @@ class RunBook:
         record.queued = dispatch.ready_at
         record.node = dispatch.allocation.node
         run.running[task.id] = dispatch.attempt
+        inflight = self._occupy(run, task, dispatch.allocation.node)
         self._transition(run, task.id, "ready", dispatch.ready_at)
         self._transition(run, task.id, "running", time.time())
-        if not task.has_refs:
-            return task, task.args, task.kwargs
-        try:
-            args, kwargs = resolve((task.args, task.kwargs), run.outputs, run.inputs)
-        except (KeyError, IndexError, TypeError) as exc:
-            raise TaskFailedError(
-                f"task {task.id!r}: selecting part of an input failed: {exc!r}",
-                fix="check the keys/indexes used as ref[...] against what the upstream returns",
-                culprit=task.id,
-            ) from None
-        features = run.features[task.id] = self._features(task, args, kwargs)
-        record.predicted_seconds = self._predict(task, features)
+        args, kwargs = task.args, task.kwargs
+        if task.has_refs:
+            try:
+                args, kwargs = resolve((task.args, task.kwargs), run.outputs, run.inputs)
+            except (KeyError, IndexError, TypeError) as exc:
+                raise TaskFailedError(
+                    f"task {task.id!r}: selecting part of an input failed: {exc!r}",
+                    fix="check the keys/indexes used as ref[...] against what the upstream returns",
+                    culprit=task.id,
+                ) from None
+        upstream = [run.exported[dep] for dep in task.deps if dep in run.exported]
+        if task.has_refs or upstream:
+            features = self._features(task, args, kwargs)
+            for exported in upstream:
+                features.update(exported)
+            record.predicted_seconds = self._predict(task, features)
+        else:
+            features = dict(run.features[task.id])
+        features["inflight_same"] = float(inflight)
+        run.features[task.id] = features
         return task, args, kwargs
+
+    def _occupy(self, run: RunRecord, task: Task, node: str) -> int:
+        """Count the task in (node, its model or kind); return how many were there before:
+        GPU tasks sharing a model server slow each other down, so the predictor learns it."""
+        key = (node, task.spec.model or task.spec.kind)
+        before = self._inflight.get(key, 0)
+        self._inflight[key] = before + 1
+        run.slots[task.id] = key
+        return before
+
+    def _leave(self, run: RunRecord, task_id: str) -> None:
+        run.running.pop(task_id, None)
+        key = run.slots.pop(task_id, None)
+        if key is not None:
+            left = self._inflight[key] - 1
+            if left:
+                self._inflight[key] = left
+            else:
+                del self._inflight[key]
 
     def retrying(self, run_id: int, task_id: str, error: BaseException) -> None:
         self._final_or_retry(run_id, task_id, "retrying", error)
@@ -162,6 +195,8 @@ class RunBook:
         outcome = future.result()
         record = run.records[task_id]
         record.started, record.finished = outcome.started, outcome.finished
+        if outcome.exported:
+            run.exported[task_id] = clean(outcome.exported)
         if outcome.ok:
             run.outputs[task_id] = outcome.value
             self._call(
@@ -198,12 +233,12 @@ class RunBook:
         run = self._runs.get(run_id)
         if run is None or run.running.get(task_id) != attempt:
             return None
-        del run.running[task_id]
+        self._leave(run, task_id)
         return run
 
     def _final_or_retry(self, run_id: int, task_id: str, status: str, error: BaseException) -> None:
         run = self._runs[run_id]
-        run.running.pop(task_id, None)
+        self._leave(run, task_id)
         run.records[task_id].error = error
         self._transition(run, task_id, status, time.time(), error)
 

@@ -177,7 +177,38 @@ def test_the_runtime_feeds_malearn_and_uses_its_predictions(tmp_path):
     assert learner.summary()[0]["samples"] == 19
     assert 0.002 < record.predicted_seconds < 0.1  # learned, not the 0.1 s cpu default
     learner.store.flush()
-    assert learner.store.observations("sized")[0][1] == {"text.len": 5.0, "text.tokens": 1.25}
+    first = learner.store.observations("sized")[0][1]
+    assert first["text.len"] == 5.0
+    assert first["text.tokens"] == 1.25
+    assert first["inflight_same"] in (0.0, 1.0)  # at most the other CPU slot was busy
+    learner.close()
+
+
+@tool
+def plan(topic: str) -> str:
+    from maze_core import export_features
+
+    prompt = f"write about {topic} " * 40
+    export_features(prompt_tokens=len(prompt) / 4)
+    return prompt
+
+
+@tool
+def write(prompt: str) -> int:
+    return len(prompt)
+
+
+@pytest.mark.parametrize("executor", ["inline", "threads", "processes"])
+def test_features_exported_by_a_task_reach_its_successors_predictor(tmp_path, executor):
+    learner = MaLearn(store=HistoryStore(tmp_path / "h.sqlite3"), background=False)
+    with LocalRuntime(executor, cpus=2, predictor=learner, autoload_plugins=False) as runtime:
+        wf = Workflow("export")
+        wf.add(write, wf.add(plan, "maze"))
+        runtime.submit(wf).result(timeout=60)
+    learner.store.flush()
+    (observation,) = learner.store.observations("write")
+    assert observation[1]["prompt_tokens"] == pytest.approx(len("write about maze " * 40) / 4)
+    assert "prompt_tokens" not in learner.store.observations("plan")[0][1]
     learner.close()
 
 
