@@ -3,8 +3,9 @@
 Durations span milliseconds to minutes and drift with cluster load, so everything works on
 ``log(seconds)``:
 
-* ``level`` is an exponentially weighted mean of log durations (alpha 0.3): it follows
-  drift at once and is the prediction of last resort once a tool has samples;
+* ``level`` is an exponentially weighted mean of log durations (alpha 0.05): smooth, since
+  durations are noisy; ``fast`` is the same with alpha 0.3, which follows drift (a cluster
+  getting busier) within a few calls;
 * ``recent`` is the median of the last 16 log durations (robust to one-off outliers);
 * ``online`` is a river linear model that learns, from the call's features, how far this
   call sits from the level (trained on every finished call, predicts at once);
@@ -33,7 +34,8 @@ MIN_MODEL = 5
 FULL_LEARNING = 200
 SUBSAMPLE = 16
 WINDOW = 512
-ALPHA = 0.3
+ALPHA = 0.05  # the level: smooth (durations are noisy; measured best on the Maze trace)
+FAST_ALPHA = 0.3  # the fast level: follows drift (a cluster getting busier) within a few calls
 Z90 = 1.2816  # standard normal quantile of 0.9
 _FLOOR = 1e-4  # seconds: log of anything shorter is clamped
 _FLOAT32 = struct.Struct("f")
@@ -41,7 +43,7 @@ _FLOAT32 = struct.Struct("f")
 
 class Prediction(float):
     """Predicted seconds (the float itself), plus ``p90`` seconds and its ``source``:
-    ``default``, ``median``, or ``model:<level|recent|online|batch>``."""
+    ``default``, ``median``, or ``model:<level|fast|recent|online|batch>``."""
 
     p90: float
     source: str
@@ -62,7 +64,7 @@ class Prediction(float):
 class ToolModel:
     """Everything learned about one tool. Not thread-safe: MaLearn serialises access."""
 
-    VERSION = 2  # bump when the saved state changes; older saved models are relearned
+    VERSION = 3  # bump when the saved state changes; older saved models are relearned
 
     def __init__(self, name: str, kind: str) -> None:
         self.version = self.VERSION
@@ -70,6 +72,7 @@ class ToolModel:
         self.kind = kind
         self.count = 0
         self.level: float | None = None
+        self.fast: float | None = None
         self.logs: deque[float] = deque(maxlen=64)
         self.recent: deque[tuple[dict[str, float], float, float]] = deque(maxlen=WINDOW)
         self.errors: dict[str, float] = {}
@@ -108,6 +111,8 @@ class ToolModel:
             return level + _clip(self.online.predict_one(dict(features)))
         if name == "batch" and self.batch is not None:
             return level + _clip(_predict_batch(self.batch, features))
+        if name == "fast":
+            return self.fast if self.fast is not None else level
         if name == "recent":
             return statistics.median(itertools.islice(self.logs, max(0, len(self.logs) - 16), None))
         return level
@@ -126,13 +131,15 @@ class ToolModel:
         if self.count >= FULL_LEARNING and seconds < 0.01 and self.count % SUBSAMPLE:
             level = self.level if self.level is not None else target
             self.level = level + ALPHA * (target - level)
+            fast = self.fast if self.fast is not None else target
+            self.fast = fast + FAST_ALPHA * (target - fast)
             self.logs.append(target)
             self.count += 1
             return
         x = dict(features)
         if self.level is not None and self.count >= MIN_MODEL - 1:
-            for name in ("level", "recent", "online", "batch"):
-                if name in ("level", "recent") or getattr(self, name) is not None:
+            for name in ("level", "fast", "recent", "online", "batch"):
+                if name in ("level", "fast", "recent") or getattr(self, name) is not None:
                     error = abs(self._candidate(name, x) - target)
                     previous = self.errors.get(name)
                     self.errors[name] = (
@@ -144,6 +151,8 @@ class ToolModel:
         self.online.learn_one(x, target - level)
         self.recent.append((x, level, target))
         self.level = level + ALPHA * (target - level) if self.level is not None else target
+        fast = self.fast if self.fast is not None else target
+        self.fast = fast + FAST_ALPHA * (target - fast)
         self.logs.append(target)
         self.count += 1
         self.since_training += 1
