@@ -16,13 +16,11 @@ import pluggy
 from maze_core import hookspecs
 from maze_core.graph import Task
 from maze_core.hookspecs import hookimpl
+from maze_core.tools import DEFAULT_SECONDS
 
 __all__ = ["DEFAULT_SECONDS", "DefaultDurations", "make_plugin_manager"]
 
 AUTOLOAD_ENV = "MAZE_DISABLE_PLUGIN_AUTOLOAD"
-
-DEFAULT_SECONDS: Mapping[str, float] = {"cpu": 0.1, "io": 0.5, "gpu": 10.0}
-"""Cold-start guesses per kind, used until a predictor knows better."""
 
 
 class DefaultDurations:

@@ -22,6 +22,7 @@ from maze_core.errors import DuplicateToolError, ValidationError
 from maze_core.schema import describe, json_schema
 
 __all__ = [
+    "DEFAULT_SECONDS",
     "Kind",
     "Resources",
     "ToolRegistry",
@@ -34,6 +35,9 @@ __all__ = [
 
 Kind = Literal["cpu", "gpu", "io"]
 KINDS: tuple[Kind, ...] = ("cpu", "gpu", "io")
+DEFAULT_SECONDS: Mapping[str, float] = {"cpu": 0.1, "io": 0.5, "gpu": 10.0}
+"""Cold-start duration guesses per kind, until a predictor knows a tool (an agent's CPU step
+takes ~0.1 s, not the 3 s the published system assumed)."""
 F = TypeVar("F", bound=Callable[..., Any])
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([KMGTP])(i)?)?B?\s*$", re.IGNORECASE)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from maze_core.hookspecs import hookimpl
 from maze_core.predict.model import Prediction, ToolModel, train_batch
+from maze_core.tools import DEFAULT_SECONDS
 
 if TYPE_CHECKING:
     from maze_core.graph import Task
@@ -29,9 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_SECONDS", "MaLearn"]
 
 log = logging.getLogger("maze")
-
-DEFAULT_SECONDS: Mapping[str, float] = {"cpu": 0.1, "io": 0.5, "gpu": 10.0}
-"""Cold-start guesses per kind (a CPU step of an agent is ~0.1 s, not the 3 s of old)."""
 
 
 class MaLearn:

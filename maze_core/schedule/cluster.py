@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from maze_core.tools import Resources
 
 if TYPE_CHECKING:
-    from maze_core.schedule.scheduler import TaskState
+    from maze_core.schedule.state import TaskState
 
 __all__ = ["Allocation", "Cluster", "Node"]
 

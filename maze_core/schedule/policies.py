@@ -58,7 +58,7 @@ from maze_core.errors import ValidationError
 if TYPE_CHECKING:
     from maze_core.graph import TaskGraph
     from maze_core.schedule.cluster import Cluster, Node
-    from maze_core.schedule.scheduler import RunState, TaskState
+    from maze_core.schedule.state import RunState, TaskState
 
 __all__ = [
     "POLICIES",
