@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +69,7 @@ class RunResult:
         outputs: Mapping[str, Any],
         submitted: float,
         finished: float,
+        fetch: Callable[[Any], Any] | None = None,
     ) -> None:
         self.run_id = run_id
         self.workflow = workflow
@@ -77,6 +78,7 @@ class RunResult:
         self.outputs = dict(outputs)
         self.submitted = submitted
         self.finished = finished
+        self._fetch = fetch  # turns a remote handle (a Ray ObjectRef) into the value
 
     def __repr__(self) -> str:
         counts: dict[str, int] = {}
@@ -95,7 +97,8 @@ class RunResult:
                 culprit=key,
             )
         if task_id in self.outputs:
-            return _select(self.outputs[task_id], path)
+            value = self.outputs[task_id]
+            return _select(self._fetch(value) if self._fetch else value, path)
         raise record.error or TaskCancelledError(
             f"task {task_id!r} has no output (status {record.status})",
             fix="check result.tasks[...].status",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
@@ -80,8 +80,9 @@ class RunRecord:
 class RunBook:
     """The runs in flight, and the hooks that watch them."""
 
-    def __init__(self, hook: Any) -> None:
+    def __init__(self, hook: Any, fetch: Callable[[Any], Any] | None = None) -> None:
         self._hook = hook
+        self._fetch = fetch
         self._runs: dict[int, RunRecord] = {}
         self._inflight: dict[tuple[str, str], int] = {}
 
@@ -103,8 +104,11 @@ class RunBook:
 
     # -- instructions ---------------------------------------------------------------------
 
-    def running(self, dispatch: Dispatch) -> tuple[Task, tuple[Any, ...], dict[str, Any]]:
-        """Record that a task starts; return it with its arguments resolved."""
+    def running(
+        self, dispatch: Dispatch, *, resolve_refs: bool = True
+    ) -> tuple[Task, tuple[Any, ...], dict[str, Any]]:
+        """Record that a task starts; return it with its arguments resolved (unless
+        ``resolve_refs`` is False: a remote worker resolves them next to the data)."""
         run = self._runs[dispatch.run_id]
         task = run.graph.tasks[dispatch.task_id]
         record = run.records[task.id]
@@ -116,7 +120,7 @@ class RunBook:
         self._transition(run, task.id, "ready", dispatch.ready_at)
         self._transition(run, task.id, "running", time.time())
         args, kwargs = task.args, task.kwargs
-        if task.has_refs:
+        if task.has_refs and resolve_refs:
             try:
                 args, kwargs = resolve((task.args, task.kwargs), run.outputs, run.inputs)
             except (KeyError, IndexError, TypeError) as exc:
@@ -126,7 +130,7 @@ class RunBook:
                     culprit=task.id,
                 ) from None
         upstream = [run.exported[dep] for dep in task.deps if dep in run.exported]
-        if task.has_refs or upstream:
+        if (task.has_refs and resolve_refs) or upstream:
             features = self._features(task, args, kwargs)
             for exported in upstream:
                 features.update(exported)
@@ -168,7 +172,14 @@ class RunBook:
     def close(self, run_id: int, status: str) -> None:
         run = self._runs.pop(run_id)
         result = RunResult(
-            run_id, run.graph.name, status, run.records, run.outputs, run.submitted, time.time()
+            run_id,
+            run.graph.name,
+            status,
+            run.records,
+            run.outputs,
+            run.submitted,
+            time.time(),
+            self._fetch,
         )
         self._call("maze_run_finished", result=result)
         run.future.set_result(result)
@@ -179,6 +190,14 @@ class RunBook:
         run.future.set_exception(error)
 
     # -- events from workers -----------------------------------------------------------------
+
+    def inputs_of(self, run_id: int) -> Mapping[str, Any]:
+        """The workflow inputs of a live run."""
+        return self._runs[run_id].inputs
+
+    def outputs_of(self, run_id: int) -> dict[str, Any]:
+        """The outputs (or handles to them) of a live run's finished tasks."""
+        return self._runs[run_id].outputs
 
     def outcome(
         self, run_id: int, task_id: str, attempt: int, future: Future[Outcome]

@@ -21,6 +21,7 @@ import atexit
 import itertools
 import logging
 import math
+import os
 import threading
 import time
 from collections import deque
@@ -379,13 +380,15 @@ def get_runtime(runtime: Runtime | str | None = None) -> Runtime:
                 _default_runtime = LocalRuntime()
                 atexit.register(_default_runtime.close)
             return _default_runtime
+    if runtime == "ray":
+        return _shared_ray()
     if runtime == "inline":
         return _named_runtime("inline")
     if runtime == "processes":
         return _named_runtime("processes")
     raise ValidationError(
         f"unknown runtime {runtime!r}",
-        fix='pass a Runtime object, or one of "local", "threads", "processes", "inline"',
+        fix='pass a Runtime object, or one of "local", "threads", "processes", "inline", "ray"',
         culprit=runtime,
     )
 
@@ -400,3 +403,19 @@ def _named_runtime(name: ExecutorName) -> LocalRuntime:
             runtime = _named[name] = LocalRuntime(name)
             atexit.register(runtime.close)
         return runtime
+
+
+_ray_runtime: Runtime | None = None
+
+
+def _shared_ray() -> Runtime:
+    """One RayRuntime per process for ``runtime="ray"``: joins a running cluster when there
+    is one (``ray start``, ``RAY_ADDRESS``), else starts an embedded local Ray."""
+    global _ray_runtime
+    from maze_core.run.ray import RayRuntime
+
+    with _default_lock:
+        if _ray_runtime is None or _ray_runtime._closed:
+            _ray_runtime = RayRuntime(address=os.environ.get("RAY_ADDRESS"))
+            atexit.register(_ray_runtime.close)
+        return _ray_runtime

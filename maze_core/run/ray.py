@@ -1,0 +1,270 @@
+"""RayRuntime: the same run loop and scheduler, with tasks running on a Ray cluster.
+
+Maze decides, Ray executes. The scheduler (daps by default) sees Ray's nodes as its cluster
+model and picks the node of every task; the task is then submitted to Ray pinned there
+(``NodeAffinitySchedulingStrategy``, hard) with its CPUs, GPUs, memory and custom resources.
+Since the scheduler only dispatches what fits in the free resources of the chosen node, Ray
+can start every task it is handed at once: the order Ray runs tasks in is Maze's priority
+order (admission control), and a request no node can hold fails at submit instead of
+waiting forever in Ray's queue.
+
+Data stays in Ray's object store. A task returns two objects: a small report (outcome,
+timings, exported features, output size) that comes to the driver, and its value, which
+stays where it was made; downstream tasks get it as an argument ``ObjectRef``, so Ray moves
+it worker to worker, and ``RunResult[...]`` fetches it only when read. The node holding an
+output feeds the scheduler's data affinity (sizes are not reported yet).
+
+Ray nodes joining or leaving become NodeAdded / NodeRemoved events (polled every second).
+A worker that dies mid-task is reported as WorkerLostError (retried within the tool's
+``retries``); a timeout cancels the Ray task (force) and fails the attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future
+from typing import Any
+
+from maze_core.errors import MazeError, WorkerLostError, missing_dependency
+from maze_core.graph import resolve
+from maze_core.predict.malearn import MaLearn
+from maze_core.run.context import TaskContext
+from maze_core.run.executors import Outcome, run_call
+from maze_core.run.runstate import RunBook
+from maze_core.run.runtime import Runtime
+from maze_core.run.timers import Deadlines
+from maze_core.schedule import Dispatch, Node, NodeAdded, NodeRemoved
+from maze_core.schedule.policies import Policy
+
+__all__ = ["RayRuntime"]
+
+log = logging.getLogger("maze")
+_SKIPPED_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise missing_dependency("ray", "ray") from None
+    return ray
+
+
+class RayRuntime(Runtime):
+    """Run workflows on Ray: an embedded local Ray (no ``address``), or a cluster to join
+    (``address="auto"`` or ``"HOST:PORT"``). Closing stops only a Ray this runtime started."""
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        num_cpus: int | None = None,
+        num_gpus: int | None = None,
+        object_store_memory: int = 512 * 2**20,
+        include_dashboard: bool = False,
+        policy: str | Policy = "daps",
+        predictor: MaLearn | bool = True,
+        plugins: Iterable[Any] = (),
+        autoload_plugins: bool | None = None,
+        poll_nodes_s: float = 1.0,
+    ) -> None:
+        ray = _ray()
+        self._owns_ray = not ray.is_initialized()
+        if self._owns_ray:
+            ray.init(
+                address=address,
+                num_cpus=num_cpus if address is None else None,
+                num_gpus=num_gpus if address is None else None,
+                object_store_memory=object_store_memory if address is None else None,
+                include_dashboard=include_dashboard,
+                log_to_driver=True,
+            )
+        super().__init__(
+            _ray_nodes(ray),
+            policy=policy,
+            predictor=predictor,
+            plugins=plugins,
+            autoload_plugins=autoload_plugins,
+        )
+        self.book = RunBook(self.plugins.hook, fetch=_fetch)
+        self._remote = ray.remote(_execute)
+        self._deadlines = Deadlines()
+        self._tasks: dict[tuple[int, str, int], Any] = {}
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(
+            target=self._watch_nodes, args=(poll_nodes_s,), name="maze-ray-nodes", daemon=True
+        )
+        self._watcher.start()
+
+    def __repr__(self) -> str:
+        return f"RayRuntime(nodes={len(self.scheduler.nodes)})"
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        super().close()
+        self._stop.set()
+        self._deadlines.close()
+        if self._owns_ray:
+            _ray().shutdown()
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    def _dispatch(self, instruction: Dispatch) -> None:
+        run_id, task_id, attempt = instruction.run_id, instruction.task_id, instruction.attempt
+        key = (run_id, task_id, attempt)
+
+        def report(future: Future[Outcome]) -> None:
+            self._tasks.pop(key, None)
+            self._post(lambda: self.book.outcome(run_id, task_id, attempt, future))
+
+        try:
+            task, args, kwargs = self.book.running(instruction, resolve_refs=False)
+            outputs = self.book.outputs_of(run_id)
+            deps = [dep for dep in task.deps if dep in outputs]
+            allocation = instruction.allocation
+            context = TaskContext(run_id, task_id, attempt, allocation.node, allocation.gpu_ids)
+            call = (
+                task.spec.fn,
+                (args, kwargs),
+                deps,
+                self.book.inputs_of(run_id),
+                task.spec.is_async,
+                context,
+            )
+            report_ref, value_ref = self._remote.options(
+                **_options(task.spec.resources, allocation.node)
+            ).remote(call, *(outputs[dep] for dep in deps))
+        except Exception as exc:  # unpicklable call, a node that just left: the task fails
+            failed: Future[Outcome] = Future()
+            failed.set_exception(exc)
+            report(failed)
+            return
+        self._tasks[key] = report_ref
+        report_ref.future().add_done_callback(
+            lambda done: report(_outcome_future(done, value_ref, task_id))
+        )
+        if task.spec.timeout is not None:
+            self._deadlines.add(
+                time.monotonic() + task.spec.timeout, lambda: self._expire(run_id, task_id, attempt)
+            )
+
+    def _expire(self, run_id: int, task_id: str, attempt: int) -> None:
+        ref = self._tasks.pop((run_id, task_id, attempt), None)
+        if ref is None:
+            return
+        try:
+            _ray().cancel(ref, force=True)
+        except Exception:  # already finished or gone: the report decides
+            log.debug("maze: could not cancel %s", task_id, exc_info=True)
+        self._post(lambda: self.book.expired(run_id, task_id, attempt))
+
+    # -- nodes ----------------------------------------------------------------------------------
+
+    def _watch_nodes(self, every: float) -> None:
+        ray = _ray()
+        while not self._stop.wait(every):
+            try:
+                alive = {node.name: node for node in _ray_nodes(ray)}
+            except Exception:  # the cluster is going away; runs fail through their tasks
+                continue
+            known = set(self.scheduler.nodes)
+            now = time.time()
+            for name in known - alive.keys():
+                self.post_event(NodeRemoved(name, now))
+            for name in alive.keys() - known:
+                self.post_event(NodeAdded(alive[name], now))
+
+
+def _ray_nodes(ray: Any) -> list[Node]:
+    """The alive Ray nodes as scheduler nodes (name = Ray node id)."""
+    nodes = []
+    for info in ray.nodes():
+        if not info.get("Alive"):
+            continue
+        resources = info.get("Resources", {})
+        custom = {
+            key: float(value)
+            for key, value in resources.items()
+            if key not in _SKIPPED_RESOURCES and not key.startswith(("node:", "accelerator_type"))
+        }
+        nodes.append(
+            Node(
+                info["NodeID"],
+                cpus=float(resources.get("CPU", 0.0)),
+                memory=int(resources.get("memory", 0)),
+                gpus=int(resources.get("GPU", 0)),
+                custom=custom,
+                labels=dict(info.get("Labels", {})),
+            )
+        )
+    return nodes
+
+
+def _options(resources: Any, node_id: str) -> dict[str, Any]:
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    options: dict[str, Any] = {
+        "num_cpus": resources.cpus,
+        "num_gpus": resources.gpus,
+        "num_returns": 2,
+        "max_retries": 0,  # Maze retries, with the scheduler choosing the node again
+        "scheduling_strategy": NodeAffinitySchedulingStrategy(node_id, soft=False),
+    }
+    if resources.memory:
+        options["memory"] = resources.memory
+    if resources.custom:
+        options["resources"] = dict(resources.custom)
+    return options
+
+
+def _execute(call: tuple[Any, ...], *dep_values: Any) -> tuple[Outcome, Any]:
+    """Worker side: resolve refs against the upstream values Ray delivered, run the tool,
+    return (a small report, the value)."""
+    fn, template, deps, inputs, is_async, context = call
+    args, kwargs = resolve(template, dict(zip(deps, dep_values, strict=True)), inputs)
+    outcome = run_call(fn, args, kwargs, is_async, None, True, context)
+    value, outcome.value = outcome.value, None
+    return outcome, value
+
+
+def _outcome_future(done: Future[Any], value_ref: Any, task_id: str) -> Future[Outcome]:
+    """The report as an Outcome whose value is the ObjectRef of the output."""
+    result: Future[Outcome] = Future()
+    try:
+        outcome = done.result()
+    except Exception as exc:
+        result.set_exception(_lost(exc, task_id))
+        return result
+    if outcome.ok:
+        outcome.value = value_ref
+    result.set_result(outcome)
+    return result
+
+
+def _lost(error: BaseException, task_id: str) -> BaseException:
+    """Ray's failures, said in Maze's words: a dead worker or node is retryable."""
+    ray = _ray()
+    lost = (
+        ray.exceptions.WorkerCrashedError,
+        ray.exceptions.NodeDiedError,
+        ray.exceptions.ObjectLostError,
+        ray.exceptions.OwnerDiedError,
+    )
+    if isinstance(error, lost):
+        return WorkerLostError(
+            f"the Ray worker running task {task_id!r} died: {type(error).__name__}",
+            fix="find what killed it; set retries= to run it again elsewhere",
+            culprit=task_id,
+        )
+    if isinstance(error, ray.exceptions.TaskCancelledError):
+        return MazeError(f"task {task_id!r} was cancelled in Ray", culprit=task_id)
+    return error
+
+
+def _fetch(value: Any) -> Any:
+    ray = _ray()
+    return ray.get(value) if isinstance(value, ray.ObjectRef) else value
