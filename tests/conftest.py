@@ -32,3 +32,14 @@ def _maze_home(tmp_path_factory):
         os.environ.pop("MAZE_HOME", None)
     else:
         os.environ["MAZE_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def ray_runtime():
+    """One embedded local Ray for every single-node Ray test (started on first use)."""
+    pytest.importorskip("ray", reason="ray is not installed (pip install -e '.[dev]')")
+    from maze_core.run.ray import RayRuntime
+
+    runtime = RayRuntime(num_cpus=2, object_store_memory=200 * 2**20, autoload_plugins=False)
+    yield runtime
+    runtime.close()

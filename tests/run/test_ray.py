@@ -1,0 +1,168 @@
+"""RayRuntime: same workflows, same results, Ray executing where the scheduler decides."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from maze_core import (
+    InfeasibleResourcesError,
+    Resources,
+    TaskFailedError,
+    TaskTimeoutError,
+    Workflow,
+    tool,
+)
+
+
+@tool
+def inc(x: int) -> int:
+    return x + 1
+
+
+@tool
+def split(n: int) -> dict:
+    return {"head": n, "parts": list(range(n))}
+
+
+@tool
+def fail(x: int) -> int:
+    raise ValueError(f"bad value {x}")
+
+
+@tool(timeout=0.5)
+def hang() -> None:
+    time.sleep(60)
+
+
+@tool(retries=1)
+def dies_once(marker: str) -> str:
+    path = Path(marker)
+    if not path.exists():
+        path.write_text("died")
+        os._exit(1)  # the Ray worker process dies mid-task
+    return "survived"
+
+
+def test_a_workflow_gives_the_same_results_as_locally(ray_runtime):
+    wf = Workflow("ray-basic")
+    n = wf.input("n")
+    parts = wf.add(split, n)
+    total = wf.add(inc, parts["parts"][-1])
+    result = ray_runtime.submit(wf, n=4).result(timeout=60)
+    assert result.ok
+    assert result[total] == 4
+    assert result[parts]["head"] == 4
+    import ray
+
+    assert isinstance(result.outputs[total.task_id], ray.ObjectRef)  # data stays in Ray
+
+
+def test_failures_cascade_with_the_remote_traceback(ray_runtime):
+    wf = Workflow("ray-fail")
+    bad = wf.add(fail, 3)
+    after = wf.add(inc, bad)
+    free = wf.add(inc, 1)
+    result = ray_runtime.submit(wf).result(timeout=60)
+    error = result.tasks[bad.task_id].error
+    assert isinstance(error, TaskFailedError)
+    assert "bad value 3" in str(error)
+    assert "in fail" in error.remote_traceback
+    assert result.tasks[after.task_id].status == "cancelled"
+    assert result[free] == 2
+
+
+def test_a_timeout_cancels_the_ray_task_without_hanging(ray_runtime):
+    wf = Workflow("ray-timeout")
+    ref = wf.add(hang)
+    started = time.monotonic()
+    result = ray_runtime.submit(wf).result(timeout=60)
+    assert time.monotonic() - started < 20
+    assert isinstance(result.tasks[ref.task_id].error, TaskTimeoutError)
+
+
+def test_a_killed_worker_is_retried_and_the_run_completes(ray_runtime, tmp_path):
+    wf = Workflow("ray-crash")
+    ref = wf.add(dies_once, str(tmp_path / "marker"))
+    result = ray_runtime.submit(wf).result(timeout=120)
+    assert result[ref] == "survived"
+    assert result.tasks[ref.task_id].attempts == 2
+
+
+def test_a_request_larger_than_every_node_fails_at_submit(ray_runtime):
+    @tool(resources=Resources(cpus=1, gpus=4))
+    def needs_gpus() -> None:
+        pass
+
+    wf = Workflow("ray-infeasible")
+    wf.add(needs_gpus)
+    with pytest.raises(InfeasibleResourcesError, match="4 GPUs"):
+        ray_runtime.submit(wf)
+
+
+def test_many_tasks_and_concurrent_runs(ray_runtime):
+    handles = []
+    for i in range(10):
+        wf = Workflow(f"ray-many-{i}")
+        wf.add(inc, wf.add(inc, i))
+        handles.append(ray_runtime.submit(wf))
+    assert [h.result(timeout=120)["inc-1"] for h in handles] == [i + 2 for i in range(10)]
+    ray_runtime.scheduler.check_invariants()
+
+
+CLUSTER_SCRIPT = textwrap.dedent("""
+    import os, sys
+    import ray
+    from ray.cluster_utils import Cluster
+    from maze_core import Resources, Workflow, tool
+    from maze_core.run.ray import RayRuntime
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=2, num_gpus=1)
+    cluster.add_node(num_cpus=2, resources={"ssd": 1})
+    cluster.wait_for_nodes()
+
+    @tool(resources=Resources(cpus=1, gpus=1))
+    def on_gpu() -> tuple:
+        return ray.get_runtime_context().get_node_id(), os.environ.get("CUDA_VISIBLE_DEVICES")
+
+    @tool(resources=Resources(cpus=1, custom={"ssd": 1}))
+    def on_ssd() -> str:
+        return ray.get_runtime_context().get_node_id()
+
+    runtime = RayRuntime(address=cluster.address, autoload_plugins=False, predictor=False)
+    nodes = {n["NodeID"]: n["Resources"] for n in ray.nodes()}
+    wf = Workflow("placement")
+    gpu = [wf.add(on_gpu) for _ in range(3)]
+    ssd = [wf.add(on_ssd) for _ in range(3)]
+    result = runtime.submit(wf).result(timeout=120)
+    assert result.ok, result.errors
+    for ref in gpu:
+        node, visible = result[ref]
+        assert nodes[node].get("GPU") == 1.0, nodes[node]
+        assert visible == "0", visible
+    for ref in ssd:
+        assert nodes[result[ref]].get("ssd") == 1.0
+    runtime.close()
+    ray.shutdown()
+    cluster.shutdown()
+    print("placement ok")
+""")
+
+
+@pytest.mark.slow
+def test_gpu_and_custom_resources_land_on_the_nodes_that_have_them(tmp_path):
+    pytest.importorskip("ray")
+    script = tmp_path / "cluster.py"
+    script.write_text(CLUSTER_SCRIPT)
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert "placement ok" in out.stdout, out.stdout[-2000:] + out.stderr[-4000:]
