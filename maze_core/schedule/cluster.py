@@ -79,6 +79,7 @@ class Node:
     custom: Mapping[str, float] = field(default_factory=dict)
     model_slots: int = 0
     labels: Mapping[str, str] = field(default_factory=dict)
+    cpu_overcommit: float = 1.0
     models: OrderedDict[str, int] = field(init=False)
     free_cpus: float = field(init=False)
     free_memory: int = field(init=False)
@@ -88,7 +89,7 @@ class Node:
     index: ClusterIndex | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.free_cpus = self.cpus
+        self.free_cpus = self.admitted_cpus
         self.free_memory = self.memory
         self.free_gpu_share = [1.0] * self.gpus
         self.free_gpu_memory = [self.gpu_memory] * self.gpus
@@ -201,7 +202,7 @@ class Node:
         """Change capacities; free amounts move by the same difference (may go negative
         until running tasks finish, which only delays new starts)."""
         if cpus is not None:
-            self.free_cpus += cpus - self.cpus
+            self.free_cpus += (cpus - self.cpus) * self.cpu_overcommit
             self.cpus = cpus
         if memory is not None:
             self.free_memory += memory - self.memory
@@ -213,9 +214,16 @@ class Node:
             self.custom = {**self.custom, key: amount}
 
     @property
+    def admitted_cpus(self) -> float:
+        """CPUs the scheduler may hand out at once: ``cpus`` times ``cpu_overcommit``. An
+        executor with its own per-node queue (Ray) gets a little more than it can run, so a
+        worker never idles for the driver's round trip; feasibility still uses ``cpus``."""
+        return self.cpus * self.cpu_overcommit
+
+    @property
     def load(self) -> float:
         """How busy the node is, 0 (idle) to 1: the larger of its CPU and GPU shares in use."""
-        cpu = 1 - self.free_cpus / self.cpus if self.cpus else 0.0
+        cpu = 1 - self.free_cpus / self.admitted_cpus if self.cpus else 0.0
         gpu = 1 - sum(self.free_gpu_share) / self.gpus if self.gpus else 0.0
         return max(cpu, gpu)
 
@@ -247,7 +255,7 @@ class Node:
     def idle(self) -> bool:
         """Whether nothing is reserved on this node."""
         return (
-            abs(self.free_cpus - self.cpus) < _EPSILON
+            abs(self.free_cpus - self.admitted_cpus) < _EPSILON
             and self.free_memory == self.memory
             and all(abs(share - 1.0) < _EPSILON for share in self.free_gpu_share)
             and all(abs(self.free_custom[k] - v) < _EPSILON for k, v in self.custom.items())

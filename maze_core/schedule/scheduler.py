@@ -164,8 +164,7 @@ class Scheduler:
                 if ts.allocation is not None:
                     held[ts.allocation.node] += ts.allocation.resources.cpus
         for name, node in self.nodes.items():
-            assert abs(node.cpus - node.free_cpus - held[name]) < 1e-6, name
-            assert node.free_cpus >= -1e-6 or node.cpus < held[name], name
+            assert abs(node.admitted_cpus - node.free_cpus - held[name]) < 1e-6, name
 
     # -- event handlers --------------------------------------------------------------------
 
