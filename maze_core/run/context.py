@@ -14,7 +14,8 @@ class TaskContext:
 
     ``gpu_ids`` are the devices the scheduler reserved for it on ``node``; with the
     ``processes`` executor they are also in ``CUDA_VISIBLE_DEVICES``, while code on threads
-    (which share one process environment) should select them explicitly.
+    (which share one process environment) should select them explicitly. ``model_load`` is
+    True when the scheduler placed the task where its model was not resident yet.
     """
 
     run_id: int
@@ -22,6 +23,7 @@ class TaskContext:
     attempt: int
     node: str
     gpu_ids: tuple[int, ...] = ()
+    model_load: bool = False
 
 
 _current: ContextVar[TaskContext | None] = ContextVar("maze_current_task", default=None)

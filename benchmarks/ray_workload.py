@@ -1,0 +1,180 @@
+"""The published Maze workload on a real (simulated-node) Ray cluster, next to the simulator.
+
+A ``ray.cluster_utils.Cluster`` of 4 nodes, each 2 CPUs and one logical GPU holding one model.
+Workflows are the trace's templates arriving as in exp1 (Poisson phases) at load 1.25, with
+every duration and every arrival time divided by ``--scale`` (100): a GPU step of ~30 s runs
+0.3 s, a model load ~1 s. Each task sleeps its sampled duration, plus the model load when the
+scheduler placed it where its model was not resident (``current_task().model_load``). The
+same seeded workload goes through the simulator with the same cluster; the table shows both
+(simulated seconds divided by the scale) and the gap.
+
+    python benchmarks/ray_workload.py [--json OUT] [--scale 100] [--policies daps,fcfs,agent-level]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import tempfile
+import threading
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from maze_core import Resources, Workflow, current_task, tool
+from maze_core.sim.engine import ClusterSpec, SimConfig, arrivals, simulate
+from maze_core.sim.trace import DagTemplate, TraceData, load_workload_source
+
+NODES = 4
+
+
+@tool
+def step(seconds: float, load_seconds: float) -> float:
+    """Stand-in for one trace task: sleeps its duration (plus a model load when placed cold)."""
+    context = current_task()
+    extra = load_seconds if context is not None and context.model_load else 0.0
+    time.sleep(seconds + extra)
+    return seconds + extra
+
+
+def build(template: DagTemplate, durations: dict[str, float], load_s: float) -> Workflow:
+    wf = Workflow(template.name)
+    preds: dict[str, list[str]] = {t.name: [] for t in template.tasks}
+    for src, dst in template.edges:
+        preds[dst].append(src)
+    refs: dict = {}
+    pending = list(template.tasks)
+    while pending:
+        task = next(t for t in pending if all(p in refs for p in preds[t.name]))
+        pending.remove(task)
+        gpu = task.kind == "gpu"
+        spec = tool(
+            resources=Resources(
+                cpus=0 if gpu or task.kind == "io" else task.cpus, gpus=1 if gpu else 0
+            ),
+            kind=task.kind,
+            model=task.model,
+            name=task.name,
+        )(_copy(step, task.name))
+        refs[task.name] = wf.add(
+            spec,
+            durations[task.name],
+            load_s if gpu else 0.0,
+            after=[refs[p] for p in preds[task.name]],
+            task_name=task.name,
+        )
+    return wf
+
+
+def _copy(fn, name):
+    def body(seconds: float, load_seconds: float) -> float:
+        return fn(seconds, load_seconds)
+
+    body.__name__ = body.__qualname__ = name
+    return body
+
+
+def run_policy(trace: TraceData, policy: str, scale: float, config: SimConfig, address: str):
+    from maze_core.run.ray import RayRuntime
+
+    runtime = RayRuntime(address=address, policy=policy, predictor=False, pipeline=1.0)
+    workload = arrivals(trace, config)
+    handles, lock = [], threading.Lock()
+    start = time.perf_counter()
+    for index, (when, template) in enumerate(workload):
+        rng = random.Random(f"workflow/{config.seed}/{index}")
+        tpl = trace.templates[template]
+        durations = {t.name: trace.draw(template, t.name, rng) / scale for t in tpl.tasks}
+        delay = start + when / scale - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        with lock:
+            handles.append(runtime.submit(build(tpl, durations, trace.model_load_s / scale)))
+    results = [h.result(timeout=1800) for h in handles]
+    makespan = time.perf_counter() - start
+    runtime.close()
+    responses = sorted(r.seconds for r in results)
+    return {
+        "workflows": len(results),
+        "p50_s": statistics.median(responses),
+        "p95_s": responses[min(len(responses) - 1, int(0.95 * len(responses)))],
+        "throughput_per_min": len(results) / (makespan / 60),
+        "failed": sum(not r.ok for r in results),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", default="bench-ray-workload.json")
+    parser.add_argument("--scale", type=float, default=100.0)
+    parser.add_argument("--load", type=float, default=1.25)
+    parser.add_argument("--policies", default="daps,fcfs,agent-level")
+    args = parser.parse_args()
+    os.environ.setdefault("MAZE_HOME", tempfile.mkdtemp(prefix="maze-bench-"))
+    import ray
+    from ray.cluster_utils import Cluster
+
+    trace = load_workload_source()
+    cluster_spec = ClusterSpec(nodes=NODES, cpus=2, gpus=1)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "num_gpus": 1})
+    for _ in range(NODES - 1):
+        cluster.add_node(num_cpus=2, num_gpus=1)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address)
+    figures = {}
+    for policy in args.policies.split(","):
+        config = SimConfig(policy=policy, load=args.load, cluster=cluster_spec, predictor="oracle")
+        real = run_policy(trace, policy, args.scale, config, cluster.address)
+        sim = simulate(trace, config).summary()
+        figures[policy] = {
+            "ray": real,
+            "simulated": {
+                "p50_s": sim["p50_s"] / args.scale,
+                "p95_s": sim["p95_s"] / args.scale,
+                "throughput_per_min": sim["throughput_per_min"] * args.scale,
+                "workflows": sim["workflows"],
+            },
+        }
+    ray.shutdown()
+    cluster.shutdown()
+
+    table = Table(
+        title=f"exp1 x{args.load:g} on {NODES} Ray nodes (1 logical GPU each), "
+        f"time / {args.scale:g}"
+    )
+    for column in (
+        "policy",
+        "workflows",
+        "Ray P50 s",
+        "sim P50 s",
+        "Ray P95 s",
+        "sim P95 s",
+        "P95 gap",
+        "Ray wf/min",
+        "sim wf/min",
+    ):
+        table.add_column(column, justify="right")
+    for policy, row in figures.items():
+        real, sim = row["ray"], row["simulated"]
+        table.add_row(
+            policy,
+            str(real["workflows"]),
+            f"{real['p50_s']:.2f}",
+            f"{sim['p50_s']:.2f}",
+            f"{real['p95_s']:.2f}",
+            f"{sim['p95_s']:.2f}",
+            f"{real['p95_s'] / sim['p95_s'] - 1:+.0%}",
+            f"{real['throughput_per_min']:.1f}",
+            f"{sim['throughput_per_min']:.1f}",
+        )
+    Console(width=140).print(table)
+    with open(args.json, "w") as out:
+        json.dump(figures, out, indent=2)
+
+
+if __name__ == "__main__":
+    main()
