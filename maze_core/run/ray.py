@@ -81,7 +81,7 @@ class RayRuntime(Runtime):
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             ray.init(
-                address=address,
+                address=address or "local",  # embedded: never attach to a stray local cluster
                 num_cpus=num_cpus if address is None else None,
                 num_gpus=num_gpus if address is None else None,
                 object_store_memory=object_store_memory if address is None else None,

@@ -89,6 +89,13 @@ class Policy:
     def select_node(self, ts: TaskState, cluster: Cluster) -> Node | None:
         return cluster.first_fit(ts)
 
+    def at_dispatch(
+        self, ts: TaskState, priority: tuple[float, ...], cluster: Cluster
+    ) -> tuple[float, ...]:
+        """The priority that orders queue heads now (the queued key, unless a policy adjusts
+        it to the cluster's current state; called once per head per dispatch step)."""
+        return priority
+
     def admit(self, graph: TaskGraph, cluster: Cluster) -> str | None:
         """Why this policy can never run ``graph`` on ``cluster`` (None: it can)."""
         return None
@@ -160,6 +167,16 @@ class Daps(Policy):
         w = self.weights
         run = ts.run
         return (w.remaining * run.remaining_seconds - w.rank * ts.rank + w.age * run.submitted_at,)
+
+    def at_dispatch(
+        self, ts: TaskState, priority: tuple[float, ...], cluster: Cluster
+    ) -> tuple[float, ...]:
+        """A task whose model no free node holds would pay a load first: it counts as that
+        much more remaining work, so a warm task of another model goes before it."""
+        model = ts.task.spec.model
+        if model is None or cluster._holders_with_room(model, ts.task.spec.resources):
+            return priority
+        return (priority[0] + self.weights.remaining * cluster.model_load_s,)
 
     def select_node(self, ts: TaskState, cluster: Cluster) -> Node | None:
         node = cluster.preferred(ts)
