@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from maze_core.schedule.events import Dispatch
 
 __all__ = ["TaskContext", "current_task", "export_features"]
 
@@ -24,6 +28,19 @@ class TaskContext:
     node: str
     gpu_ids: tuple[int, ...] = ()
     model_load: bool = False
+
+    @classmethod
+    def of(cls, dispatch: Dispatch) -> TaskContext:
+        """The context of the attempt a Dispatch instruction starts."""
+        allocation = dispatch.allocation
+        return cls(
+            dispatch.run_id,
+            dispatch.task_id,
+            dispatch.attempt,
+            allocation.node,
+            allocation.gpu_ids,
+            dispatch.model_load,
+        )
 
 
 _current: ContextVar[TaskContext | None] = ContextVar("maze_current_task", default=None)

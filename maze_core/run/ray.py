@@ -134,14 +134,7 @@ class RayRuntime(Runtime):
             outputs = self.book.outputs_of(run_id)
             deps = [dep for dep in task.deps if dep in outputs]
             allocation = instruction.allocation
-            context = TaskContext(
-                run_id,
-                task_id,
-                attempt,
-                allocation.node,
-                allocation.gpu_ids,
-                instruction.model_load,
-            )
+            context = TaskContext.of(instruction)
             call = (
                 task.spec.fn,
                 (args, kwargs),

@@ -310,14 +310,7 @@ class LocalRuntime(Runtime):
             in_process = self.executor_name == "processes" and spec.kind != "io"
             allocation = instruction.allocation
             env = _gpu_env(allocation.gpu_ids) if in_process else None
-            context = TaskContext(
-                run_id,
-                task_id,
-                attempt,
-                allocation.node,
-                allocation.gpu_ids,
-                instruction.model_load,
-            )
+            context = TaskContext.of(instruction)
             future = executor.submit(
                 run_call, spec.fn, args, kwargs, spec.is_async, env, in_process, context
             )
