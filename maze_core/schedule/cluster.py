@@ -302,7 +302,7 @@ class Cluster:
         """How many nodes hold ``model`` resident."""
         return len(self.index.model_nodes.get(model, ()))
 
-    def _holders_with_room(self, model: str, request: Resources) -> dict[str, None]:
+    def holders_with_room(self, model: str, request: Resources) -> dict[str, None]:
         """Nodes holding ``model``; for GPU requests only those with a GPU free (the smaller
         of the two sets is scanned)."""
         holders = self.index.model_nodes.get(model, {})
@@ -377,7 +377,7 @@ class Cluster:
         request = ts.task.spec.resources
         names = dict.fromkeys(local)
         if model is not None:
-            names.update(self._holders_with_room(model, request))
+            names.update(self.holders_with_room(model, request))
         best: tuple[Any, ...] | None = None
         choice = None
         for name in names:

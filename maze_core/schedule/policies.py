@@ -174,7 +174,7 @@ class Daps(Policy):
         """A task whose model no free node holds would pay a load first: it counts as that
         much more remaining work, so a warm task of another model goes before it."""
         model = ts.task.spec.model
-        if model is None or cluster._holders_with_room(model, ts.task.spec.resources):
+        if model is None or cluster.holders_with_room(model, ts.task.spec.resources):
             return priority
         return (priority[0] + self.weights.remaining * cluster.model_load_s,)
 

@@ -22,7 +22,8 @@ queue with a priority tuple, computed when the task becomes ready or its predict
 changes. Inside a queue, ready tasks are grouped by *shape* (the same resource request and
 model, or for per-run policies the same run), each group a heap on ``(priority, seq)``; ``seq`` is a
 global counter taken when a task becomes ready, so ties break oldest first and the order is
-total. A dispatch step sorts the group heads and starts the first one the policy can place;
+total. A dispatch step sorts the group heads (by ``policy.at_dispatch``, which may adjust a
+key to the cluster as it is now) and starts the first one the policy can place;
 a head that cannot be placed is skipped (at most ``policy.backfill`` of them), and since it
 is blocked for want of resources its whole group is too. One decision therefore costs
 O(groups log groups + placement), independent of how many tasks wait.
