@@ -25,9 +25,16 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from maze_core import Resources, Workflow, current_task, tool
-from maze_core.sim.engine import ClusterSpec, SimConfig, arrivals, simulate
-from maze_core.sim.trace import DagTemplate, TraceData, load_workload_source
+from maze_core import Workflow, current_task, tool
+from maze_core.sim.engine import (
+    ClusterSpec,
+    SimConfig,
+    arrivals,
+    simulate,
+    task_resources,
+    template_workflow,
+)
+from maze_core.sim.trace import DagTemplate, TaskTemplate, TraceData, load_workload_source
 
 NODES = 4
 
@@ -42,32 +49,18 @@ def step(seconds: float, load_seconds: float) -> float:
 
 
 def build(template: DagTemplate, durations: dict[str, float], load_s: float) -> Workflow:
-    wf = Workflow(template.name)
-    preds: dict[str, list[str]] = {t.name: [] for t in template.tasks}
-    for src, dst in template.edges:
-        preds[dst].append(src)
-    refs: dict = {}
-    pending = list(template.tasks)
-    while pending:
-        task = next(t for t in pending if all(p in refs for p in preds[t.name]))
-        pending.remove(task)
-        gpu = task.kind == "gpu"
-        spec = tool(
-            resources=Resources(
-                cpus=0 if gpu or task.kind == "io" else task.cpus, gpus=1 if gpu else 0
-            ),
-            kind=task.kind,
-            model=task.model,
-            name=task.name,
+    """The template with every task a ``step`` of its sampled duration, asking for what the
+    trace's decorator asked (the simulator's tasks ask the same)."""
+
+    def tool_for(task: TaskTemplate):
+        return tool(
+            resources=task_resources(task), kind=task.kind, model=task.model, name=task.name
         )(_copy(step, task.name))
-        refs[task.name] = wf.add(
-            spec,
-            durations[task.name],
-            load_s if gpu else 0.0,
-            after=[refs[p] for p in preds[task.name]],
-            task_name=task.name,
-        )
-    return wf
+
+    def args_for(task: TaskTemplate) -> tuple:
+        return durations[task.name], load_s if task.kind == "gpu" else 0.0
+
+    return template_workflow(template, tool_for, args_for)
 
 
 def _copy(fn, name):

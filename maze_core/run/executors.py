@@ -305,7 +305,7 @@ def dumps_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[st
     try:
         return bytes(cloudpickle.dumps((fn, args, kwargs)))
     except Exception as exc:
-        culprit = _unpicklable_part(fn, args, kwargs)
+        culprit = unpicklable_part(fn, args, kwargs)
         raise SerializationError(
             f"{culprit} cannot be pickled to send it to a worker process: {exc}",
             fix="pass plain data (or use the 'threads' executor for objects tied to this process)",
@@ -313,17 +313,21 @@ def dumps_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[st
         ) from None
 
 
-def _unpicklable_part(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+def unpicklable_part(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    names: tuple[str, ...] = (),
 ) -> str:
+    """Which part of a call cannot be pickled: the function, or an argument by name
+    (positional arguments are named after ``names`` when given)."""
     parts: list[tuple[str, Any]] = [(f"function {getattr(fn, '__qualname__', fn)!r}", fn)]
-    parts += [(f"positional argument {i}", value) for i, value in enumerate(args)]
+    parts += [
+        (f"argument {names[i]!r}" if i < len(names) else f"positional argument {i}", value)
+        for i, value in enumerate(args)
+    ]
     parts += [(f"argument {name!r}", value) for name, value in kwargs.items()]
     for label, value in parts:
-        if isinstance(value, tuple) and value and label.startswith("positional"):
-            for j, item in enumerate(value):  # run_call's own (fn, args, kwargs) nesting
-                if _fails_to_pickle(item):
-                    return f"{label}[{j}] ({type(item).__name__})"
         if _fails_to_pickle(value):
             return f"{label} ({type(value).__name__})"
     return "the call"

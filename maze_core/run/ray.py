@@ -280,7 +280,11 @@ def _lost(error: BaseException, task_id: str) -> BaseException:
             culprit=task_id,
         )
     if isinstance(error, ray.exceptions.TaskCancelledError):
-        return MazeError(f"task {task_id!r} was cancelled in Ray", culprit=task_id)
+        return MazeError(
+            f"task {task_id!r} was cancelled in Ray by something other than Maze",
+            fix="do not ray.cancel() tasks Maze started; cancel the run with handle.cancel()",
+            culprit=task_id,
+        )
     return error
 
 

@@ -29,13 +29,19 @@ from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future
 from typing import Any
 
-from maze_core.errors import TaskTimeoutError, ValidationError
+from maze_core.errors import SerializationError, TaskTimeoutError, ValidationError
 from maze_core.graph import TaskGraph, Workflow
 from maze_core.plugins import make_plugin_manager
 from maze_core.predict.malearn import MaLearn
 from maze_core.predict.store import HistoryStore
 from maze_core.run.context import TaskContext
-from maze_core.run.executors import ExecutorName, Outcome, make_executor, run_call
+from maze_core.run.executors import (
+    ExecutorName,
+    Outcome,
+    make_executor,
+    run_call,
+    unpicklable_part,
+)
 from maze_core.run.machine import detect_cpus, detect_gpus, detect_memory
 from maze_core.run.result import RunResult
 from maze_core.run.runstate import RunBook
@@ -311,9 +317,18 @@ class LocalRuntime(Runtime):
             allocation = instruction.allocation
             env = _gpu_env(allocation.gpu_ids) if in_process else None
             context = TaskContext.of(instruction)
-            future = executor.submit(
-                run_call, spec.fn, args, kwargs, spec.is_async, env, in_process, context
-            )
+            try:
+                future = executor.submit(
+                    run_call, spec.fn, args, kwargs, spec.is_async, env, in_process, context
+                )
+            except SerializationError as error:  # name the tool's argument, not run_call's
+                names = tuple(spec.parameters["properties"])
+                part = unpicklable_part(spec.fn, args, kwargs, names)
+                raise SerializationError(
+                    f"{part} cannot be pickled to send it to a worker process",
+                    fix=error.fix,
+                    culprit=part,
+                ) from None
         except Exception as exc:  # a bad input selection, an unpicklable call: the task fails
             failed: Future[Outcome] = Future()
             failed.set_exception(exc)

@@ -31,18 +31,28 @@ import random
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from maze_core.errors import ValidationError
 from maze_core.graph import TaskGraph, Workflow
 from maze_core.predict.malearn import MaLearn
 from maze_core.schedule import Dispatch, Finish, Node, Reject, Scheduler, SubmitRun, TaskDone
 from maze_core.schedule.scheduler import DEFAULT_SECONDS
-from maze_core.sim.trace import DagTemplate, TraceData
-from maze_core.tools import Resources, make_spec
+from maze_core.sim.trace import DagTemplate, TaskTemplate, TraceData
+from maze_core.tools import Kind, Resources, make_spec
 
-__all__ = ["PREDICTORS", "ClusterSpec", "SimConfig", "SimResult", "compare", "simulate"]
+__all__ = [
+    "PREDICTORS",
+    "ClusterSpec",
+    "SimConfig",
+    "SimResult",
+    "compare",
+    "simulate",
+    "task_resources",
+    "template_workflow",
+]
 
 EXP1_PHASES = (0.5, 0.75, 1.0, 1.25, 0.5)
 EXP1_RATE = 1 / 45
@@ -128,8 +138,13 @@ class SimResult:
         }
 
 
-def _graph(template: DagTemplate) -> TaskGraph:
-    """The template as a Maze TaskGraph of placeholder tools (they are never called)."""
+def template_workflow(
+    template: DagTemplate,
+    tool_for: Callable[[TaskTemplate], Callable[..., Any]],
+    args_for: Callable[[TaskTemplate], tuple[Any, ...]] = lambda task: (),
+) -> Workflow:
+    """The template as a Maze Workflow: ``tool_for(task)`` is called with ``args_for(task)``,
+    after the task's predecessors, under the template's task name."""
     wf = Workflow(template.name)
     preds: dict[str, list[str]] = defaultdict(list)
     for src, dst in template.edges:
@@ -139,26 +154,38 @@ def _graph(template: DagTemplate) -> TaskGraph:
     while pending:
         task = next(t for t in pending if all(p in refs for p in preds[t.name]))
         pending.remove(task)
-        refs[task.name] = wf.add(
-            _placeholder(task), after=[refs[p] for p in preds[task.name]], task_name=task.name
-        )
-    return wf.build()
+        after = [refs[p] for p in preds[task.name]]
+        refs[task.name] = wf.add(tool_for(task), *args_for(task), after=after, task_name=task.name)
+    return wf
 
 
-def _placeholder(task: Any) -> Any:
-    def simulated() -> None:
-        """A simulated task."""
-
-    simulated.__name__ = simulated.__qualname__ = task.name
+def task_resources(task: TaskTemplate) -> Resources:
+    """What the template's decorator asked for: CPUs, memory, one GPU with its memory."""
     gpus = 1 if task.kind == "gpu" else 0
-    resources = Resources(
+    return Resources(
         cpus=task.cpus,
         gpus=gpus,
         memory=task.memory_mb * 10**6 or None,
         gpu_memory=task.gpu_memory_mb * 10**6 if gpus and task.gpu_memory_mb else None,
     )
+
+
+def _graph(template: DagTemplate) -> TaskGraph:
+    """The template as a TaskGraph of placeholder tools (the simulator never calls them)."""
+    return template_workflow(template, _placeholder).build()
+
+
+def _placeholder(task: TaskTemplate) -> Any:
+    def simulated() -> None:
+        """A simulated task."""
+
+    simulated.__name__ = simulated.__qualname__ = task.name
     simulated.__maze_tool__ = make_spec(  # type: ignore[attr-defined]
-        simulated, resources=resources, kind=task.kind, model=task.model, name=task.name
+        simulated,
+        resources=task_resources(task),
+        kind=cast("Kind", task.kind),
+        model=task.model,
+        name=task.name,
     )
     return simulated
 
@@ -277,7 +304,7 @@ def simulate(trace: TraceData, config: SimConfig) -> SimResult:
                 dispatched += 1
                 seconds = durations[instruction.run_id][instruction.task_id]
                 seconds += trace.model_load_s if instruction.model_load else 0.0
-                stats.started(instruction, now, seconds, scheduler)
+                stats.started(instruction, now, seconds)
                 done = TaskDone(
                     instruction.run_id, instruction.task_id, instruction.attempt, now + seconds
                 )
@@ -307,7 +334,7 @@ class _Stats:
         self.tasks = 0
         self.timeline: list[tuple[int, str, str, float, float]] = []
 
-    def started(self, dispatch: Dispatch, now: float, seconds: float, scheduler: Scheduler) -> None:
+    def started(self, dispatch: Dispatch, now: float, seconds: float) -> None:
         resources = dispatch.allocation.resources
         kind = "gpu" if resources.gpus else ("io" if not resources.cpus else "cpu")
         self.queue[kind].append(now - dispatch.ready_at)

@@ -447,3 +447,20 @@ def test_wf_run_with_a_timeout_cancels_the_run(threads):
     while threads.scheduler.active_runs and time.monotonic() < deadline:
         time.sleep(0.01)
     assert threads.scheduler.active_runs == 0
+
+
+def test_an_unpicklable_argument_is_named_by_the_tools_parameter():
+    import threading
+
+    from maze_core import SerializationError
+
+    def use(lock):
+        return 1
+
+    with LocalRuntime("processes", cpus=2, predictor=False, autoload_plugins=False) as runtime:
+        wf = Workflow("unpicklable")
+        ref = wf.add(use, lock=threading.Lock())
+        error = runtime.submit(wf).result(timeout=30).tasks[ref.task_id].error
+    assert isinstance(error, SerializationError)
+    assert "argument 'lock' (lock) cannot be pickled" in str(error)
+    assert "task 'use'" in str(error)
