@@ -108,10 +108,13 @@ class NodeAdded:
 
 @dataclass(frozen=True, slots=True)
 class NodeRemoved:
-    """A node left or died: its running tasks go back to the queue (not counted as retries)."""
+    """A node left or died: its running tasks go back to the queue (not counted as retries).
+    With ``outputs_lost`` (the default: a dead node's memory is gone) the outputs it held
+    that are still needed are computed again."""
 
     name: str
     time: float
+    outputs_lost: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -208,19 +208,31 @@ class AgentLevel(Policy):
         return f"workflow {graph.name!r} needs one node that can hold all of its tasks"
 
     def on_submit(self, run: RunState, cluster: Cluster) -> None:
-        node = min(_homes(run.graph, cluster), key=lambda n: self.pinned.get(n.name, 0))
+        self._pin(run, cluster)
+
+    def _pin(self, run: RunState, cluster: Cluster) -> Node | None:
+        """Give ``run`` the home with the fewest runs (again, when its home left)."""
+        homes = _homes(run.graph, cluster)
+        if not homes:
+            return None  # no node can hold it now: it waits for one to join
+        self.on_finish(run)
+        node = min(homes, key=lambda n: self.pinned.get(n.name, 0))
         run.pinned = node.name
         self.pinned[node.name] = self.pinned.get(node.name, 0) + 1
+        return node
 
     def on_finish(self, run: RunState) -> None:
         if run.pinned is not None:
             self.pinned[run.pinned] -= 1
+            run.pinned = None
 
     def priority(self, ts: TaskState, now: float) -> tuple[float, ...]:
         return (ts.run.submitted_at,)
 
     def select_node(self, ts: TaskState, cluster: Cluster) -> Node | None:
         node = cluster.nodes.get(ts.run.pinned or "")
+        if node is None:
+            node = self._pin(ts.run, cluster)
         return node if node is not None and node.fits(ts.task.spec.resources) else None
 
 

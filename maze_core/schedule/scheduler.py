@@ -10,6 +10,7 @@ Task states::
     running --TaskError, retries left--> ready           (instruction Retry)
     running --TaskError, none left--> failed             (instruction Fail)
     running --NodeRemoved--> ready                       (instruction Retry; not a retry)
+    done --NodeRemoved took its output, still needed--> waiting/ready   (instruction Retry)
     waiting/ready/running --upstream failed / cancelled--> cancelled (instruction Cancel)
 
 A failed task cancels its descendants only; independent branches go on, unless the run is
@@ -30,6 +31,14 @@ O(groups log groups + placement), independent of how many tasks wait.
 
 Admission: a run with a task that no node could hold even when idle is rejected at submit
 (instruction Reject naming the task), never queued forever.
+
+Lost data. When a node leaves with ``outputs_lost`` (its memory is gone, as in Ray), a done
+task whose output lived there and is still needed (a dependent has yet to start, or it is a
+sink: its value is a result of the run) runs again, with the lost upstream outputs that
+recomputing it needs. A running dependent may have fetched its input already; if it fails
+with a retryable error (it found the input gone) the input is recomputed then, and the
+task waits for it without spending one of its retries. A task becomes ready only when
+every input it needs exists.
 
 Events about an attempt that is no longer current (a late result after a timeout, or of a
 cancelled task, or from a removed node) are ignored: resources are given back exactly once.
@@ -181,8 +190,16 @@ class Scheduler:
             for ts in run.tasks.values():
                 if ts.allocation is not None and ts.allocation.node == event.name:
                     self._requeue_lost(ts, event, out)
+            needed: list[TaskState] = []
+            for ts in run.tasks.values():
                 if ts.output_node == event.name:
                     ts.output_node = None  # its output is gone with the node's memory
+                    if event.outputs_lost and ts.state == DONE:
+                        ts.output_lost = True
+                        if _needed_now(ts):
+                            needed.append(ts)
+            if needed:
+                self._recompute(run, needed, event.time, out)
 
     def _requeue_lost(self, ts: TaskState, event: NodeRemoved, out: list[Instruction]) -> None:
         error = WorkerLostError(
@@ -194,7 +211,47 @@ class Scheduler:
         ts.run.running -= 1
         out.append(Retry(ts.run.run_id, ts.task.id, ts.attempt, error))
         ts.attempt += 1
-        self._make_ready(ts, event.time)
+        self._ready_or_wait(ts, event.time)
+
+    def _recompute(
+        self, run: RunState, needed: list[TaskState], now: float, out: list[Instruction]
+    ) -> None:
+        """Run again the done tasks in ``needed`` whose outputs were lost, and the lost
+        upstream outputs those need in turn (see the module docstring)."""
+        graph, tasks = run.graph, run.tasks
+        redo: dict[str, TaskState] = {}
+        stack = list(needed)
+        while stack:
+            ts = stack.pop()
+            if ts.task.id not in redo:
+                redo[ts.task.id] = ts
+                stack.extend(tasks[dep] for dep in ts.task.deps if tasks[dep].output_lost)
+        for ts in redo.values():
+            ts.state = WAITING
+            ts.output_lost = False
+            ts.attempt += 1
+            run.unfinished += 1
+            run.remaining_seconds += ts.predicted
+            if ts.task.spec.kind == "gpu":
+                run.remaining_gpu_tasks += 1
+            error = WorkerLostError(
+                f"the output of task {ts.task.id!r} was lost with the node that held it",
+                fix="nothing: it is being computed again",
+                culprit=ts.task.id,
+            )
+            out.append(Retry(run.run_id, ts.task.id, ts.attempt - 1, error))
+        for ts in redo.values():
+            ts.waiting = sum(tasks[dep].state != DONE for dep in ts.task.deps)
+            for dependent_id in graph.dependents[ts.task.id]:
+                dependent = tasks[dependent_id]
+                if dependent_id in redo or dependent.state in FINAL:
+                    continue
+                dependent.waiting += 1
+                if dependent.state == READY:
+                    self._unready(dependent)
+        for ts in redo.values():
+            if ts.waiting == 0:
+                self._make_ready(ts, now)
 
     def _node_changed(self, event: NodeChanged, out: list[Instruction]) -> None:
         node = self.nodes.get(event.name)
@@ -247,10 +304,14 @@ class Scheduler:
         if ts is None:
             return
         self._release(ts)
-        if event.retryable and ts.failures < ts.task.spec.retries:
-            ts.failures += 1
+        lost = [ts.run.tasks[dep] for dep in ts.task.deps if ts.run.tasks[dep].output_lost]
+        if lost and event.retryable:  # it found an input gone: not the task's fault
+            self._recompute(ts.run, lost, event.time, out)
+        input_lost = ts.waiting > 0
+        if event.retryable and (input_lost or ts.failures < ts.task.spec.retries):
+            ts.failures += not input_lost
             ts.attempt += 1
-            self._make_ready(ts, event.time)
+            self._ready_or_wait(ts, event.time)
             out.append(Retry(event.run_id, event.task_id, event.attempt, event.error))
             return
         self._final(ts, FAILED)
@@ -317,6 +378,20 @@ class Scheduler:
         shape = ts.run.run_id if policy.per_run_limit else (id(spec.resources), spec.model)
         heapq.heappush(shapes.setdefault(shape, []), (policy.priority(ts, now), ts.seq, ts))
 
+    def _ready_or_wait(self, ts: TaskState, now: float) -> None:
+        """Queue a task going back from running, unless an input must be recomputed first."""
+        if ts.waiting == 0:
+            self._make_ready(ts, now)
+        else:
+            ts.state = WAITING
+
+    def _unready(self, ts: TaskState) -> None:
+        """Take a ready task out of its queue (its heap entry turns stale) to wait again."""
+        model = ts.task.spec.model
+        if model is not None:
+            self.cluster.ready_models[model] -= 1
+        ts.state = WAITING
+
     def _final(self, ts: TaskState, state: str) -> None:
         ts.state = state
         run = ts.run
@@ -358,9 +433,8 @@ class Scheduler:
 
     def _cancel(self, ts: TaskState, error: BaseException, out: list[Instruction]) -> None:
         was_running = ts.state == RUNNING
-        model = ts.task.spec.model
-        if ts.state == READY and model is not None:
-            self.cluster.ready_models[model] -= 1
+        if ts.state == READY:
+            self._unready(ts)
         self._release(ts)
         self._final(ts, CANCELLED)
         out.append(Cancel(ts.run.run_id, ts.task.id, error, was_running))
@@ -455,6 +529,14 @@ class Scheduler:
         out.append(
             Dispatch(ts.run.run_id, ts.task.id, ts.attempt, ts.allocation, ts.ready_at, model_load)
         )
+
+
+def _needed_now(ts: TaskState) -> bool:
+    """Whether a done task's output is still to be read: it is a result of the run (a
+    sink), or a dependent has yet to start (a running one fetched it, or says it could not)."""
+    dependents = ts.run.graph.dependents[ts.task.id]
+    tasks = ts.run.tasks
+    return not dependents or any(tasks[d].state in (WAITING, READY) for d in dependents)
 
 
 def _fail_fast_error(task_id: str) -> RunCancelledError:

@@ -44,6 +44,7 @@ class TaskState:
         "attempt",
         "expected_end",
         "failures",
+        "output_lost",
         "output_node",
         "output_size",
         "predicted",
@@ -72,6 +73,7 @@ class TaskState:
         self.rank = predicted
         self.allocation: Allocation | None = None
         self.output_node: str | None = None
+        self.output_lost = False  # done, but its output left with a node
         self.output_size = 0
 
     def input_bytes(self) -> dict[str, int]:

@@ -13,6 +13,8 @@ from maze_core.schedule import (
     Fail,
     Finish,
     Node,
+    NodeAdded,
+    NodeRemoved,
     Reject,
     Retry,
     Scheduler,
@@ -107,3 +109,50 @@ def test_random_interleavings_never_overcommit_and_every_run_ends(
     assert finished | rejected == set(range(len(workflows)))
     assert scheduler.active_runs == 0
     assert all(node.idle for node in scheduler.nodes.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    policy=st.sampled_from(sorted(POLICIES)),
+    nodes=nodes_strategy,
+    workflows=st.lists(workflow_strategy, min_size=1, max_size=4),
+    choices=st.lists(st.integers(0, 10**6), min_size=200, max_size=200),
+)
+def test_node_churn_loses_no_run_and_recomputes_lost_outputs(policy, nodes, workflows, choices):
+    """Nodes die (taking their outputs) and are replaced while runs go on: every run still
+    ends, successfully unless a task ran out of retries, and the books balance."""
+    cluster = [Node(f"n{i}", cpus=c, memory=4 * 10**9, gpus=g) for i, (c, g) in enumerate(nodes)]
+    shapes = {node.name: (node.cpus, node.gpus) for node in cluster}
+    scheduler = Scheduler(cluster, policy)
+    running: dict[tuple[int, str, int], str] = {}
+    ended: set[int] = set()
+    pending = [SubmitRun(i, build(s, f"wf{i}").build(), float(i)) for i, s in enumerate(workflows)]
+    now, step, spawned = 0.0, 0, len(cluster)
+    while pending or running:
+        now += 1.0
+        choice = choices[step % len(choices)]
+        step += 1
+        if pending and (not running or choice % 3 == 0):
+            batch: list = [pending.pop(0)]
+        elif choice % 7 == 0 and spawned < len(nodes) + 6:  # a node dies, a fresh one joins
+            victim = sorted(shapes)[choice % len(shapes)]
+            cpus, gpus = shapes.pop(victim)
+            fresh = Node(f"n{spawned}", cpus=cpus, memory=4 * 10**9, gpus=gpus)
+            shapes[fresh.name] = (cpus, gpus)
+            spawned += 1
+            running = {key: node for key, node in running.items() if node != victim}
+            batch = [NodeRemoved(victim, now), NodeAdded(fresh, now)]
+        else:
+            keys = sorted(running)
+            pick = keys[choice % len(keys)]
+            del running[pick]
+            batch = [TaskDone(*pick, time=now)]
+        for instruction in scheduler.handle(*batch):
+            if isinstance(instruction, Dispatch):
+                key = (instruction.run_id, instruction.task_id, instruction.attempt)
+                running[key] = instruction.allocation.node
+            elif isinstance(instruction, Finish | Reject):
+                ended.add(instruction.run_id)
+        check_books(scheduler)
+    assert ended == set(range(len(workflows)))
+    assert scheduler.active_runs == 0

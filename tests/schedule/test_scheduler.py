@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from maze_core import Resources, Workflow, tool
-from maze_core.errors import InfeasibleResourcesError, TaskCancelledError
+from maze_core.errors import InfeasibleResourcesError, TaskCancelledError, WorkerLostError
 from maze_core.schedule import (
     Cancel,
     CancelRun,
@@ -13,6 +13,7 @@ from maze_core.schedule import (
     Fail,
     Finish,
     Node,
+    NodeRemoved,
     Reject,
     Retry,
     Scheduler,
@@ -195,3 +196,109 @@ def test_a_big_head_does_not_block_smaller_requests():
     wf.add(step)
     out = scheduler.handle(SubmitRun(1, wf.build(), time=0.0))
     assert dispatched(out) == [(1, "step", 0), (1, "step-1", 0)]
+
+
+def two_nodes() -> Scheduler:
+    return Scheduler([Node("a", cpus=1), Node("b", cpus=1)])
+
+
+def placed(instructions) -> dict[str, str]:
+    return {i.task_id: i.allocation.node for i in instructions if isinstance(i, Dispatch)}
+
+
+def test_an_output_lost_with_its_node_is_computed_again_before_its_consumer_runs():
+    scheduler = two_nodes()
+    wf = Workflow("lost")
+    top = wf.add(step, task_name="top")
+    gate = wf.add(step, task_name="gate")
+    wf.add(step, [top, gate], task_name="use")
+    out = scheduler.handle(SubmitRun(1, wf.build(), time=0.0))
+    assert placed(out) == {"top": "a", "gate": "b"}
+    scheduler.handle(TaskDone(1, "top", 0, time=1.0))
+    out = scheduler.handle(NodeRemoved("a", time=2.0))
+    assert [(type(i), i.task_id) for i in out] == [(Retry, "top")]  # b is busy with gate
+    out = scheduler.handle(TaskDone(1, "gate", 0, time=3.0))
+    assert placed(out) == {"top": "b"}  # use waits for its recomputed input
+    assert out[-1].attempt == 1
+    out = scheduler.handle(TaskDone(1, "top", 1, time=4.0))
+    assert placed(out) == {"use": "b"}
+    assert scheduler.handle(TaskDone(1, "use", 0, time=5.0)) == [Finish(1, "done")]
+    scheduler.check_invariants()
+
+
+def test_a_lost_chain_is_recomputed_from_the_first_output_still_held():
+    scheduler = Scheduler([Node("a", cpus=1), Node("b", cpus=1, custom={"late": 1})])
+
+    @tool(resources=Resources(cpus=1, custom={"late": 1}))
+    def late(x: int) -> int:
+        return x
+
+    wf = Workflow("chain")
+    first = wf.add(step, task_name="first")
+    second = wf.add(step, first, task_name="second")
+    wf.add(late, second, task_name="third")
+    scheduler.handle(SubmitRun(1, wf.build(), time=0.0))
+    scheduler.handle(TaskDone(1, "first", 0, time=1.0))
+    out = scheduler.handle(TaskDone(1, "second", 0, time=2.0))
+    assert placed(out) == {"third": "b"}
+    out = scheduler.handle(NodeRemoved("a", time=3.0))
+    assert out == []  # third is running on b and already has what it needs
+    scheduler.handle(TaskDone(1, "third", 0, time=4.0))
+    assert scheduler.task_state(1, "first") is None  # finished: nothing was recomputed
+
+
+def test_a_sink_output_lost_with_its_node_is_computed_again():
+    scheduler = two_nodes()
+    wf = Workflow("sinks")
+    wf.add(step, task_name="one")
+    wf.add(step, task_name="two")
+    scheduler.handle(SubmitRun(1, wf.build(), time=0.0))
+    scheduler.handle(TaskDone(1, "one", 0, time=1.0))
+    out = scheduler.handle(NodeRemoved("a", time=2.0))
+    assert [type(i) for i in out] == [Retry]  # b is busy with two
+    out = scheduler.handle(TaskDone(1, "two", 0, time=3.0))
+    assert placed(out) == {"one": "b"}
+    assert scheduler.handle(TaskDone(1, "one", 1, time=4.0)) == [Finish(1, "done")]
+
+
+def test_a_consumer_that_finds_its_input_lost_waits_without_spending_a_retry():
+    scheduler = two_nodes()
+    wf = Workflow("reader")
+    top = wf.add(step, task_name="top")
+    wf.add(step, top, task_name="read")
+    scheduler.handle(SubmitRun(1, wf.build(), time=0.0))
+    out = scheduler.handle(TaskDone(1, "top", 0, time=1.0))
+    assert placed(out) == {"read": "a"}
+    out = scheduler.handle(NodeRemoved("a", time=2.0))  # read was running there, top's output too
+    assert placed(out) == {"top": "b"}
+    assert scheduler.task_state(1, "read") == "waiting"
+    out = scheduler.handle(TaskDone(1, "top", 1, time=3.0))
+    assert placed(out) == {"read": "b"}
+    assert scheduler.handle(TaskDone(1, "read", 1, time=4.0)) == [Finish(1, "done")]
+    scheduler.check_invariants()
+
+
+def test_a_running_consumer_that_finds_its_input_lost_does_not_spend_a_retry():
+    scheduler = two_nodes()
+    wf = Workflow("race")
+    top = wf.add(step, task_name="top")
+    other = wf.add(step, task_name="other")
+    wf.add(step, [top, other], task_name="read")  # no retries
+    scheduler.handle(SubmitRun(1, wf.build(), time=0.0))
+    scheduler.handle(TaskDone(1, "other", 0, time=1.0))
+    out = scheduler.handle(TaskDone(1, "top", 0, time=1.5))
+    assert placed(out) == {"read": "a"}
+    assert scheduler.handle(NodeRemoved("b", time=2.0)) == []  # read may have fetched it
+    error = WorkerLostError("an input of read was lost", fix="", culprit="read")
+    out = scheduler.handle(TaskError(1, "read", 0, 3.0, error, retryable=True))
+    assert [(type(i), i.task_id) for i in out] == [
+        (Retry, "other"),
+        (Retry, "read"),
+        (Dispatch, "other"),
+    ]
+    assert placed(out) == {"other": "a"}
+    assert scheduler.task_state(1, "read") == "waiting"
+    out = scheduler.handle(TaskDone(1, "other", 1, time=4.0))
+    assert placed(out) == {"read": "a"}
+    assert scheduler.handle(TaskDone(1, "read", 1, time=5.0)) == [Finish(1, "done")]
+    scheduler.check_invariants()
