@@ -60,6 +60,30 @@ class Outcome:
     started: float
     finished: float
     exported: dict[str, float] = field(default_factory=dict)
+    output_size: int = 0
+
+
+def size_hint(value: Any, depth: int = 2) -> int:
+    """Roughly how many bytes ``value`` takes, cheaply: exact for bytes, strings and buffers
+    with ``nbytes`` (NumPy, PyTorch, Arrow), summed over the first items of containers, a
+    small constant otherwise. Data affinity only needs to tell kilobytes from gigabytes,
+    and serializing the value a second time to weigh it would cost what it saves."""
+    if isinstance(value, bytes | bytearray | str):
+        return len(value)
+    nbytes = getattr(value, "nbytes", None)
+    if isinstance(nbytes, int):
+        return nbytes
+    if isinstance(value, memoryview):
+        return value.nbytes
+    if depth > 0 and isinstance(value, list | tuple | set | frozenset | dict):
+        items = list(value.values() if isinstance(value, dict) else value)
+        sample = items[:_SIZE_SAMPLE]
+        weight = sum(size_hint(item, depth - 1) for item in sample)
+        return 64 + weight * len(items) // max(1, len(sample))
+    return 64
+
+
+_SIZE_SAMPLE = 32
 
 
 def run_call(

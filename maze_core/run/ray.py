@@ -12,10 +12,14 @@ Data stays in Ray's object store. A task returns two objects: a small report (ou
 timings, exported features, output size) that comes to the driver, and its value, which
 stays where it was made; downstream tasks get it as an argument ``ObjectRef``, so Ray moves
 it worker to worker, and ``RunResult[...]`` fetches it only when read. The node holding an
-output feeds the scheduler's data affinity (sizes are not reported yet).
+output and its size (estimated by the worker, see ``size_hint``) feed data affinity.
 
-Ray nodes joining or leaving become NodeAdded / NodeRemoved events (polled every second).
-A worker that dies mid-task is reported as WorkerLostError (retried within the tool's
+Ray nodes joining or leaving become NodeAdded / NodeRemoved events: polled every second,
+and at once when Ray reports a lost node or object, so that the scheduler hears of the
+node before the failures it caused. A removed node's running tasks run again elsewhere
+(not counted as retries) and the outputs it held that are still needed are recomputed
+(Ray's own lineage reconstruction is off: Maze decides where the work goes again). A worker
+that dies mid-task on a live node is reported as WorkerLostError (retried within the tool's
 ``retries``); a timeout cancels the Ray task (force) and fails the attempt.
 """
 
@@ -32,7 +36,7 @@ from maze_core.errors import MazeError, WorkerLostError, missing_dependency
 from maze_core.graph import resolve
 from maze_core.predict.malearn import MaLearn
 from maze_core.run.context import TaskContext
-from maze_core.run.executors import Outcome, run_call
+from maze_core.run.executors import Outcome, run_call, size_hint
 from maze_core.run.runstate import RunBook
 from maze_core.run.runtime import Runtime
 from maze_core.run.timers import Deadlines
@@ -101,6 +105,8 @@ class RayRuntime(Runtime):
         self._remotes: dict[tuple[Any, str], Any] = {}
         self._deadlines = Deadlines()
         self._tasks: dict[tuple[int, str, int], Any] = {}
+        self._dead: set[str] = set()  # Ray never reuses a node id: these never come back
+        self._nodes_lock = threading.Lock()
         self._stop = threading.Event()
         self._watcher = threading.Thread(
             target=self._watch_nodes, args=(poll_nodes_s,), name="maze-ray-nodes", daemon=True
@@ -125,8 +131,13 @@ class RayRuntime(Runtime):
         run_id, task_id, attempt = instruction.run_id, instruction.task_id, instruction.attempt
         key = (run_id, task_id, attempt)
 
+        node = instruction.allocation.node
+
         def report(future: Future[Outcome]) -> None:
             self._tasks.pop(key, None)
+            error = future.exception()
+            if isinstance(error, WorkerLostError):  # perhaps a node left: look before retrying
+                self._refresh_nodes(dead=node if _node_died(error) else None)
             self._post(lambda: self.book.outcome(run_id, task_id, attempt, future))
 
         try:
@@ -182,17 +193,25 @@ class RayRuntime(Runtime):
     # -- nodes ----------------------------------------------------------------------------------
 
     def _watch_nodes(self, every: float) -> None:
-        ray = _ray()
         while not self._stop.wait(every):
+            self._refresh_nodes()
+
+    def _refresh_nodes(self, dead: str | None = None) -> None:
+        """Tell the scheduler which nodes left (``dead`` among them: Ray said so, even if
+        its control store has not noticed yet) and which joined."""
+        with self._nodes_lock:
             try:
-                alive = {node.name: node for node in _ray_nodes(ray, self.pipeline)}
+                alive = {node.name: node for node in _ray_nodes(_ray(), self.pipeline)}
             except Exception:  # the cluster is going away; runs fail through their tasks
-                continue
-            known = set(self.scheduler.nodes)
+                return
+            if dead is not None:
+                self._dead.add(dead)
             now = time.time()
-            for name in known - alive.keys():
+            known = set(self.scheduler.nodes)
+            for name in known - alive.keys() | (known & self._dead):
+                self._dead.add(name)
                 self.post_event(NodeRemoved(name, now))
-            for name in alive.keys() - known:
+            for name in alive.keys() - known - self._dead:
                 self.post_event(NodeAdded(alive[name], now))
 
 
@@ -247,6 +266,8 @@ def _execute(call: tuple[Any, ...], *dep_values: Any) -> tuple[Outcome, Any]:
     args, kwargs = resolve(template, dict(zip(deps, dep_values, strict=True)), inputs)
     outcome = run_call(fn, args, kwargs, is_async, None, True, context)
     value, outcome.value = outcome.value, None
+    if outcome.ok:
+        outcome.output_size = size_hint(value)
     return outcome, value
 
 
@@ -264,21 +285,32 @@ def _outcome_future(done: Future[Any], value_ref: Any, task_id: str) -> Future[O
     return result
 
 
+def _lost_errors() -> tuple[type[BaseException], ...]:
+    exceptions = _ray().exceptions
+    return (
+        exceptions.WorkerCrashedError,
+        exceptions.NodeDiedError,
+        exceptions.ObjectLostError,  # ObjectReconstructionFailedError and kin derive from it
+        exceptions.OwnerDiedError,
+    )
+
+
+def _node_died(error: BaseException) -> bool:
+    return isinstance(error.__cause__, _ray().exceptions.NodeDiedError)
+
+
 def _lost(error: BaseException, task_id: str) -> BaseException:
     """Ray's failures, said in Maze's words: a dead worker or node is retryable."""
     ray = _ray()
-    lost = (
-        ray.exceptions.WorkerCrashedError,
-        ray.exceptions.NodeDiedError,
-        ray.exceptions.ObjectLostError,
-        ray.exceptions.OwnerDiedError,
-    )
-    if isinstance(error, lost):
-        return WorkerLostError(
-            f"the Ray worker running task {task_id!r} died: {type(error).__name__}",
+    if isinstance(error, _lost_errors()):
+        lost = WorkerLostError(
+            f"the Ray worker running task {task_id!r} died or lost an input:"
+            f" {type(error).__name__}",
             fix="find what killed it; set retries= to run it again elsewhere",
             culprit=task_id,
         )
+        lost.__cause__ = error
+        return lost
     if isinstance(error, ray.exceptions.TaskCancelledError):
         return MazeError(
             f"task {task_id!r} was cancelled in Ray by something other than Maze",

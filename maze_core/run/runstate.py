@@ -227,7 +227,7 @@ class RunBook:
                 time=outcome.finished,
             )
             self._transition(run, task_id, "done", outcome.finished)
-            return TaskDone(run_id, task_id, attempt, now)
+            return TaskDone(run_id, task_id, attempt, now, outcome.output_size)
         error = _task_error(run.graph.tasks[task_id], outcome)
         return TaskError(run_id, task_id, attempt, now, error)
 

@@ -9,7 +9,13 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 import pytest
 
 from maze_core import SerializationError, WorkerLostError
-from maze_core.run.executors import InlineExecutor, ProcessExecutor, make_executor, run_call
+from maze_core.run.executors import (
+    InlineExecutor,
+    ProcessExecutor,
+    make_executor,
+    run_call,
+    size_hint,
+)
 
 
 def add(a, b):
@@ -96,3 +102,15 @@ def test_a_dead_worker_is_reported_and_the_pool_recovers(processes):
     with pytest.raises(WorkerLostError, match="died"):
         processes.submit(os._exit, 3).result(timeout=30)
     assert processes.submit(add, 1, 1).result(timeout=30) == 2
+
+
+def test_size_hint_weighs_buffers_exactly_and_containers_by_sampling():
+    class Array:
+        nbytes = 8_000_000
+
+    assert size_hint(b"x" * 1000) == 1000
+    assert size_hint("abc") == 3
+    assert size_hint(Array()) == 8_000_000
+    assert 10_000_000 <= size_hint([b"x" * 100_000] * 100) <= 10_000_200
+    assert size_hint({"a": Array(), "b": 1}) > 8_000_000
+    assert size_hint(object()) == 64

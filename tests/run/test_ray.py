@@ -156,13 +156,92 @@ CLUSTER_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.slow
-def test_gpu_and_custom_resources_land_on_the_nodes_that_have_them(tmp_path):
+def run_cluster_script(tmp_path: Path, source: str, *args: str) -> str:
+    """Run ``source`` in a fresh interpreter (a multi-node Ray cluster cannot share this
+    process with the session's Ray) and return its stdout, failing with its output."""
     pytest.importorskip("ray")
     script = tmp_path / "cluster.py"
-    script.write_text(CLUSTER_SCRIPT)
+    script.write_text(source)
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     out = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=300, env=env
     )
-    assert "placement ok" in out.stdout, out.stdout[-2000:] + out.stderr[-4000:]
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    return out.stdout
+
+
+@pytest.mark.slow
+def test_gpu_and_custom_resources_land_on_the_nodes_that_have_them(tmp_path):
+    assert "placement ok" in run_cluster_script(tmp_path, CLUSTER_SCRIPT)
+
+
+NODE_REMOVAL_SCRIPT = """import os, sys, time
+from pathlib import Path
+import ray
+from ray.cluster_utils import Cluster
+from maze_core import Resources, Workflow, tool
+from maze_core.run.ray import RayRuntime
+
+marks = Path(sys.argv[1])
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+doomed = cluster.add_node(num_cpus=2, resources={"zone": 2})
+cluster.wait_for_nodes()
+
+def here() -> str:
+    return ray.get_runtime_context().get_node_id()
+
+@tool(resources=Resources(cpus=1, custom={"zone": 1}))
+def produce(n: int) -> bytes:
+    (marks / f"produce-{here()}-{time.time()}").touch()
+    return b"x" * n
+
+@tool(resources=Resources(cpus=1, custom={"zone": 1}))
+def slow(seconds: float) -> str:
+    (marks / f"slow-{here()}-{time.time()}").touch()
+    time.sleep(seconds)
+    return here()
+
+@tool(resources=Resources(cpus=1))
+def gate(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+@tool(resources=Resources(cpus=1))
+def consume(data: bytes, waited: float) -> int:
+    return len(data)
+
+runtime = RayRuntime(address=cluster.address, autoload_plugins=False, predictor=False)
+wf = Workflow("node-removal")
+data = wf.add(produce, 10**6)
+held = wf.add(slow, 5.0)
+total = wf.add(consume, data, wf.add(gate, 3.0))
+handle = runtime.submit(wf)
+deadline = time.time() + 60
+while not list(marks.glob("slow-*")) or not list(marks.glob("produce-*")):
+    assert time.time() < deadline, "tasks did not start"
+    time.sleep(0.1)
+time.sleep(0.5)  # produce's output is in the doomed node's object store
+cluster.remove_node(doomed)
+cluster.add_node(num_cpus=2, resources={"zone": 2})
+result = handle.result(timeout=120)
+assert result.ok, result.errors
+assert result[total] == 10**6
+assert result.tasks[data.task_id].attempts == 2, result.tasks[data.task_id]
+assert result[held] != doomed.node_id
+producers = {p.name.split("-")[1] for p in marks.glob("produce-*")}
+assert doomed.node_id in producers and len(producers) == 2, producers
+runtime.scheduler.check_invariants()
+runtime.close()
+ray.shutdown()
+cluster.shutdown()
+print("node removal ok")
+"""
+
+
+@pytest.mark.slow
+def test_a_removed_node_s_running_tasks_and_lost_outputs_run_again_elsewhere(tmp_path):
+    """A node dies while one task runs there and another's output sits in its memory; a
+    fresh node joins: the run completes, the lost output computed a second time there."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    assert "node removal ok" in run_cluster_script(tmp_path, NODE_REMOVAL_SCRIPT, str(marks))
