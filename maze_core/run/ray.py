@@ -28,20 +28,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import Any
 
 from maze_core.errors import MazeError, WorkerLostError, missing_dependency
-from maze_core.graph import resolve
+from maze_core.graph import TaskGraph, Workflow, resolve
 from maze_core.predict.malearn import MaLearn
 from maze_core.run.context import TaskContext
 from maze_core.run.executors import Outcome, run_call, size_hint
 from maze_core.run.runstate import RunBook
-from maze_core.run.runtime import Runtime
+from maze_core.run.runtime import RunHandle, Runtime
+from maze_core.run.shipping import check_shippable, ship_by_value
 from maze_core.run.timers import Deadlines
 from maze_core.schedule import Dispatch, Node, NodeAdded, NodeRemoved
 from maze_core.schedule.policies import Policy
+from maze_core.tools import ToolSpec, parse_size
 
 __all__ = ["RayRuntime"]
 
@@ -64,6 +66,11 @@ class RayRuntime(Runtime):
     ``pipeline`` is how many CPU-tasks per CPU the scheduler hands a node at once: above 1,
     the next tasks wait in the node's own Ray queue instead of a driver round trip away
     (~1 ms), at the price of that much priority order. GPUs and memory are never overcommitted.
+
+    Tools from the user's own modules are shipped to workers by value (see
+    :mod:`maze_core.run.shipping`), each checked against ``ship_limit`` when first submitted.
+    ``runtime_env`` goes to ``ray.init`` (when this runtime starts or joins Ray) for what
+    shipping by value cannot carry: data files, modules imported only at run time.
     """
 
     def __init__(
@@ -80,6 +87,8 @@ class RayRuntime(Runtime):
         autoload_plugins: bool | None = None,
         poll_nodes_s: float = 1.0,
         pipeline: float = 4.0,
+        ship_limit: int | str = "10MiB",
+        runtime_env: dict[str, Any] | None = None,
     ) -> None:
         ray = _ray()
         self._owns_ray = not ray.is_initialized()
@@ -91,6 +100,7 @@ class RayRuntime(Runtime):
                 object_store_memory=object_store_memory if address is None else None,
                 include_dashboard=include_dashboard,
                 log_to_driver=True,
+                runtime_env=runtime_env,
             )
         self.pipeline = pipeline
         super().__init__(
@@ -101,8 +111,9 @@ class RayRuntime(Runtime):
             autoload_plugins=autoload_plugins,
         )
         self.book = RunBook(self.plugins.hook, fetch=_fetch)
-        self._remote = ray.remote(_execute)
-        self._remotes: dict[tuple[Any, str], Any] = {}
+        self.ship_limit = parse_size(ship_limit, what="ship_limit") or 0
+        self._shipped: dict[ToolSpec, Any] = {}  # tool -> its Ray remote function
+        self._remotes: dict[tuple[ToolSpec, str], Any] = {}
         self._deadlines = Deadlines()
         self._tasks: dict[tuple[int, str, int], Any] = {}
         self._dead: set[str] = set()  # Ray never reuses a node id: these never come back
@@ -125,6 +136,25 @@ class RayRuntime(Runtime):
         if self._owns_ray:
             _ray().shutdown()
 
+    def submit(
+        self, workflow: Workflow | TaskGraph, /, *, fail_fast: bool = False, **inputs: Any
+    ) -> RunHandle:
+        graph = workflow.build() if isinstance(workflow, Workflow) else workflow
+        for task in graph.tasks.values():
+            self._ship(task.spec)
+        return super().submit(graph, fail_fast=fail_fast, **inputs)
+
+    def _ship(self, spec: ToolSpec) -> Any:
+        """The tool's Ray remote function, made (and its code checked) on first use: Ray
+        exports it once and each worker imports it once, instead of pickling it per call."""
+        remote = self._shipped.get(spec)
+        if remote is None:
+            pickler = _ray().cloudpickle
+            ship_by_value(spec.fn, pickler)
+            check_shippable(spec.name, spec.fn, pickler, self.ship_limit)
+            remote = self._shipped[spec] = _ray().remote(_tool_task(spec))
+        return remote
+
     # -- dispatch -----------------------------------------------------------------------------
 
     def _dispatch(self, instruction: Dispatch) -> None:
@@ -146,15 +176,8 @@ class RayRuntime(Runtime):
             deps = [dep for dep in task.deps if dep in outputs]
             allocation = instruction.allocation
             context = TaskContext.of(instruction)
-            call = (
-                task.spec.fn,
-                (args, kwargs),
-                deps,
-                self.book.inputs_of(run_id),
-                task.spec.is_async,
-                context,
-            )
-            report_ref, value_ref = self._remote_for(task.spec.resources, allocation.node).remote(
+            call = ((args, kwargs), deps, self.book.inputs_of(run_id), context)
+            report_ref, value_ref = self._remote_for(task.spec, allocation.node).remote(
                 call, *(outputs[dep] for dep in deps)
             )
         except Exception as exc:  # unpicklable call, a node that just left: the task fails
@@ -171,13 +194,14 @@ class RayRuntime(Runtime):
                 time.monotonic() + task.spec.timeout, lambda: self._expire(run_id, task_id, attempt)
             )
 
-    def _remote_for(self, resources: Any, node_id: str) -> Any:
-        """The remote function with this request's options, pinned to ``node_id`` (cached:
-        building Ray options costs more than submitting)."""
-        key = (resources, node_id)
+    def _remote_for(self, spec: ToolSpec, node_id: str) -> Any:
+        """The tool's remote function with its request's options, pinned to ``node_id``
+        (cached: building Ray options costs more than submitting)."""
+        key = (spec, node_id)
         remote = self._remotes.get(key)
         if remote is None:
-            remote = self._remotes[key] = self._remote.options(**_options(resources, node_id))
+            options = _options(spec.resources, node_id)
+            remote = self._remotes[key] = self._ship(spec).options(**options)
         return remote
 
     def _expire(self, run_id: int, task_id: str, attempt: int) -> None:
@@ -259,16 +283,23 @@ def _options(resources: Any, node_id: str) -> dict[str, Any]:
     return options
 
 
-def _execute(call: tuple[Any, ...], *dep_values: Any) -> tuple[Outcome, Any]:
-    """Worker side: resolve refs against the upstream values Ray delivered, run the tool,
-    return (a small report, the value)."""
-    fn, template, deps, inputs, is_async, context = call
-    args, kwargs = resolve(template, dict(zip(deps, dep_values, strict=True)), inputs)
-    outcome = run_call(fn, args, kwargs, is_async, None, True, context)
-    value, outcome.value = outcome.value, None
-    if outcome.ok:
-        outcome.output_size = size_hint(value)
-    return outcome, value
+def _tool_task(spec: ToolSpec) -> Callable[..., tuple[Outcome, Any]]:
+    """The function Ray runs for ``spec``, named after the tool (as Ray's tools show it)."""
+    fn, is_async = spec.fn, spec.is_async
+
+    def execute(call: tuple[Any, ...], *dep_values: Any) -> tuple[Outcome, Any]:
+        """Worker side: resolve refs against the upstream values Ray delivered, run the
+        tool, return (a small report, the value)."""
+        template, deps, inputs, context = call
+        args, kwargs = resolve(template, dict(zip(deps, dep_values, strict=True)), inputs)
+        outcome = run_call(fn, args, kwargs, is_async, None, True, context)
+        value, outcome.value = outcome.value, None
+        if outcome.ok:
+            outcome.output_size = size_hint(value)
+        return outcome, value
+
+    execute.__name__ = execute.__qualname__ = spec.name.replace("-", "_")
+    return execute
 
 
 def _outcome_future(done: Future[Any], value_ref: Any, task_id: str) -> Future[Outcome]:

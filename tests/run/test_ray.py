@@ -14,6 +14,7 @@ import pytest
 from maze_core import (
     InfeasibleResourcesError,
     Resources,
+    SerializationError,
     TaskFailedError,
     TaskTimeoutError,
     Workflow,
@@ -114,6 +115,75 @@ def test_many_tasks_and_concurrent_runs(ray_runtime):
         handles.append(ray_runtime.submit(wf))
     assert [h.result(timeout=120)["inc-1"] for h in handles] == [i + 2 for i in range(10)]
     ray_runtime.scheduler.check_invariants()
+
+
+USER_PACKAGE = {
+    "__init__.py": "",
+    "helpers.py": "FACTOR = 3\n\ndef scale(x):\n    return x * FACTOR\n",
+    "tools.py": textwrap.dedent("""
+        import threading
+        from maze_core import tool
+        from {package}.helpers import scale
+
+        LOCK = threading.Lock()
+        BIG = b"x" * 3_000_000
+
+        @tool
+        def triple(x: int) -> int:
+            return scale(x)
+
+        @tool
+        def locked(x: int) -> int:
+            with LOCK:
+                return x
+
+        @tool
+        def heavy(x: int) -> int:
+            return x + len(BIG)
+    """),
+}
+
+
+@pytest.fixture
+def user_package(tmp_path, monkeypatch):
+    """A package on the driver's path only, as a script's neighbour module would be."""
+    name = f"userpkg_{tmp_path.name.replace('-', '_')}"
+    root = tmp_path / "src" / name
+    root.mkdir(parents=True)
+    for file, text in USER_PACKAGE.items():
+        (root / file).write_text(text.format(package=name))
+    monkeypatch.syspath_prepend(str(root.parent))
+    yield __import__(f"{name}.tools").tools
+    for module in [m for m in sys.modules if m.startswith(name)]:
+        del sys.modules[module]
+
+
+def test_a_tool_from_a_module_workers_cannot_import_is_shipped(ray_runtime, user_package):
+    import ray
+
+    package = user_package.__name__.partition(".")[0]
+    importable = ray.remote(lambda: __import__("importlib").util.find_spec(package) is not None)
+    assert ray.get(importable.remote()) is False  # the workers really lack the files
+    wf = Workflow("ray-shipped")
+    ref = wf.add(user_package.triple, 5)
+    assert ray_runtime.submit(wf).result(timeout=60)[ref] == 15
+
+
+def test_a_tool_capturing_something_unpicklable_fails_at_submit(ray_runtime, user_package):
+    wf = Workflow("ray-unpicklable")
+    wf.add(user_package.locked, 1)
+    with pytest.raises(SerializationError, match=r"'locked'.*'LOCK'"):
+        ray_runtime.submit(wf)
+
+
+def test_a_tool_over_the_shipping_limit_names_its_biggest_global(
+    ray_runtime, user_package, monkeypatch
+):
+    monkeypatch.setattr(ray_runtime, "ship_limit", 2**20)
+    wf = Workflow("ray-heavy")
+    wf.add(user_package.heavy, 1)
+    with pytest.raises(SerializationError, match=r"'heavy' pickles to 2\.9 MiB.*'BIG'"):
+        ray_runtime.submit(wf)
 
 
 CLUSTER_SCRIPT = textwrap.dedent("""

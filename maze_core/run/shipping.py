@@ -1,0 +1,117 @@
+"""Code shipping: a tool's code reaches workers that do not have the user's files.
+
+A Ray worker unpickles a tool function by importing its module, which fails on a node
+that has the Python environment but not the user's own files (a script's neighbour
+module, a notebook's package on the driver's path). Such modules are pickled *by value*
+instead (cloudpickle's ``register_pickle_by_value``, for the whole top-level package, so the
+helpers and classes the tool uses travel with it); ``__main__`` is pickled by value anyway.
+A module is taken to be importable everywhere when it is in the standard library or in an
+installed distribution (editable installs included): Ray requires the same environment on
+every node, and shipping installed libraries would be slow and wrong (C extensions).
+
+What ships is checked once per tool, before a run starts: code and captured globals over
+the size limit, or something that cannot be pickled at all, is a SerializationError naming
+the tool and the global to blame.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import sys
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from maze_core.errors import SerializationError
+
+__all__ = ["check_shippable", "ship_by_value"]
+
+
+@functools.cache
+def _installed_packages() -> frozenset[str]:
+    return frozenset(importlib.metadata.packages_distributions())
+
+
+def _importable_everywhere(package: str) -> bool:
+    return package in sys.stdlib_module_names or package in _installed_packages()
+
+
+def ship_by_value(fn: Callable[..., Any], pickler: ModuleType) -> str | None:
+    """Make ``pickler`` pickle ``fn``'s package by value if workers may lack it; return the
+    package registered (None when it is importable everywhere, or is ``__main__``)."""
+    module_name = getattr(fn, "__module__", None) or "__main__"
+    package = module_name.partition(".")[0]
+    if package == "__main__" or _importable_everywhere(package):
+        return None
+    module = sys.modules.get(package)
+    if module is None:  # defined under a name that was never imported: nothing to register
+        return None
+    pickler.register_pickle_by_value(module)
+    return package
+
+
+def check_shippable(tool_name: str, fn: Callable[..., Any], pickler: ModuleType, limit: int) -> int:
+    """The size of ``fn`` pickled as workers will receive it; a SerializationError naming
+    the tool and the global to blame when it cannot be pickled or exceeds ``limit`` bytes."""
+    try:
+        size = len(pickler.dumps(fn))
+    except Exception as exc:
+        culprit = _unpicklable_global(fn, pickler)
+        what = f"the global {culprit!r} it uses" if culprit else "its code"
+        raise SerializationError(
+            f"tool {tool_name!r} cannot be shipped to Ray workers: {what} cannot be pickled"
+            f" ({type(exc).__name__}: {exc})",
+            fix="create such objects inside the tool (or in a model loader) instead of"
+            " capturing them from the defining module",
+            culprit=culprit or tool_name,
+        ) from None
+    if size > limit:
+        biggest = _biggest_global(fn, pickler)
+        blame = f"; the largest part is the global {biggest!r}" if biggest else ""
+        raise SerializationError(
+            f"tool {tool_name!r} pickles to {size / 2**20:.1f} MiB with what it captures,"
+            f" over the {limit / 2**20:.1f} MiB limit for shipping code to workers{blame}",
+            fix="load big data inside the tool (from a file, or pass it as an input so it"
+            " goes through the object store), or raise RayRuntime(ship_limit=...)",
+            culprit=biggest or tool_name,
+        )
+    return size
+
+
+def _captured(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The globals and closure variables ``fn`` refers to, by name."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return {}
+    names = set(code.co_names)
+    for const in code.co_consts:  # names used by nested functions and comprehensions
+        names.update(getattr(const, "co_names", ()))
+    module_globals = getattr(fn, "__globals__", {})
+    found = {name: module_globals[name] for name in names if name in module_globals}
+    cells = getattr(fn, "__closure__", None) or ()
+    for name, cell in zip(code.co_freevars, cells, strict=False):
+        try:
+            found[name] = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+    return found
+
+
+def _unpicklable_global(fn: Callable[..., Any], pickler: ModuleType) -> str | None:
+    for name, value in _captured(fn).items():
+        try:
+            pickler.dumps(value)
+        except Exception:
+            return name
+    return None
+
+
+def _biggest_global(fn: Callable[..., Any], pickler: ModuleType) -> str | None:
+    sizes = {}
+    for name, value in _captured(fn).items():
+        try:
+            sizes[name] = len(pickler.dumps(value))
+        except Exception:
+            continue
+    return max(sizes, key=sizes.__getitem__) if sizes else None
