@@ -24,6 +24,7 @@ from maze_core.hookspecs import hookimpl
 from maze_core.plugins import make_plugin_manager
 from maze_core.run import LocalRuntime, RunHandle, RunResult, Runtime, TaskRecord, get_runtime
 from maze_core.run.context import TaskContext, current_task, export_features
+from maze_core.run.models import current_model
 from maze_core.tools import Resources, ToolRegistry, ToolSpec, discover, tool
 
 __version__ = "0.1.0"
@@ -54,6 +55,7 @@ __all__ = [
     "WorkerLostError",
     "Workflow",
     "__version__",
+    "current_model",
     "current_task",
     "discover",
     "export_features",

@@ -152,6 +152,7 @@ class ToolSpec:
     description: str
     parameters: dict[str, Any]
     is_async: bool
+    load: Callable[[], Any] | None = None
 
     @property
     def origin(self) -> str:
@@ -170,6 +171,7 @@ def make_spec(
     retries: int = 0,
     name: str | None = None,
     description: str | None = None,
+    load: Callable[[], Any] | None = None,
 ) -> ToolSpec:
     """Build the spec of ``fn``; every option is checked here so mistakes fail at import."""
     if not callable(fn):
@@ -186,6 +188,7 @@ def make_spec(
     if resources is None:
         resources = Resources(cpus=0) if kind == "io" else Resources()
     _check_options(fn, timeout, retries, features)
+    _check_load(fn, model, load)
     summary, _ = describe(fn)
     return ToolSpec(
         name=name or str(getattr(fn, "__name__", type(fn).__name__)),
@@ -199,7 +202,26 @@ def make_spec(
         description=summary if description is None else description,
         parameters=json_schema(fn),
         is_async=inspect.iscoroutinefunction(fn),
+        load=load,
     )
+
+
+def _check_load(fn: Callable[..., Any], model: str | None, load: object) -> None:
+    if load is None:
+        return
+    if not callable(load):
+        raise ValidationError(
+            f"tool {fn!r} has load={load!r}",
+            fix="pass a function of no arguments that builds and returns the model",
+            culprit=load,
+        )
+    if model is None:
+        raise ValidationError(
+            f"tool {fn!r} has load= but no model=",
+            fix='name the model it loads, e.g. @tool(model="bert", load=load_bert): workers'
+            " keep one copy per name and the scheduler places calls where it is resident",
+            culprit=fn,
+        )
 
 
 def _kind(fn: Callable[..., Any], kind: Kind | None, resources: Resources | None) -> Kind:
@@ -250,14 +272,17 @@ def tool(
     retries: int = 0,
     name: str | None = None,
     description: str | None = None,
+    load: Callable[[], Any] | None = None,
 ) -> Callable[[F], F]: ...
 def tool(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Declare a function as a Maze tool, bare (``@tool``) or with options (``@tool(...)``).
 
     Options, all keyword-only: ``resources`` (a :class:`Resources`; io tools reserve no CPU
     by default), ``kind`` (``"cpu"``, ``"gpu"`` or ``"io"``; inferred from resources),
-    ``model`` (a model that must be resident), ``features`` (arguments -> dict of numbers
-    for the predictor), ``timeout`` (seconds), ``retries``, ``name``, ``description``.
+    ``model`` (a model that must be resident), ``load`` (a function of no arguments that
+    builds the model: each worker process calls it once and keeps the result, which the
+    tool gets from :func:`maze_core.current_model`), ``features`` (arguments -> dict of
+    numbers for the predictor), ``timeout`` (seconds), ``retries``, ``name``, ``description``.
     The function is returned unchanged and stays callable as plain Python.
     """
 

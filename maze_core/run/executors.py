@@ -33,6 +33,7 @@ import cloudpickle
 
 from maze_core.errors import SerializationError, TaskFailedError, ValidationError, WorkerLostError
 from maze_core.run.context import TaskContext, _current, _exported
+from maze_core.run.models import ModelUse, serving
 
 __all__ = [
     "EXECUTORS",
@@ -94,12 +95,14 @@ def run_call(
     env: Mapping[str, str] | None = None,
     portable: bool = False,
     context: TaskContext | None = None,
+    model: ModelUse | None = None,
 ) -> Outcome:
     """Run one attempt of a task in the worker and report it as an :class:`Outcome`.
 
     ``env`` is applied to the process (only in process workers, where it is private);
     ``portable`` replaces an exception that cannot be pickled by a description of it;
-    ``context`` is what :func:`maze_core.current_task` returns while the tool runs.
+    ``context`` is what :func:`maze_core.current_task` returns while the tool runs;
+    ``model`` the model :func:`maze_core.current_model` returns (loaded once per process).
     """
     if env:
         os.environ.update(env)
@@ -108,9 +111,11 @@ def run_call(
     export_token = _exported.set(exported)
     started = time.time()
     try:
-        value = fn(*args, **kwargs)
-        if is_async:
-            value = asyncio.run(value)
+        with serving(model):
+            started = time.time()  # a model load is not the tool's duration
+            value = fn(*args, **kwargs)
+            if is_async:
+                value = asyncio.run(value)
     except Exception as exc:
         error = _portable_error(exc) if portable else exc
         return Outcome(False, None, error, traceback.format_exc(), started, time.time())

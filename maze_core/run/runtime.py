@@ -43,6 +43,7 @@ from maze_core.run.executors import (
     unpicklable_part,
 )
 from maze_core.run.machine import detect_cpus, detect_gpus, detect_memory
+from maze_core.run.models import ModelUse
 from maze_core.run.result import RunResult
 from maze_core.run.runstate import RunBook
 from maze_core.run.timers import Deadlines
@@ -60,7 +61,7 @@ from maze_core.schedule import (
 )
 from maze_core.schedule.events import Event, Instruction
 from maze_core.schedule.policies import POLICIES, Policy, make_policy
-from maze_core.tools import ToolRegistry, parse_size
+from maze_core.tools import ToolRegistry, ToolSpec, parse_size
 
 __all__ = ["LocalRuntime", "RunHandle", "Runtime", "get_runtime"]
 
@@ -259,7 +260,9 @@ class LocalRuntime(Runtime):
     submitting thread: for debugging). io tasks always run on threads (inline when the
     executor is inline). Capacities default to what the machine has and can be overridden.
     ``policy`` orders ready tasks: ``daps`` (default), ``fcfs``, ``heft``, ``maze-original``,
-    ``agent-level``, a name a plugin registered, or a Policy object.
+    ``agent-level``, a name a plugin registered, or a Policy object. Models of tools
+    declared with ``load=`` stay resident in each worker process until unused for
+    ``model_idle_s`` seconds.
     """
 
     def __init__(
@@ -276,6 +279,7 @@ class LocalRuntime(Runtime):
         plugins: Iterable[Any] = (),
         autoload_plugins: bool | None = None,
         max_io_threads: int = 256,
+        model_idle_s: float = 300.0,
     ) -> None:
         node = _local_node(cpus, memory, gpus, gpu_memory, custom or {})
         super().__init__(
@@ -292,6 +296,7 @@ class LocalRuntime(Runtime):
         io_name = "inline" if executor == "inline" else "threads"
         self._io_executor = make_executor(io_name, max_workers=max_io_threads)
         self._deadlines = Deadlines()
+        self.model_idle_s = model_idle_s
 
     def __repr__(self) -> str:
         node = self.scheduler.nodes["local"]
@@ -317,9 +322,10 @@ class LocalRuntime(Runtime):
             allocation = instruction.allocation
             env = _gpu_env(allocation.gpu_ids) if in_process else None
             context = TaskContext.of(instruction)
+            model = model_use(spec, self.model_idle_s)
             try:
                 future = executor.submit(
-                    run_call, spec.fn, args, kwargs, spec.is_async, env, in_process, context
+                    run_call, spec.fn, args, kwargs, spec.is_async, env, in_process, context, model
                 )
             except SerializationError as error:  # name the tool's argument, not run_call's
                 names = tuple(spec.parameters["properties"])
@@ -338,6 +344,13 @@ class LocalRuntime(Runtime):
             expired = lambda: self.book.expired(run_id, task_id, attempt)  # noqa: E731
             self._deadlines.add(time.monotonic() + spec.timeout, lambda: self._post(expired))
         future.add_done_callback(report)
+
+
+def model_use(spec: ToolSpec, idle_s: float) -> ModelUse | None:
+    """What a call of ``spec`` needs resident (None for tools without a model loader)."""
+    if spec.load is None or spec.model is None:
+        return None
+    return ModelUse(spec.model, spec.load, idle_s)
 
 
 def _predictor(predictor: MaLearn | bool) -> MaLearn | None:
