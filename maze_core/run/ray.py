@@ -26,6 +26,7 @@ that dies mid-task on a live node is reported as WorkerLostError (retried within
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -37,11 +38,13 @@ from maze_core.graph import TaskGraph, Workflow, resolve
 from maze_core.predict.malearn import MaLearn
 from maze_core.run.context import TaskContext
 from maze_core.run.executors import Outcome, run_call, size_hint
+from maze_core.run.models import ModelUse
+from maze_core.run.ray_actors import ModelActors
 from maze_core.run.runstate import RunBook
 from maze_core.run.runtime import RunHandle, Runtime
 from maze_core.run.shipping import check_shippable, ship_by_value
 from maze_core.run.timers import Deadlines
-from maze_core.schedule import Dispatch, Node, NodeAdded, NodeRemoved
+from maze_core.schedule import Dispatch, ModelUnloaded, Node, NodeAdded, NodeRemoved
 from maze_core.schedule.policies import Policy
 from maze_core.tools import ToolSpec, parse_size
 
@@ -71,6 +74,9 @@ class RayRuntime(Runtime):
     :mod:`maze_core.run.shipping`), each checked against ``ship_limit`` when first submitted.
     ``runtime_env`` goes to ``ray.init`` (when this runtime starts or joins Ray) for what
     shipping by value cannot carry: data files, modules imported only at run time.
+
+    Tools declared with ``load=`` run in per-node model actors (see
+    :mod:`maze_core.run.ray_actors`), stopped after ``model_idle_s`` unused.
     """
 
     def __init__(
@@ -89,6 +95,7 @@ class RayRuntime(Runtime):
         pipeline: float = 4.0,
         ship_limit: int | str = "10MiB",
         runtime_env: dict[str, Any] | None = None,
+        model_idle_s: float = 300.0,
     ) -> None:
         ray = _ray()
         self._owns_ray = not ray.is_initialized()
@@ -114,6 +121,9 @@ class RayRuntime(Runtime):
         self.ship_limit = parse_size(ship_limit, what="ship_limit") or 0
         self._shipped: dict[ToolSpec, Any] = {}  # tool -> its Ray remote function
         self._remotes: dict[tuple[ToolSpec, str], Any] = {}
+        self.model_idle_s = model_idle_s
+        self._actors = ModelActors(ray, self._model_unloaded)
+        self._actor_options: dict[tuple[ToolSpec, str], dict[str, Any]] = {}
         self._deadlines = Deadlines()
         self._tasks: dict[tuple[int, str, int], Any] = {}
         self._dead: set[str] = set()  # Ray never reuses a node id: these never come back
@@ -133,6 +143,7 @@ class RayRuntime(Runtime):
         super().close()
         self._stop.set()
         self._deadlines.close()
+        self._actors.close()
         if self._owns_ray:
             _ray().shutdown()
 
@@ -150,9 +161,12 @@ class RayRuntime(Runtime):
         remote = self._shipped.get(spec)
         if remote is None:
             pickler = _ray().cloudpickle
-            ship_by_value(spec.fn, pickler)
-            check_shippable(spec.name, spec.fn, pickler, self.ship_limit)
-            remote = self._shipped[spec] = _ray().remote(_tool_task(spec))
+            for part in (spec.fn, spec.load):
+                if part is not None:
+                    ship_by_value(part, pickler)
+                    check_shippable(spec.name, part, pickler, self.ship_limit)
+            task = _tool_task(spec)
+            remote = self._shipped[spec] = task if spec.load else _ray().remote(task)
         return remote
 
     # -- dispatch -----------------------------------------------------------------------------
@@ -164,8 +178,10 @@ class RayRuntime(Runtime):
         node = instruction.allocation.node
 
         def report(future: Future[Outcome]) -> None:
-            self._tasks.pop(key, None)
+            ref = self._tasks.pop(key, None)
             error = future.exception()
+            if ref is not None:
+                self._actors.finished(ref, dead=isinstance(error, WorkerLostError))
             if isinstance(error, WorkerLostError):  # perhaps a node left: look before retrying
                 self._refresh_nodes(dead=node if _node_died(error) else None)
             self._post(lambda: self.book.outcome(run_id, task_id, attempt, future))
@@ -174,12 +190,20 @@ class RayRuntime(Runtime):
             task, args, kwargs = self.book.running(instruction, resolve_refs=False)
             outputs = self.book.outputs_of(run_id)
             deps = [dep for dep in task.deps if dep in outputs]
-            allocation = instruction.allocation
             context = TaskContext.of(instruction)
             call = ((args, kwargs), deps, self.book.inputs_of(run_id), context)
-            report_ref, value_ref = self._remote_for(task.spec, allocation.node).remote(
-                call, *(outputs[dep] for dep in deps)
-            )
+            values = [outputs[dep] for dep in deps]
+            spec = task.spec
+            if spec.load is not None and spec.model is not None:
+                options = self._options_for(spec, node)
+                execute = self._ship(spec)
+                report_ref, value_ref = self._actors.submit(
+                    node, spec.model, options, execute, call, values
+                )
+            else:
+                report_ref, value_ref = self._remote_for(spec, node).remote(call, *values)
+            if spec.resources.gpus:  # idle model actors may hold GPUs Ray must give it
+                self._actors.make_room(node, sum(self.scheduler.nodes[node].free_gpu_share))
         except Exception as exc:  # unpicklable call, a node that just left: the task fails
             failed: Future[Outcome] = Future()
             failed.set_exception(exc)
@@ -200,16 +224,27 @@ class RayRuntime(Runtime):
         key = (spec, node_id)
         remote = self._remotes.get(key)
         if remote is None:
-            options = _options(spec.resources, node_id)
+            options = self._options_for(spec, node_id)
             remote = self._remotes[key] = self._ship(spec).options(**options)
         return remote
+
+    def _options_for(self, spec: ToolSpec, node_id: str) -> dict[str, Any]:
+        key = (spec, node_id)
+        options = self._actor_options.get(key)
+        if options is None:
+            options = self._actor_options[key] = _options(spec.resources, node_id)
+        return options
+
+    def _model_unloaded(self, node: str, model: str) -> None:
+        self.post_event(ModelUnloaded(node, model, time.time()))
 
     def _expire(self, run_id: int, task_id: str, attempt: int) -> None:
         ref = self._tasks.pop((run_id, task_id, attempt), None)
         if ref is None:
             return
         try:
-            _ray().cancel(ref, force=True)
+            if not self._actors.abandon(ref):  # actor calls are abandoned, not killed
+                _ray().cancel(ref, force=True)
         except Exception:  # already finished or gone: the report decides
             log.debug("maze: could not cancel %s", task_id, exc_info=True)
         self._post(lambda: self.book.expired(run_id, task_id, attempt))
@@ -219,6 +254,7 @@ class RayRuntime(Runtime):
     def _watch_nodes(self, every: float) -> None:
         while not self._stop.wait(every):
             self._refresh_nodes()
+            self._actors.evict_idle(self.model_idle_s)
 
     def _refresh_nodes(self, dead: str | None = None) -> None:
         """Tell the scheduler which nodes left (``dead`` among them: Ray said so, even if
@@ -234,6 +270,7 @@ class RayRuntime(Runtime):
             known = set(self.scheduler.nodes)
             for name in known - alive.keys() | (known & self._dead):
                 self._dead.add(name)
+                self._actors.node_removed(name)
                 self.post_event(NodeRemoved(name, now))
             for name in alive.keys() - known - self._dead:
                 self.post_event(NodeAdded(alive[name], now))
@@ -286,13 +323,15 @@ def _options(resources: Any, node_id: str) -> dict[str, Any]:
 def _tool_task(spec: ToolSpec) -> Callable[..., tuple[Outcome, Any]]:
     """The function Ray runs for ``spec``, named after the tool (as Ray's tools show it)."""
     fn, is_async = spec.fn, spec.is_async
+    # in a model actor, which the runtime stops when idle: the model stays while it lives
+    model = ModelUse(spec.model, spec.load, math.inf) if spec.load and spec.model else None
 
     def execute(call: tuple[Any, ...], *dep_values: Any) -> tuple[Outcome, Any]:
         """Worker side: resolve refs against the upstream values Ray delivered, run the
         tool, return (a small report, the value)."""
         template, deps, inputs, context = call
         args, kwargs = resolve(template, dict(zip(deps, dep_values, strict=True)), inputs)
-        outcome = run_call(fn, args, kwargs, is_async, None, True, context)
+        outcome = run_call(fn, args, kwargs, is_async, None, True, context, model)
         value, outcome.value = outcome.value, None
         if outcome.ok:
             outcome.output_size = size_hint(value)
@@ -323,6 +362,7 @@ def _lost_errors() -> tuple[type[BaseException], ...]:
         exceptions.NodeDiedError,
         exceptions.ObjectLostError,  # ObjectReconstructionFailedError and kin derive from it
         exceptions.OwnerDiedError,
+        exceptions.RayActorError,  # a model actor died with its process or node
     )
 
 

@@ -168,6 +168,13 @@ class Node:
         self._evict()
         return loaded
 
+    def unload_model(self, model: str) -> None:
+        """Forget that ``model`` is resident, unless a running task is using it."""
+        if self.models.get(model) == 0:
+            del self.models[model]
+            if self.index is not None:
+                self.index.model_removed(self.name, model)
+
     def _evict(self) -> None:
         """Drop least recently used models nobody is using while over ``model_slots``."""
         idle = [name for name, users in self.models.items() if users == 0]

@@ -129,6 +129,16 @@ class NodeChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelUnloaded:
+    """A worker dropped a resident model (idle, or to free its devices): placement stops
+    counting on it being warm there."""
+
+    node: str
+    model: str
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
 class PredictionUpdated:
     """A better duration estimate for a task that has not finished yet."""
 
@@ -147,6 +157,7 @@ Event = (
     | NodeAdded
     | NodeRemoved
     | NodeChanged
+    | ModelUnloaded
     | PredictionUpdated
 )
 

@@ -68,6 +68,7 @@ from maze_core.schedule.events import (
     Fail,
     Finish,
     Instruction,
+    ModelUnloaded,
     NodeAdded,
     NodeChanged,
     NodeRemoved,
@@ -126,6 +127,7 @@ class Scheduler:
             NodeAdded: self._node_added,
             NodeRemoved: self._node_removed,
             NodeChanged: self._node_changed,
+            ModelUnloaded: self._model_unloaded,
             PredictionUpdated: self._prediction,
         }
 
@@ -258,6 +260,11 @@ class Scheduler:
         if node is not None:
             node.resize(event.cpus, event.memory, event.custom)
             self._never_fits_cache.clear()
+
+    def _model_unloaded(self, event: ModelUnloaded, out: list[Instruction]) -> None:
+        node = self.nodes.get(event.node)
+        if node is not None:
+            node.unload_model(event.model)
 
     def _prediction(self, event: PredictionUpdated, out: list[Instruction]) -> None:
         run = self._runs.get(event.run_id)

@@ -18,6 +18,7 @@ from maze_core import (
     TaskFailedError,
     TaskTimeoutError,
     Workflow,
+    current_model,
     tool,
 )
 
@@ -117,6 +118,55 @@ def test_many_tasks_and_concurrent_runs(ray_runtime):
     ray_runtime.scheduler.check_invariants()
 
 
+def counting_loader(marks: Path, factor: int):
+    """A slow-to-build 'model' that leaves one file per build (in whichever process)."""
+
+    def load() -> dict:
+        (marks / f"load-{os.getpid()}-{time.monotonic_ns()}").touch()
+        time.sleep(0.3)
+        return {"factor": factor}
+
+    return load
+
+
+def test_a_model_is_loaded_once_per_node_and_serves_many_calls(ray_runtime, tmp_path):
+    @tool(model="five", load=counting_loader(tmp_path, 5))
+    def times_five(x: int) -> tuple:
+        return x * current_model()["factor"], os.getpid()
+
+    wf = Workflow("ray-model")
+    refs = [wf.add(times_five, i) for i in range(20)]
+    result = ray_runtime.submit(wf).result(timeout=120)
+    assert [result[ref][0] for ref in refs] == [5 * i for i in range(20)]
+    assert len(list(tmp_path.glob("load-*"))) == 1
+    assert len({result[ref][1] for ref in refs}) == 1  # one actor process served them all
+    (node,) = ray_runtime.scheduler.nodes
+    assert ray_runtime._actors.actors() == [(node, "five", 0)]
+    assert "five" in ray_runtime.scheduler.nodes[node].models
+
+
+def test_an_idle_model_actor_is_stopped_and_the_scheduler_told(ray_runtime, tmp_path, monkeypatch):
+    @tool(model="idle", load=counting_loader(tmp_path, 1))
+    def served(x: int) -> int:
+        return x * current_model()["factor"]
+
+    wf = Workflow("ray-idle-model")
+    wf.add(served, 1)
+    ray_runtime.submit(wf).result(timeout=120)
+    monkeypatch.setattr(ray_runtime, "model_idle_s", 0.2)
+    deadline = time.monotonic() + 10
+    while any(model == "idle" for _, model, _ in ray_runtime._actors.actors()):
+        assert time.monotonic() < deadline, "the idle actor was not stopped"
+        time.sleep(0.1)
+    (node,) = ray_runtime.scheduler.nodes.values()
+    deadline = time.monotonic() + 5
+    while "idle" in node.models:
+        assert time.monotonic() < deadline, "the scheduler still thinks the model is warm"
+        time.sleep(0.05)
+    ray_runtime.submit(wf).result(timeout=120)
+    assert len(list(tmp_path.glob("load-*"))) == 2
+
+
 USER_PACKAGE = {
     "__init__.py": "",
     "helpers.py": "FACTOR = 3\n\ndef scale(x):\n    return x * FACTOR\n",
@@ -190,7 +240,7 @@ CLUSTER_SCRIPT = textwrap.dedent("""
     import os, sys
     import ray
     from ray.cluster_utils import Cluster
-    from maze_core import Resources, Workflow, tool
+    from maze_core import Resources, Workflow, current_model, tool
     from maze_core.run.ray import RayRuntime
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
@@ -206,11 +256,20 @@ CLUSTER_SCRIPT = textwrap.dedent("""
     def on_ssd() -> str:
         return ray.get_runtime_context().get_node_id()
 
+    def load_model() -> dict:
+        return {"pid": os.getpid(), "devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+    @tool(resources=Resources(cpus=1, gpus=1), model="m", load=load_model)
+    def on_model() -> tuple:
+        model = current_model()
+        return ray.get_runtime_context().get_node_id(), model["pid"], model["devices"]
+
     runtime = RayRuntime(address=cluster.address, autoload_plugins=False, predictor=False)
     nodes = {n["NodeID"]: n["Resources"] for n in ray.nodes()}
     wf = Workflow("placement")
     gpu = [wf.add(on_gpu) for _ in range(3)]
     ssd = [wf.add(on_ssd) for _ in range(3)]
+    served = [wf.add(on_model) for _ in range(4)]
     result = runtime.submit(wf).result(timeout=120)
     assert result.ok, result.errors
     for ref in gpu:
@@ -219,6 +278,10 @@ CLUSTER_SCRIPT = textwrap.dedent("""
         assert visible == "0", visible
     for ref in ssd:
         assert nodes[result[ref]].get("ssd") == 1.0
+    answers = {result[ref] for ref in served}
+    assert len(answers) == 1, answers  # one actor, one load, on the GPU node
+    (node, pid, devices), = answers
+    assert nodes[node].get("GPU") == 1.0 and devices == "0", (nodes[node], devices)
     runtime.close()
     ray.shutdown()
     cluster.shutdown()

@@ -8,6 +8,7 @@ from maze_core import Resources, ValidationError, Workflow, tool
 from maze_core.schedule import (
     POLICIES,
     Dispatch,
+    ModelUnloaded,
     Node,
     NodeRemoved,
     PredictionUpdated,
@@ -188,3 +189,15 @@ def test_a_prediction_update_rekeys_a_queued_task():
     scheduler.handle(PredictionUpdated(2, "cpu_step", 60.0, 0.5))
     out = scheduler.handle(TaskDone(1, "cpu_step", 0, 1.0))
     assert started(out) == ["3:cpu_step@n"]
+
+
+def test_an_unloaded_model_no_longer_attracts_its_tasks():
+    scheduler = Scheduler([Node("a", cpus=1, gpus=1), Node("b", cpus=1, gpus=1)], "daps")
+    wf = Workflow("warm")
+    wf.add(qwen)
+    assert started(scheduler.handle(SubmitRun(1, wf.build(), 0.0))) == ["1:qwen@a"]
+    scheduler.handle(TaskDone(1, "qwen", 0, 1.0))
+    assert "qwen" in scheduler.nodes["a"].models
+    scheduler.handle(ModelUnloaded("a", "qwen", 2.0))
+    assert "qwen" not in scheduler.nodes["a"].models
+    assert scheduler.cluster.replicas("qwen") == 0

@@ -1,0 +1,195 @@
+"""Model actors: on Ray, a tool with ``load=`` runs in per-node actors that keep its model.
+
+Each actor is one worker process pinned to one node; it builds the model on its first call
+(see :mod:`maze_core.run.models`) and serves calls concurrently on threads, as many as
+share its device: one per actor for whole-GPU requests (a second concurrent call gets a
+second actor, with its own device), ``1 / gpus`` for fractional ones, and any number for
+CPU-only models (one copy of the model per node; such tools should release the GIL, as
+NumPy and PyTorch do). The scheduler admits no more concurrent calls than the node's
+resources allow, so a pool never outgrows what runs at once. A timed-out call is
+abandoned, not killed (the actor's other calls go on), as on the local thread executor.
+
+Accounting. The scheduler accounts every call's resources, as for plain tasks. In Ray an
+actor holds only its GPUs (so that Ray gives the process its own ``CUDA_VISIBLE_DEVICES``),
+and holds them while idle too: the one difference between the two books. So before a GPU
+request is handed to Ray on a node, idle actors there are stopped (least recently used
+first) until Ray's free GPUs match the scheduler's; actors idle for ``idle_s`` are stopped
+as well. Each stop is reported so the scheduler no longer counts the model as warm there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ModelActors"]
+
+
+def _capacity(gpus: float) -> int:
+    """How many calls one actor serves at once (see the module docstring)."""
+    if gpus >= 1:
+        return 1
+    if gpus > 0:
+        return max(1, int(1 / gpus + 1e-9))
+    return _CPU_MODEL_CONCURRENCY
+
+
+_CPU_MODEL_CONCURRENCY = 256
+
+
+class ModelWorker:
+    """The actor's body: runs a tool's task function in this (long-lived) process."""
+
+    def run(
+        self, execute: Callable[..., tuple[Any, Any]], call: tuple[Any, ...], *deps: Any
+    ) -> tuple[Any, Any]:
+        return execute(call, *deps)
+
+
+@dataclass(slots=True, eq=False)
+class _Actor:
+    handle: Any
+    node: str
+    model: str
+    gpus: float
+    busy: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+
+
+class ModelActors:
+    """The model actors of one runtime, per (node, model)."""
+
+    def __init__(self, ray: Any, unloaded: Callable[[str, str], None]) -> None:
+        self._ray = ray
+        self._unloaded = unloaded  # told (node, model) when a pool empties
+        self._lock = threading.Lock()
+        self._pools: dict[tuple[str, str], list[_Actor]] = {}
+        self._calls: dict[Any, _Actor] = {}  # report ref -> the actor running it
+        self._cls = ray.remote(ModelWorker)
+
+    def submit(
+        self,
+        node: str,
+        model: str,
+        options: dict[str, Any],
+        execute: Callable[..., Any],
+        call: tuple[Any, ...],
+        deps: list[Any],
+    ) -> tuple[Any, Any]:
+        """Run one call on an idle actor of (node, model), started if there is none."""
+        actor = self._idle_or_new(node, model, options)
+        report, value = actor.handle.run.options(num_returns=2).remote(execute, call, *deps)
+        with self._lock:
+            self._calls[report] = actor
+        return report, value
+
+    def finished(self, report: Any, dead: bool = False) -> None:
+        """The call ``report`` ended (its actor died with it when ``dead``)."""
+        with self._lock:
+            actor = self._calls.pop(report, None)
+            if actor is None:
+                return
+            actor.busy -= 1
+            actor.last_used = time.monotonic()
+        if dead:
+            self._stop(actor)
+
+    def abandon(self, report: Any) -> bool:
+        """Give up on the call ``report`` (a best-effort cancel: actor calls cannot be
+        force-cancelled without killing the calls they share the actor with); False when
+        it is not an actor call."""
+        with self._lock:
+            actor = self._calls.pop(report, None)
+            if actor is None:
+                return False
+            actor.busy -= 1
+        with contextlib.suppress(Exception):
+            self._ray.cancel(report)
+        return True
+
+    def make_room(self, node: str, free_gpus: float) -> None:
+        """Stop idle actors on ``node`` until they hold no more GPUs than the scheduler
+        sees free there (``free_gpus``, after the request about to go to Ray)."""
+        with self._lock:
+            idle = sorted(
+                (a for (n, _), pool in self._pools.items() if n == node for a in pool),
+                key=lambda a: a.last_used,
+            )
+            idle = [a for a in idle if a.busy == 0 and a.gpus > 0]
+        held = sum(actor.gpus for actor in idle)
+        for actor in idle:
+            if held <= free_gpus + 1e-9:
+                break
+            held -= actor.gpus
+            self._stop(actor)
+
+    def evict_idle(self, idle_s: float) -> None:
+        cutoff = time.monotonic() - idle_s
+        with self._lock:
+            idle = [
+                actor
+                for pool in self._pools.values()
+                for actor in pool
+                if actor.busy == 0 and actor.last_used < cutoff
+            ]
+        for actor in idle:
+            self._stop(actor)
+
+    def node_removed(self, node: str) -> None:
+        with self._lock:
+            for key in [key for key in self._pools if key[0] == node]:
+                del self._pools[key]
+
+    def actors(self) -> list[tuple[str, str, int]]:
+        """(node, model, busy calls) per live actor, for status displays and tests."""
+        with self._lock:
+            return [(a.node, a.model, a.busy) for pool in self._pools.values() for a in pool]
+
+    def close(self) -> None:
+        with self._lock:
+            actors = [actor for pool in self._pools.values() for actor in pool]
+            self._pools.clear()
+        for actor in actors:
+            self._kill(actor)
+
+    def _idle_or_new(self, node: str, model: str, options: dict[str, Any]) -> _Actor:
+        gpus = float(options.get("num_gpus") or 0)
+        capacity = _capacity(gpus)
+        with self._lock:
+            pool = self._pools.setdefault((node, model), [])
+            for actor in pool:
+                if actor.busy < capacity and actor.gpus == gpus:
+                    actor.busy += 1
+                    return actor
+        handle = self._cls.options(
+            num_cpus=0,  # the scheduler accounts each call's CPUs; an idle actor takes none
+            num_gpus=gpus,
+            scheduling_strategy=options["scheduling_strategy"],
+            max_concurrency=capacity,
+            max_restarts=0,
+        ).remote()
+        actor = _Actor(handle, node, model, gpus, busy=1)
+        with self._lock:
+            self._pools.setdefault((node, model), []).append(actor)
+        return actor
+
+    def _stop(self, actor: _Actor) -> None:
+        with self._lock:
+            pool = self._pools.get((actor.node, actor.model))
+            if pool is None or actor not in pool:
+                return
+            pool.remove(actor)
+            emptied = not pool
+            if emptied:
+                del self._pools[(actor.node, actor.model)]
+        self._kill(actor)
+        if emptied:
+            self._unloaded(actor.node, actor.model)
+
+    def _kill(self, actor: _Actor) -> None:
+        with contextlib.suppress(Exception):  # already dead with its node
+            self._ray.kill(actor.handle, no_restart=True)
