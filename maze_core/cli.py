@@ -140,6 +140,84 @@ def sim(
         json_out.write_text(json.dumps(results, indent=2))
 
 
+@app.command()
+def start(
+    head: Annotated[bool, typer.Option("--head", help="Start a head node here.")] = False,
+    address: Annotated[
+        str | None, typer.Option(help="Join the cluster at HEAD:PORT as a worker node.")
+    ] = None,
+    port: Annotated[int, typer.Option(help="The head's port.")] = 6379,
+    host: Annotated[str, typer.Option(help="The address the head advertises.")] = "127.0.0.1",
+    num_cpus: Annotated[int | None, typer.Option(help="CPUs to offer (default: all).")] = None,
+    num_gpus: Annotated[int | None, typer.Option(help="GPUs to offer (default: all).")] = None,
+    policy: Annotated[str, typer.Option(help="The shared scheduler's policy.")] = "daps",
+) -> None:
+    """Start server mode: a Ray head with the shared Maze scheduler, or a worker node."""
+    from maze_core.run import server
+
+    if head == (address is not None):
+        console.print("[red]error:[/] give either --head or --address HEAD:PORT")
+        raise typer.Exit(2)
+    if head and not server.is_loopback(host):
+        console.print(
+            f"[yellow]warning:[/] the head advertises {host}: anyone who can reach it and"
+            " holds the cluster's token can run code on it (see docs/security.md)"
+        )
+    with console.status("starting Ray..."):
+        if head:
+            where = server.start_head(port, host, num_cpus, num_gpus, policy)
+        else:
+            where = server.start_worker(address or "", num_cpus, num_gpus)
+    role = "head with the shared Maze scheduler" if head else "worker node"
+    console.print(f"started a {role} at {where}")
+    if head:
+        console.print(
+            f"clients: RayRuntime(address={where!r}); workers: maze start --address {where}"
+        )
+
+
+@app.command()
+def status(
+    address: Annotated[
+        str | None, typer.Option(help="HEAD:PORT (default: what maze start recorded).")
+    ] = None,
+) -> None:
+    """Nodes, resources, queued tasks per kind and running tasks of the cluster."""
+    from rich.table import Table
+
+    from maze_core.run import server
+
+    state = server.status(address)
+    if not state["service"]:
+        console.print(f"Ray at {state['address']} has no shared Maze scheduler; its nodes:")
+        for node in state["nodes"]:
+            console.print(f"  {node['node'][:12]}  {node['resources']}")
+        return
+    table = Table(title=f"Maze at {state['address']}", title_justify="left")
+    for column in ("node", "CPUs busy", "GPUs busy", "models", "running"):
+        table.add_column(column)
+    for node in state["nodes"]:
+        table.add_row(
+            node["node"][:12],
+            f"{node['cpus_busy']:g} / {node['cpus']:g}",
+            f"{node['gpus_busy']:g} / {node['gpus']}",
+            ", ".join(node["models"]),
+            ", ".join(node["running"][:5]) + (" ..." if len(node["running"]) > 5 else ""),
+        )
+    console.print(table)
+    queued = ", ".join(f"{kind} {n}" for kind, n in sorted(state["queued"].items())) or "none"
+    console.print(f"active runs: {state['active_runs']}; queued tasks: {queued}")
+
+
+@app.command()
+def stop() -> None:
+    """Stop the Ray processes `maze start` started on this machine (no other Ray)."""
+    from maze_core.run import server
+
+    stopped = server.stop()
+    console.print(f"stopped {len(stopped)} processes" if stopped else "nothing to stop")
+
+
 predictor_app = typer.Typer(help="MaLearn, the duration predictor.", no_args_is_help=True)
 app.add_typer(predictor_app, name="predictor")
 

@@ -77,6 +77,11 @@ class RayRuntime(Runtime):
 
     Tools declared with ``load=`` run in per-node model actors (see
     :mod:`maze_core.run.ray_actors`), stopped after ``model_idle_s`` unused.
+
+    Joining a cluster that ``maze start --head`` started, the runtime is a client of the
+    cluster's shared scheduler (see :mod:`maze_core.run.server`): runs go to one queue for
+    all clients. ``shared=False`` schedules this client's runs itself; ``shared=True``
+    requires the shared scheduler. Hooks of a client do not see the shared scheduler's runs.
     """
 
     def __init__(
@@ -96,7 +101,12 @@ class RayRuntime(Runtime):
         ship_limit: int | str = "10MiB",
         runtime_env: dict[str, Any] | None = None,
         model_idle_s: float = 300.0,
+        shared: bool | None = None,
     ) -> None:
+        if address is not None:
+            from maze_core.run.server import use_ray_token
+
+            use_ray_token()
         ray = _ray()
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
@@ -120,6 +130,7 @@ class RayRuntime(Runtime):
         self.book = RunBook(self.plugins.hook, fetch=_fetch)
         self.ship_limit = parse_size(ship_limit, what="ship_limit") or 0
         self._shipped: dict[ToolSpec, Any] = {}  # tool -> its Ray remote function
+        self._checked: set[ToolSpec] = set()
         self._remotes: dict[tuple[ToolSpec, str], Any] = {}
         self.model_idle_s = model_idle_s
         self._actors = ModelActors(ray, self._model_unloaded)
@@ -129,10 +140,12 @@ class RayRuntime(Runtime):
         self._dead: set[str] = set()  # Ray never reuses a node id: these never come back
         self._nodes_lock = threading.Lock()
         self._stop = threading.Event()
+        self.service = self._find_service(ray, address, shared)
         self._watcher = threading.Thread(
             target=self._watch_nodes, args=(poll_nodes_s,), name="maze-ray-nodes", daemon=True
         )
-        self._watcher.start()
+        if self.service is None:  # a client of the shared scheduler watches nothing
+            self._watcher.start()
 
     def __repr__(self) -> str:
         return f"RayRuntime(nodes={len(self.scheduler.nodes)})"
@@ -147,24 +160,62 @@ class RayRuntime(Runtime):
         if self._owns_ray:
             _ray().shutdown()
 
+    @staticmethod
+    def _find_service(ray: Any, address: str | None, shared: bool | None) -> Any | None:
+        from maze_core.run.server import find_service
+
+        if shared is False or (shared is None and address is None):
+            return None
+        service = find_service(ray)
+        if service is None and shared:
+            raise MazeError(
+                "this Ray cluster has no shared Maze scheduler",
+                fix="start the cluster with `maze start --head`, or pass shared=False",
+                culprit=address,
+            )
+        return service
+
     def submit(
         self, workflow: Workflow | TaskGraph, /, *, fail_fast: bool = False, **inputs: Any
     ) -> RunHandle:
         graph = workflow.build() if isinstance(workflow, Workflow) else workflow
         for task in graph.tasks.values():
-            self._ship(task.spec)
-        return super().submit(graph, fail_fast=fail_fast, **inputs)
+            self._check_code(task.spec)
+        if self.service is None:
+            return super().submit(graph, fail_fast=fail_fast, **inputs)
+        self._check_open()
+        graph.bind_inputs(inputs)  # bad inputs fail here, not in the service
+        ray = _ray()
+        run_id, error = ray.get(self.service.submit.remote(graph, inputs, fail_fast))
+        if error is not None:
+            raise error
+        future = self.service.result.remote(run_id).future()
+        return RunHandle(self, run_id, graph.name, future)
+
+    def post_event(self, event: Any) -> None:
+        if self.service is not None:
+            self.service.post_event.remote(event)
+        else:
+            super().post_event(event)
+
+    def _check_code(self, spec: ToolSpec) -> None:
+        """Make the tool's code shippable to workers and check it, once per tool."""
+        if spec in self._checked:
+            return
+        pickler = _ray().cloudpickle
+        for part in (spec.fn, spec.load):
+            if part is not None:
+                ship_by_value(part, pickler)
+                check_shippable(spec.name, part, pickler, self.ship_limit)
+        self._checked.add(spec)
 
     def _ship(self, spec: ToolSpec) -> Any:
-        """The tool's Ray remote function, made (and its code checked) on first use: Ray
-        exports it once and each worker imports it once, instead of pickling it per call."""
+        """The tool's Ray remote function (its task function for model actors), made on
+        first use: Ray exports it once and each worker imports it once, instead of
+        pickling it with every call."""
         remote = self._shipped.get(spec)
         if remote is None:
-            pickler = _ray().cloudpickle
-            for part in (spec.fn, spec.load):
-                if part is not None:
-                    ship_by_value(part, pickler)
-                    check_shippable(spec.name, part, pickler, self.ship_limit)
+            self._check_code(spec)
             task = _tool_task(spec)
             remote = self._shipped[spec] = task if spec.load else _ray().remote(task)
         return remote

@@ -158,12 +158,18 @@ class Scheduler:
     @property
     def ready_tasks(self) -> int:
         """Tasks queued for resources (stale heap entries excluded)."""
-        return sum(
-            ts.state == READY and ts.seq == seq
-            for shapes in self._queues.values()
-            for heap in shapes.values()
-            for _, seq, ts in heap
-        )
+        return sum(self.ready_by_kind().values())
+
+    def ready_by_kind(self) -> dict[str, int]:
+        """Tasks queued for resources per kind (cpu, gpu, io), for status displays."""
+        counts: dict[str, int] = {}
+        for shapes in self._queues.values():
+            for heap in shapes.values():
+                for _, seq, ts in heap:
+                    if ts.state == READY and ts.seq == seq:
+                        kind = ts.task.spec.kind
+                        counts[kind] = counts.get(kind, 0) + 1
+        return counts
 
     def check_invariants(self) -> None:
         """Raise AssertionError if the books do not balance (for tests and chaos checks)."""

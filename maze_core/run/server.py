@@ -1,0 +1,360 @@
+"""Server mode: one Ray cluster, one Maze scheduler that every client of it shares.
+
+``maze start --head`` starts a Ray head and, inside the cluster, the scheduler service: a
+detached named actor (``maze/scheduler``) holding a :class:`RayRuntime`. Clients that join
+the cluster (``RayRuntime(address="auto")``) find it and submit to it, so the runs of all
+clients are ordered in one queue by one policy, instead of each client scheduling its own
+runs blind to the others. ``maze start --address HEAD:PORT`` adds this machine as a worker
+node; ``maze stop`` stops the Ray processes ``maze start`` started on this machine (found
+by the session they belong to: never another Ray on the same machine, unlike ``ray stop``);
+``maze status`` asks the service for nodes, queues and running tasks.
+
+Ray's processes listen on the machine's network interfaces whatever address they are given
+(Ray 2.60 resolves a loopback address to the node's own IP), so ``--host`` only chooses the
+address Ray advertises. Ray turns on token authentication when a token exists
+(``~/.ray/auth_token``); Maze's clients connect with it (:func:`use_ray_token`).
+See docs/security.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from maze_core.errors import MazeError, ValidationError, missing_dependency
+
+__all__ = [
+    "NAMESPACE",
+    "SERVICE",
+    "SchedulerService",
+    "find_service",
+    "start_head",
+    "start_worker",
+    "status",
+    "stop",
+]
+
+NAMESPACE = "maze"
+SERVICE = "scheduler"
+
+
+class SchedulerService:
+    """The shared scheduler, as a Ray actor: a RayRuntime serving every client's runs."""
+
+    def __init__(self, policy: str = "daps") -> None:
+        from maze_core.run.ray import RayRuntime
+
+        self.runtime = RayRuntime(policy=policy, shared=False)
+        self._handles: dict[int, Any] = {}
+
+    def ping(self) -> str:
+        return "ok"
+
+    def submit(
+        self, graph: Any, inputs: dict[str, Any], fail_fast: bool
+    ) -> tuple[int | None, BaseException | None]:
+        """Start a run; (run id, None), or (None, the error) when it is refused."""
+        try:
+            handle = self.runtime.submit(graph, fail_fast=fail_fast, **inputs)
+        except MazeError as error:
+            return None, error
+        self._handles[handle.run_id] = handle
+        return handle.run_id, None
+
+    def result(self, run_id: int) -> Any:
+        """Wait for a run and hand over its result (once: the service forgets it then)."""
+        handle = self._handles[run_id]
+        try:
+            return handle.result()
+        finally:
+            self._handles.pop(run_id, None)
+
+    def post_event(self, event: Any) -> None:
+        self.runtime.post_event(event)
+
+    def status(self) -> dict[str, Any]:
+        return _describe(self.runtime)
+
+
+def _describe(runtime: Any) -> dict[str, Any]:
+    """Nodes with free/total resources and resident models, queues per kind, running tasks."""
+    scheduler = runtime.scheduler
+    nodes = []
+    for name, node in scheduler.nodes.items():
+        running = scheduler.cluster.running.get(name, ())
+        nodes.append(
+            {
+                "node": name,
+                "cpus": node.cpus,
+                "cpus_busy": node.admitted_cpus - node.free_cpus,
+                "gpus": node.gpus,
+                "gpus_busy": node.gpus - sum(node.free_gpu_share),
+                "memory": node.memory,
+                "models": list(node.models),
+                "running": sorted(f"{ts.run.run_id}:{ts.task.id}" for ts in running),
+            }
+        )
+    return {
+        "nodes": nodes,
+        "queued": scheduler.ready_by_kind(),
+        "active_runs": scheduler.active_runs,
+    }
+
+
+# -- clients ----------------------------------------------------------------------------------
+
+
+def find_service(ray: Any) -> Any | None:
+    """The shared scheduler's actor handle, or None when the cluster has none."""
+    try:
+        return ray.get_actor(SERVICE, namespace=NAMESPACE)
+    except ValueError:
+        return None
+
+
+# -- processes --------------------------------------------------------------------------------
+
+
+def start_head(
+    port: int = 6379,
+    host: str = "127.0.0.1",
+    num_cpus: int | None = None,
+    num_gpus: int | None = None,
+    policy: str = "daps",
+) -> str:
+    """Start a Ray head on this machine and the scheduler service in it; return the
+    address clients and workers use."""
+    _check_port(port)
+    args = ["--head", f"--port={port}", f"--node-ip-address={host}"]
+    args += ["--include-dashboard=false", "--disable-usage-stats"]
+    if num_cpus is not None:
+        args.append(f"--num-cpus={num_cpus}")
+    if num_gpus is not None:
+        args.append(f"--num-gpus={num_gpus}")
+    _ray_start(args)
+    address = f"{host}:{port}"
+    session = _session_of(port=port)
+    _remember(session, address, head=True)
+    _start_service(address, policy)
+    return address
+
+
+def start_worker(address: str, num_cpus: int | None = None, num_gpus: int | None = None) -> str:
+    """Join this machine to the cluster at ``address`` as a worker node."""
+    args = [f"--address={address}", "--disable-usage-stats"]
+    if num_cpus is not None:
+        args.append(f"--num-cpus={num_cpus}")
+    if num_gpus is not None:
+        args.append(f"--num-gpus={num_gpus}")
+    _ray_start(args)
+    _remember(_session_of(gcs_address=address), address, head=False)
+    return address
+
+
+def stop(grace_s: float = 5.0) -> list[int]:
+    """Stop the Ray processes of the sessions ``start`` started here; return their pids."""
+    state = _load_state()
+    stopped: list[int] = []
+    for entry in state.get("sessions", []):
+        pids = _pids_with(entry["session"])
+        _terminate(pids, grace_s)
+        stopped += pids
+    _state_path().unlink(missing_ok=True)
+    return stopped
+
+
+def status(address: str | None = None) -> dict[str, Any]:
+    """The service's view of the cluster (or Ray's, when there is no service)."""
+    ray = _ray()
+    address = address or _load_state().get("address") or "auto"
+    ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR")
+    try:
+        service = find_service(ray)
+        if service is not None:
+            return {"address": address, "service": True, **ray.get(service.status.remote())}
+        nodes = [
+            {"node": n["NodeID"], "resources": n["Resources"]} for n in ray.nodes() if n["Alive"]
+        ]
+        return {"address": address, "service": False, "nodes": nodes}
+    finally:
+        ray.shutdown()
+
+
+def default_address() -> str | None:
+    """The address ``maze start`` recorded on this machine, if any."""
+    address = _load_state().get("address")
+    return str(address) if address else None
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def use_ray_token() -> None:
+    """Before Ray is imported: if this machine holds a Ray token and the environment says
+    nothing, connect with token authentication. ``ray start`` turns it on when a token
+    exists, but ``ray.init(address=...)`` does not, and Ray reads the mode at import."""
+    if "ray" not in sys.modules:
+        os.environ.update(_token_mode())
+
+
+def _token_mode() -> dict[str, str]:
+    """``RAY_AUTH_MODE=token`` when a token is at hand and the mode is not set, else {}."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return {}
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path("~/.ray/auth_token").expanduser())
+    if os.environ.get("RAY_AUTH_TOKEN") or Path(path).is_file():
+        return {"RAY_AUTH_MODE": "token"}
+    return {}
+
+
+def _ray() -> Any:
+    use_ray_token()
+    try:
+        import ray
+    except ImportError:
+        raise missing_dependency("ray", "ray") from None
+    return ray
+
+
+def _check_port(port: int) -> None:
+    if not 1024 <= port <= 65535:
+        raise ValidationError(
+            f"port {port} is out of range",
+            fix="choose a port between 1024 and 65535",
+            culprit=port,
+        )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _ray_start(args: list[str]) -> None:
+    ray_cli = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
+    command = [ray_cli] if ray_cli else [sys.executable, "-m", "ray.scripts.scripts"]
+    env = {**os.environ, **_token_mode()}  # a joining node must present the token too
+    done = subprocess.run([*command, "start", *args], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise MazeError(
+            f"`ray start {' '.join(args)}` failed:\n{(done.stderr or done.stdout)[-2000:]}",
+            fix="read Ray's message above; a port in use means a cluster is already running"
+            " there (maze status), or choose another --port",
+            culprit="ray start",
+        )
+
+
+def _start_service(address: str, policy: str) -> None:
+    """Create the detached scheduler actor (idempotent) and wait until it answers."""
+    ray = _ray()
+    ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR")
+    try:
+        service = (
+            ray.remote(SchedulerService)
+            .options(
+                name=SERVICE,
+                namespace=NAMESPACE,
+                lifetime="detached",
+                get_if_exists=True,
+                num_cpus=0,
+                max_concurrency=1000,  # result() blocks a thread per waiting client
+            )
+            .remote(policy)
+        )
+        ray.get(service.ping.remote(), timeout=120)
+    finally:
+        ray.shutdown()
+
+
+def _cmdlines() -> dict[int, str]:
+    lines = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                raw = (entry / "cmdline").read_bytes()
+                lines[int(entry.name)] = raw.replace(b"\0", b" ").decode(errors="replace")
+    return lines
+
+
+def _session_of(port: int | None = None, gcs_address: str | None = None) -> str:
+    """The session name of the Ray processes just started (read from their command lines:
+    the one thing that tells them apart from another Ray on this machine)."""
+    if port is not None:
+        marker = re.compile(rf"--gcs_server_port={port}\b")
+    else:  # Ray may write the head's host as another of its addresses: match the port
+        marker = re.compile(rf"gcs-address=\S+:{(gcs_address or '').rsplit(':', 1)[-1]}\b")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for line in _cmdlines().values():
+            if marker.search(line) and "--session-name=" in line:
+                return line.split("--session-name=", 1)[1].split()[0]
+        time.sleep(0.2)
+    raise MazeError(
+        "Ray started, but its processes could not be found to remember them",
+        fix="stop it with `ray stop` (this stops every Ray on the machine)",
+        culprit="ray start",
+    )
+
+
+def _pids_with(session: str) -> list[int]:
+    me = os.getpid()
+    return [pid for pid, line in _cmdlines().items() if session in line and pid != me]
+
+
+def _terminate(pids: list[int], grace_s: float) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [pid for pid in alive if Path(f"/proc/{pid}").exists() and not _zombie(pid)]
+    for pid in alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return True
+
+
+def _state_path() -> Path:
+    from maze_core.predict.store import default_home
+
+    return default_home() / "server.json"
+
+
+def _load_state() -> dict[str, Any]:
+    try:
+        state: dict[str, Any] = json.loads(_state_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return state
+
+
+def _remember(session: str, address: str, head: bool) -> None:
+    state = _load_state()
+    state.setdefault("sessions", []).append({"session": session, "head": head})
+    state["address"] = address
+    path = _state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(state, indent=2))
+    path.chmod(0o600)

@@ -1,0 +1,98 @@
+"""Server mode: `maze start/status/stop` on loopback, and a client using the shared queue."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from maze_core.run.server import is_loopback
+
+CLIENT = textwrap.dedent("""
+    import sys
+    from maze_core import Workflow, tool
+    from maze_core.run.ray import RayRuntime
+
+    @tool
+    def square(x: int) -> int:
+        return x * x
+
+    runtime = RayRuntime(address=sys.argv[1])
+    assert runtime.service is not None, "the client did not find the shared scheduler"
+    wf = Workflow("client")
+    refs = [wf.add(square, i) for i in range(5)]
+    result = runtime.submit(wf).result(timeout=120)
+    print("client ok", [result[ref] for ref in refs])
+    runtime.close()
+""")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def maze(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "maze_core", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
+
+
+def session_processes(home: Path) -> list[str]:
+    import json
+
+    sessions = [s["session"] for s in json.loads((home / "server.json").read_text())["sessions"]]
+    lines = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if any(session in line for session in sessions):
+                lines.append(line)
+    return lines
+
+
+@pytest.mark.slow
+def test_start_status_client_and_stop_on_loopback(tmp_path):
+    pytest.importorskip("ray")
+    env = {**os.environ, "MAZE_HOME": str(tmp_path), "COLUMNS": "200"}
+    port = free_port()
+    started = maze("start", "--head", "--port", str(port), "--num-cpus", "2", env=env)
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr[-3000:]
+        assert "shared Maze scheduler" in started.stdout
+        processes = session_processes(tmp_path)
+        assert processes, "maze start left no trace of the Ray it started"
+        client = tmp_path / "client.py"
+        client.write_text(CLIENT)
+        ran = subprocess.run(
+            [sys.executable, str(client), f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=240,
+        )
+        assert "client ok [0, 1, 4, 9, 16]" in ran.stdout, ran.stdout + ran.stderr[-3000:]
+        shown = maze("status", env=env)
+        assert shown.returncode == 0, shown.stderr[-3000:]
+        assert "active runs: 0" in shown.stdout
+        assert "0 / 2" in shown.stdout  # the head's CPUs, none busy
+    finally:
+        stopped = maze("stop", env=env)
+    assert "stopped" in stopped.stdout, stopped.stdout + stopped.stderr
+    assert not (tmp_path / "server.json").exists()
+
+
+def test_loopback_addresses_are_recognised():
+    assert is_loopback("127.0.0.1")
+    assert is_loopback("localhost")
+    assert is_loopback("::1")
+    assert not is_loopback("0.0.0.0")
+    assert not is_loopback("192.0.2.7")
