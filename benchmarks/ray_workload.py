@@ -3,10 +3,11 @@
 A ``ray.cluster_utils.Cluster`` of 4 nodes, each 2 CPUs and one logical GPU holding one model.
 Workflows are the trace's templates arriving as in exp1 (Poisson phases) at load 1.25, with
 every duration and every arrival time divided by ``--scale`` (100): a GPU step of ~30 s runs
-0.3 s, a model load ~1 s. Each task sleeps its sampled duration, plus the model load when the
-scheduler placed it where its model was not resident (``current_task().model_load``). The
-same seeded workload goes through the simulator with the same cluster; the table shows both
-(simulated seconds divided by the scale) and the gap.
+0.3 s, a model load ~1 s. Each task sleeps its sampled duration; GPU tasks run in Maze's
+model actors (``@tool(model=..., load=...)``), whose loader sleeps the model load once per
+actor, so a task placed where its model is not resident pays a real cold start (a new
+worker process and the load). The same seeded workload goes through the simulator with the
+same cluster; the table shows both (simulated seconds divided by the scale) and the gap.
 
     python benchmarks/ray_workload.py [--json OUT] [--scale 100] [--policies daps,fcfs,agent-level]
 """
@@ -25,7 +26,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from maze_core import Workflow, current_task, tool
+from maze_core import Workflow, tool
 from maze_core.sim.engine import (
     ClusterSpec,
     SimConfig,
@@ -39,33 +40,53 @@ from maze_core.sim.trace import DagTemplate, TaskTemplate, TraceData, load_workl
 NODES = 4
 
 
-@tool
-def step(seconds: float, load_seconds: float) -> float:
-    """Stand-in for one trace task: sleeps its duration (plus a model load when placed cold)."""
-    context = current_task()
-    extra = load_seconds if context is not None and context.model_load else 0.0
-    time.sleep(seconds + extra)
-    return seconds + extra
+def step(seconds: float) -> float:
+    """Stand-in for one trace task: sleeps its duration."""
+    time.sleep(seconds)
+    return seconds
+
+
+class LoadModel:
+    """A model loader that takes ``seconds`` (the trace's model load, scaled)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __call__(self) -> str:
+        time.sleep(self.seconds)
+        return "weights"
+
+
+_TOOLS: dict[tuple[str, str], object] = {}
 
 
 def build(template: DagTemplate, durations: dict[str, float], load_s: float) -> Workflow:
     """The template with every task a ``step`` of its sampled duration, asking for what the
-    trace's decorator asked (the simulator's tasks ask the same)."""
+    trace's decorator asked (the simulator's tasks ask the same). One tool per template
+    task, made once: Ray exports each tool's function once."""
 
     def tool_for(task: TaskTemplate):
-        return tool(
-            resources=task_resources(task), kind=task.kind, model=task.model, name=task.name
-        )(_copy(step, task.name))
+        key = (template.name, task.name)
+        if key not in _TOOLS:
+            load = LoadModel(load_s) if task.kind == "gpu" and task.model else None
+            _TOOLS[key] = tool(
+                resources=task_resources(task),
+                kind=task.kind,
+                model=task.model,
+                name=task.name,
+                load=load,
+            )(_copy(step, task.name))
+        return _TOOLS[key]
 
     def args_for(task: TaskTemplate) -> tuple:
-        return durations[task.name], load_s if task.kind == "gpu" else 0.0
+        return (durations[task.name],)
 
     return template_workflow(template, tool_for, args_for)
 
 
 def _copy(fn, name):
-    def body(seconds: float, load_seconds: float) -> float:
-        return fn(seconds, load_seconds)
+    def body(seconds: float) -> float:
+        return fn(seconds)
 
     body.__name__ = body.__qualname__ = name
     return body

@@ -217,7 +217,7 @@ class RayRuntime(Runtime):
         if remote is None:
             self._check_code(spec)
             task = _tool_task(spec)
-            remote = self._shipped[spec] = task if spec.load else _ray().remote(task)
+            remote = self._shipped[spec] = task if spec.load else _remote_function(task, spec)
         return remote
 
     # -- dispatch -----------------------------------------------------------------------------
@@ -369,6 +369,15 @@ def _options(resources: Any, node_id: str) -> dict[str, Any]:
     if resources.custom:
         options["resources"] = dict(resources.custom)
     return options
+
+
+def _remote_function(task: Callable[..., Any], spec: ToolSpec) -> Any:
+    """``ray.remote(task)``; for GPU tools declared with their GPUs, so that Ray gives each
+    call a fresh worker process (its default for GPU tasks: device memory is freed and
+    ``CUDA_VISIBLE_DEVICES`` is right for a CUDA context made once per process). Tools that
+    should keep state on the device between calls declare ``load=`` (model actors)."""
+    gpus = spec.resources.gpus
+    return _ray().remote(num_gpus=gpus)(task) if gpus else _ray().remote(task)
 
 
 def _tool_task(spec: ToolSpec) -> Callable[..., tuple[Outcome, Any]]:
