@@ -30,7 +30,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from maze_core.errors import MazeError, WorkerLostError, missing_dependency
@@ -138,6 +138,7 @@ class RayRuntime(Runtime):
         self._deadlines = Deadlines()
         self._tasks: dict[tuple[int, str, int], Any] = {}
         self._dead: set[str] = set()  # Ray never reuses a node id: these never come back
+        self._failures = ThreadPoolExecutor(1, thread_name_prefix="maze-ray-failures")
         self._nodes_lock = threading.Lock()
         self._stop = threading.Event()
         self.service = self._find_service(ray, address, shared)
@@ -156,6 +157,7 @@ class RayRuntime(Runtime):
         super().close()
         self._stop.set()
         self._deadlines.close()
+        self._failures.shutdown(wait=False)
         self._actors.close()
         if self._owns_ray:
             _ray().shutdown()
@@ -233,8 +235,12 @@ class RayRuntime(Runtime):
             error = future.exception()
             if ref is not None:
                 self._actors.finished(ref, dead=isinstance(error, WorkerLostError))
-            if isinstance(error, WorkerLostError):  # perhaps a node left: look before retrying
-                self._refresh_nodes(dead=node if _node_died(error) else None)
+            if isinstance(error, WorkerLostError):
+                # perhaps a node left: look (off Ray's callback thread, where a blocking
+                # Ray call would deadlock) and tell the scheduler before the failure
+                dead = node if _node_died(error) else None
+                self._failures.submit(self._report_lost, dead, run_id, task_id, attempt, future)
+                return
             self._post(lambda: self.book.outcome(run_id, task_id, attempt, future))
 
         try:
@@ -285,6 +291,12 @@ class RayRuntime(Runtime):
         if options is None:
             options = self._actor_options[key] = _options(spec.resources, node_id)
         return options
+
+    def _report_lost(
+        self, dead: str | None, run_id: int, task_id: str, attempt: int, future: Future[Outcome]
+    ) -> None:
+        self._refresh_nodes(dead=dead)
+        self._post(lambda: self.book.outcome(run_id, task_id, attempt, future))
 
     def _model_unloaded(self, node: str, model: str) -> None:
         self.post_event(ModelUnloaded(node, model, time.time()))

@@ -20,6 +20,7 @@ as well. Each stop is reported so the scheduler no longer counts the model as wa
 from __future__ import annotations
 
 import contextlib
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -70,6 +71,11 @@ class ModelActors:
         self._pools: dict[tuple[str, str], list[_Actor]] = {}
         self._calls: dict[Any, _Actor] = {}  # report ref -> the actor running it
         self._cls = ray.remote(ModelWorker)
+        # ray.kill blocks on Ray's own threads, and this is called from a Ray callback
+        # (a task's report) while Maze dispatches: killing there would deadlock.
+        self._doomed: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._reaper = threading.Thread(target=self._reap, name="maze-actor-reaper", daemon=True)
+        self._reaper.start()
 
     def submit(
         self,
@@ -107,7 +113,7 @@ class ModelActors:
             if actor is None:
                 return False
             actor.busy -= 1
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # called from the timer thread, never a callback
             self._ray.cancel(report)
         return True
 
@@ -155,6 +161,8 @@ class ModelActors:
             self._pools.clear()
         for actor in actors:
             self._kill(actor)
+        self._doomed.put(None)
+        self._reaper.join(timeout=10)
 
     def _idle_or_new(self, node: str, model: str, options: dict[str, Any]) -> _Actor:
         gpus = float(options.get("num_gpus") or 0)
@@ -191,5 +199,9 @@ class ModelActors:
             self._unloaded(actor.node, actor.model)
 
     def _kill(self, actor: _Actor) -> None:
-        with contextlib.suppress(Exception):  # already dead with its node
-            self._ray.kill(actor.handle, no_restart=True)
+        self._doomed.put(actor.handle)
+
+    def _reap(self) -> None:
+        while (handle := self._doomed.get()) is not None:
+            with contextlib.suppress(Exception):  # already dead with its node
+                self._ray.kill(handle, no_restart=True)
