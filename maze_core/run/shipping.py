@@ -57,7 +57,7 @@ def check_shippable(tool_name: str, fn: Callable[..., Any], pickler: ModuleType,
     try:
         size = len(pickler.dumps(fn))
     except Exception as exc:
-        culprit = _unpicklable_global(fn, pickler)
+        culprit = unpicklable_global(fn, pickler)
         what = f"the global {culprit!r} it uses" if culprit else "its code"
         raise SerializationError(
             f"tool {tool_name!r} cannot be shipped to Ray workers: {what} cannot be pickled"
@@ -98,7 +98,7 @@ def _captured(fn: Callable[..., Any]) -> dict[str, Any]:
     return found
 
 
-def _unpicklable_global(fn: Callable[..., Any], pickler: ModuleType) -> str | None:
+def unpicklable_global(fn: Callable[..., Any], pickler: ModuleType) -> str | None:
     for name, value in _captured(fn).items():
         try:
             pickler.dumps(value)

@@ -1,0 +1,307 @@
+"""``distribute(compiled_graph)``: the same graph, its node bodies run as Maze tasks.
+
+LangGraph's Pregel loop stays where the graph is invoked: channels, reducers, routers,
+``Send``, ``Command``, checkpointers, durability, retries, caching and interrupts keep working
+untouched. Only node bodies move. Each node's bound ``RunnableCallable`` is copied with its
+``func``/``afunc`` replaced by a stub (``functools.wraps`` keeps the signature LangGraph
+injects ``config``/``runtime``/``writer`` by, and the name cache keys use) that submits a
+one-task Maze run and waits for it; the compiled graph is copied with those nodes
+(``compiled.copy(update={"nodes": ...})``), never rebuilt from its builder.
+
+Nodes stay local (listed in ``maze_local_nodes``) when they cannot run elsewhere: the start
+node, nodes that run a subgraph (their subgraph is distributed instead), generator
+functions, nodes asking for the graph's ``store`` (a live connection), error handlers, and
+those named in ``keep_local``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import inspect
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import cloudpickle
+
+from maze_core import MazeError, Resources, SerializationError, TaskFailedError, Workflow, tool
+from maze_core.graph import TaskGraph
+from maze_core.run.runtime import Runtime, get_runtime
+from maze_core.run.shipping import unpicklable_global
+from maze_langgraph.remote import NodeCall, NodeReply, run_node
+
+__all__ = ["distribute"]
+
+_REBUILT = ("config", "runtime", "writer")  # injected kwargs the worker makes anew
+_RUNTIME_FIELDS = ("context", "previous", "execution_info", "server_info")
+
+
+def distribute(
+    graph: Any,
+    runtime: Runtime | str | None = None,
+    *,
+    resources: Mapping[str, Resources] | None = None,
+    keep_local: Iterable[str] = (),
+    check: bool = True,
+) -> Any:
+    """Return a copy of the compiled LangGraph ``graph`` whose node bodies run as Maze tasks.
+
+    ``runtime``: a Maze runtime or its name (default: the shared local ``processes``
+    runtime; ``"ray"`` for a cluster). Node resources come from ``resources={"node":
+    Resources(...)}`` or ``add_node(..., metadata={"maze": {"resources": {...}, "model":
+    ...}})``; a node declaring neither takes 1 CPU. With ``check`` every distributed node's
+    function must pickle, or a MazeError names the node and the object that would not.
+    """
+    from langgraph.pregel import Pregel
+
+    if not isinstance(graph, Pregel):
+        raise MazeError(
+            f"distribute() takes a compiled LangGraph graph, not {type(graph).__name__}",
+            fix="pass builder.compile() (a StateGraph must be compiled first)",
+            culprit=graph,
+        )
+    chosen = runtime if isinstance(runtime, Runtime) or runtime is not None else "processes"
+    target = get_runtime(chosen)
+    declared = dict(resources or {})
+    unknown = set(declared) - set(graph.nodes)
+    if unknown:
+        raise MazeError(
+            f"resources= names nodes the graph does not have: {sorted(unknown)}",
+            fix=f"use node names of this graph: {sorted(graph.nodes)}",
+            culprit=sorted(unknown)[0],
+        )
+    local_names = set(keep_local)
+    nodes: dict[str, Any] = {}
+    kept: list[str] = []
+    for name, node in graph.nodes.items():
+        replaced = _distributed_node(graph, name, node, target, declared, local_names, check)
+        if replaced is None:
+            kept.append(name)
+        else:
+            nodes[name] = replaced
+    distributed = graph.copy(update={"nodes": {**graph.nodes, **nodes}})
+    distributed.maze_local_nodes = tuple(kept)
+    distributed.maze_runtime = target
+    return distributed
+
+
+def _distributed_node(
+    graph: Any,
+    name: str,
+    node: Any,
+    runtime: Runtime,
+    declared: Mapping[str, Resources],
+    keep_local: set[str],
+    check: bool,
+) -> Any | None:
+    """The node with its body as a Maze task; its distributed subgraph; or None (local)."""
+    from langgraph._internal._runnable import RunnableCallable
+    from langgraph.pregel import Pregel
+
+    bound = node.bound
+    if isinstance(bound, Pregel):  # a compiled graph as a node: distribute its nodes
+        return node.copy(update={"bound": distribute(bound, runtime, check=check)})
+    if name.startswith("__") or name in keep_local or node.subgraphs or node.is_error_handler:
+        return None
+    if not isinstance(bound, RunnableCallable):
+        return None
+    func = bound.func or bound.afunc
+    accepts = bound.func_accepts
+    if (
+        func is None
+        or inspect.isgeneratorfunction(func)
+        or inspect.isasyncgenfunction(func)
+        or "store" in accepts
+    ):
+        return None
+    if check:
+        _check_pickles(name, func)
+    submit = _NodeTask(graph.name or "graph", name, func, _resources(name, node, declared))
+    stub_bound = copy.copy(bound)
+    stub_bound.func = submit.sync_stub(runtime)
+    stub_bound.afunc = submit.async_stub(runtime)
+    return node.copy(update={"bound": stub_bound})
+
+
+def _resources(name: str, node: Any, declared: Mapping[str, Resources]) -> tuple[Resources, Any]:
+    """The node's Resources and model, from ``resources=`` or its ``metadata["maze"]``."""
+    meta = (node.metadata or {}).get("maze", {}) if isinstance(node.metadata, Mapping) else {}
+    model = meta.get("model")
+    if name in declared:
+        return declared[name], model
+    spec = meta.get("resources")
+    if spec is None:
+        return Resources(), model
+    if isinstance(spec, Resources):
+        return spec, model
+    try:
+        return Resources(**spec), model
+    except (TypeError, ValueError) as exc:
+        raise MazeError(
+            f"node {name!r} declares metadata maze.resources={spec!r}: {exc}",
+            fix='use keys of Resources: {"cpus": 1, "gpus": 0, "memory": "1GiB", ...}',
+            culprit=name,
+        ) from None
+
+
+def _check_pickles(name: str, func: Any) -> None:
+    try:
+        cloudpickle.dumps(func)
+    except Exception as exc:
+        culprit = unpicklable_global(func, cloudpickle)
+        what = f"the object {culprit!r} it uses" if culprit else "its function"
+        raise SerializationError(
+            f"node {name!r} cannot run in a worker: {what} cannot be pickled"
+            f" ({type(exc).__name__}: {exc})",
+            fix=f"create such objects inside the node, or keep it local:"
+            f" distribute(graph, keep_local=[{name!r}])",
+            culprit=culprit or name,
+        ) from None
+
+
+class _NodeTask:
+    """One node as a Maze tool, with a one-task workflow built once and run per call."""
+
+    def __init__(
+        self, graph_name: str, node: str, func: Any, placement: tuple[Resources, Any]
+    ) -> None:
+        resources, model = placement
+        self.node = node
+        self.func = func
+
+        def runner(call: NodeCall) -> NodeReply:
+            return run_node(call)
+
+        runner.__name__ = runner.__qualname__ = f"{graph_name}.{node}".replace(" ", "_")
+        kind = "gpu" if resources.gpus else "cpu"
+        tool_fn = tool(resources=resources, kind=kind, model=model, name=runner.__name__)(runner)
+        workflow = Workflow(f"{graph_name}:{node}")
+        workflow.add(tool_fn, workflow.input("call"), task_name=node)
+        self.task_graph: TaskGraph = workflow.build()
+
+    def sync_stub(self, runtime: Runtime) -> Any:
+        @functools.wraps(self.func)
+        def stub(state: Any, **injected: Any) -> Any:
+            call, loop = self._call(state, injected)
+            result = runtime.submit(self.task_graph, call=call).result()
+            return self._finish(result, loop)
+
+        return stub
+
+    def async_stub(self, runtime: Runtime) -> Any:
+        @functools.wraps(self.func)
+        async def astub(state: Any, **injected: Any) -> Any:
+            call, loop = self._call(state, injected)
+            result = await runtime.submit(self.task_graph, call=call)
+            return self._finish(result, loop)
+
+        return astub
+
+    def _call(self, state: Any, injected: dict[str, Any]) -> tuple[NodeCall, _Loop]:
+        """The picklable call, and the live loop objects the reply is replayed into."""
+        from langgraph._internal._constants import (
+            CONF,
+            CONFIG_KEY_RUNTIME,
+            CONFIG_KEY_SCRATCHPAD,
+            CONFIG_KEY_SEND,
+        )
+        from langgraph.config import get_config
+
+        config = injected.get("config") or _current_config(get_config)
+        configurable = config.get(CONF, {})
+        live_runtime = injected.get("runtime") or configurable.get(CONFIG_KEY_RUNTIME)
+        scratchpad = configurable.get(CONFIG_KEY_SCRATCHPAD)
+        writer = injected.get("writer") or getattr(live_runtime, "stream_writer", None)
+        loop = _Loop(writer, configurable.get(CONFIG_KEY_SEND), scratchpad)
+        call = NodeCall(
+            func=self.func,
+            input=state,
+            kwargs={k: v for k, v in injected.items() if k not in _REBUILT},
+            wants=tuple(k for k in _REBUILT if k in injected),
+            config=_portable_config(config),
+            runtime=_portable_runtime(live_runtime),
+            resume=list(getattr(scratchpad, "resume", None) or []),
+            null_resume=scratchpad.get_null_resume(False) if scratchpad is not None else None,
+        )
+        return call, loop
+
+    def _finish(self, result: Any, loop: _Loop) -> Any:
+        record = result.tasks[self.node]
+        if record.status != "done":
+            raise _original(record.error, self.node)
+        reply: NodeReply = result[self.node]
+        loop.replay(reply)
+        if reply.error is not None:
+            raise reply.error
+        return reply.value
+
+
+@dataclasses.dataclass(slots=True)
+class _Loop:
+    """The live objects of LangGraph's loop that a remote node's effects are replayed into."""
+
+    writer: Any
+    send: Any
+    scratchpad: Any
+
+    def replay(self, reply: NodeReply) -> None:
+        if reply.consumed_null_resume and self.scratchpad is not None:
+            self.scratchpad.get_null_resume(True)
+        for writes in reply.sends:
+            if self.send is not None:
+                self.send(writes)
+        for chunk in reply.chunks:
+            if self.writer is not None:
+                self.writer(chunk)
+
+
+def _current_config(get_config: Any) -> dict[str, Any]:
+    try:
+        return dict(get_config())
+    except RuntimeError:
+        return {}
+
+
+def _portable_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config without the loop's live objects: no ``__pregel_*`` keys, no callbacks."""
+    from langgraph._internal._constants import CONF
+
+    portable = {
+        key: value
+        for key, value in config.items()
+        if key not in ("callbacks", CONF) and _pickles(value)
+    }
+    portable[CONF] = {
+        key: value
+        for key, value in config.get(CONF, {}).items()
+        if not key.startswith("__pregel_") and _pickles(value)
+    }
+    return portable
+
+
+def _portable_runtime(runtime: Any) -> dict[str, Any]:
+    if runtime is None:
+        return {}
+    fields = {name: getattr(runtime, name, None) for name in _RUNTIME_FIELDS}
+    return {name: value for name, value in fields.items() if _pickles(value)}
+
+
+def _pickles(value: Any) -> bool:
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    try:
+        cloudpickle.dumps(value)
+    except Exception:
+        return False
+    return True
+
+
+def _original(error: BaseException | None, node: str) -> BaseException:
+    """The exception the node raised, as LangGraph would have seen it locally (so retry
+    policies and error handlers match on its type); Maze's own error otherwise."""
+    if isinstance(error, TaskFailedError) and isinstance(error.cause, BaseException):
+        return error.cause
+    if error is not None:
+        return error
+    return MazeError(f"node {node!r} did not run", fix="see the run's errors", culprit=node)

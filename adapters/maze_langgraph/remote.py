@@ -1,0 +1,113 @@
+"""The worker side of a distributed LangGraph node: run its body away from the Pregel loop.
+
+The driver keeps LangGraph's loop (channels, reducers, routing, checkpoints, retries,
+caching); only a node's function crosses to a worker, with its input and what LangGraph
+would inject into it (``config``, ``runtime``, ``writer``, ``previous``), stripped of
+the loop's live objects. On the worker the call runs inside a rebuilt runnable context,
+so ``get_config()``, ``get_stream_writer()``, ``get_runtime()`` and ``interrupt()`` work;
+what they would have done to the loop (stream chunks, resume writes) is recorded and sent
+back in the :class:`NodeReply`, which the driver replays into the real loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["NodeCall", "NodeReply", "run_node"]
+
+
+@dataclasses.dataclass(slots=True)
+class NodeCall:
+    """Everything a worker needs to run one node body."""
+
+    func: Callable[..., Any]
+    input: Any
+    kwargs: dict[str, Any]  # injected kwargs that pickle (config, previous, ...)
+    wants: tuple[str, ...]  # injected kwargs rebuilt on the worker: "runtime", "writer"
+    config: dict[str, Any]
+    runtime: dict[str, Any]  # the picklable fields of LangGraph's Runtime
+    resume: list[Any]
+    null_resume: Any  # the pending Command(resume=...) value, None when there is none
+
+
+@dataclasses.dataclass(slots=True)
+class NodeReply:
+    """What the node returned (or raised), and what it asked of the loop meanwhile."""
+
+    value: Any = None
+    error: BaseException | None = None
+    chunks: list[Any] = dataclasses.field(default_factory=list)
+    sends: list[list[tuple[str, Any]]] = dataclasses.field(default_factory=list)
+    consumed_null_resume: bool = False
+
+
+def run_node(call: NodeCall) -> NodeReply:
+    """Run ``call`` here. LangGraph's control-flow exceptions (interrupts, ``Command`` to a
+    parent graph) come back in ``error`` to be raised by the driver; any other exception
+    propagates, so Maze reports the task failed with it as the cause."""
+    from langchain_core.runnables.config import set_config_context
+    from langgraph._internal._constants import (
+        CONF,
+        CONFIG_KEY_RUNTIME,
+        CONFIG_KEY_SCRATCHPAD,
+        CONFIG_KEY_SEND,
+    )
+    from langgraph.errors import GraphBubbleUp
+    from langgraph.runtime import Runtime
+
+    reply = NodeReply()
+    runtime = Runtime(**call.runtime, stream_writer=reply.chunks.append)
+    configurable = dict(call.config.get(CONF, {}))
+    configurable[CONFIG_KEY_RUNTIME] = runtime
+    configurable[CONFIG_KEY_SEND] = reply.sends.append
+    configurable[CONFIG_KEY_SCRATCHPAD] = _scratchpad(call, reply)
+    config = {**call.config, CONF: configurable}
+    kwargs = dict(call.kwargs)
+    if "config" in call.wants:
+        kwargs["config"] = config
+    if "runtime" in call.wants:
+        kwargs["runtime"] = runtime
+    if "writer" in call.wants:
+        kwargs["writer"] = reply.chunks.append
+    try:
+        with set_config_context(config) as context:  # type: ignore[arg-type]
+            value = context.run(call.func, call.input, **kwargs)
+            if inspect.isawaitable(value):
+                value = context.run(asyncio.run, _await(value))
+    except GraphBubbleUp as bubble:  # interrupt(), Command(graph=PARENT): the loop's business
+        reply.error = bubble
+        return reply
+    reply.value = value
+    return reply
+
+
+async def _await(value: Any) -> Any:
+    return await value
+
+
+def _scratchpad(call: NodeCall, reply: NodeReply) -> Any:
+    """A scratchpad with what ``interrupt()`` reads: the resume values of this node, and
+    the pending resume value (whose consumption is reported back to the driver)."""
+    from langgraph._internal._scratchpad import PregelScratchpad
+
+    def get_null_resume(consume: bool = False) -> Any:
+        if call.null_resume is None or reply.consumed_null_resume:
+            return None
+        if consume:
+            reply.consumed_null_resume = True
+        return call.null_resume
+
+    return PregelScratchpad(
+        step=0,
+        stop=1,
+        call_counter=itertools.count().__next__,
+        interrupt_counter=itertools.count().__next__,
+        get_null_resume=get_null_resume,
+        resume=list(call.resume),
+        subgraph_counter=itertools.count().__next__,
+    )
