@@ -35,6 +35,7 @@ __all__ = ["distribute"]
 
 _REBUILT = ("config", "runtime", "writer")  # injected kwargs the worker makes anew
 _RUNTIME_FIELDS = ("context", "previous", "execution_info", "server_info")
+_CONCURRENCY = 1024
 
 
 def distribute(
@@ -80,7 +81,10 @@ def distribute(
             kept.append(name)
         else:
             nodes[name] = replaced
-    distributed = graph.copy(update={"nodes": {**graph.nodes, **nodes}})
+    # LangGraph runs a sync graph's parallel nodes on at most min(32, cpus + 4) threads;
+    # distributed nodes mostly wait on Maze, which does the limiting by resources
+    config = {"max_concurrency": _CONCURRENCY, **(graph.config or {})}
+    distributed = graph.copy(update={"nodes": {**graph.nodes, **nodes}, "config": config})
     distributed.maze_local_nodes = tuple(kept)
     distributed.maze_runtime = target
     return distributed
@@ -124,19 +128,20 @@ def _distributed_node(
     return node.copy(update={"bound": stub_bound})
 
 
-def _resources(name: str, node: Any, declared: Mapping[str, Resources]) -> tuple[Resources, Any]:
-    """The node's Resources and model, from ``resources=`` or its ``metadata["maze"]``."""
+def _resources(name: str, node: Any, declared: Mapping[str, Resources]) -> _Placement:
+    """The node's Resources, kind and model, from ``resources=`` or ``metadata["maze"]``
+    (``{"resources": {...}, "kind": "io", "model": "..."}``)."""
     meta = (node.metadata or {}).get("maze", {}) if isinstance(node.metadata, Mapping) else {}
-    model = meta.get("model")
+    model, kind = meta.get("model"), meta.get("kind")
     if name in declared:
-        return declared[name], model
+        return _Placement(declared[name], kind, model)
     spec = meta.get("resources")
     if spec is None:
-        return Resources(), model
+        return _Placement(Resources(cpus=0) if kind == "io" else Resources(), kind, model)
     if isinstance(spec, Resources):
-        return spec, model
+        return _Placement(spec, kind, model)
     try:
-        return Resources(**spec), model
+        return _Placement(Resources(**spec), kind, model)
     except (TypeError, ValueError) as exc:
         raise MazeError(
             f"node {name!r} declares metadata maze.resources={spec!r}: {exc}",
@@ -160,13 +165,18 @@ def _check_pickles(name: str, func: Any) -> None:
         ) from None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Placement:
+    resources: Resources
+    kind: Any  # "cpu" | "gpu" | "io" | None (inferred from resources)
+    model: str | None
+
+
 class _NodeTask:
     """One node as a Maze tool, with a one-task workflow built once and run per call."""
 
-    def __init__(
-        self, graph_name: str, node: str, func: Any, placement: tuple[Resources, Any]
-    ) -> None:
-        resources, model = placement
+    def __init__(self, graph_name: str, node: str, func: Any, placement: _Placement) -> None:
+        resources, model = placement.resources, placement.model
         self.node = node
         self.func = func
 
@@ -174,7 +184,7 @@ class _NodeTask:
             return run_node(call)
 
         runner.__name__ = runner.__qualname__ = f"{graph_name}.{node}".replace(" ", "_")
-        kind = "gpu" if resources.gpus else "cpu"
+        kind = placement.kind
         tool_fn = tool(resources=resources, kind=kind, model=model, name=runner.__name__)(runner)
         workflow = Workflow(f"{graph_name}:{node}")
         workflow.add(tool_fn, workflow.input("call"), task_name=node)

@@ -5,9 +5,10 @@ that has the Python environment but not the user's own files (a script's neighbo
 module, a notebook's package on the driver's path). Such modules are pickled *by value*
 instead (cloudpickle's ``register_pickle_by_value``, for the whole top-level package, so the
 helpers and classes the tool uses travel with it); ``__main__`` is pickled by value anyway.
-A module is taken to be importable everywhere when it is in the standard library or in an
-installed distribution (editable installs included): Ray requires the same environment on
-every node, and shipping installed libraries would be slow and wrong (C extensions).
+A module is taken to be importable everywhere when it is in the standard library, in an
+installed distribution, or in a folder the environment puts on the path (site-packages,
+editable installs' ``.pth`` folders): Ray requires the same environment on every node, and
+shipping installed libraries would be slow and wrong (C extensions).
 
 What ships is checked once per tool, before a run starts: code and captured globals over
 the size limit, or something that cannot be pickled at all, is a SerializationError naming
@@ -16,10 +17,13 @@ the tool and the global to blame.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
+import site
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -33,8 +37,30 @@ def _installed_packages() -> frozenset[str]:
     return frozenset(importlib.metadata.packages_distributions())
 
 
+@functools.cache
+def _environment_paths() -> tuple[str, ...]:
+    """Where the environment's packages live: site-packages, and the folders its ``.pth``
+    files add (editable installs, whose packages distributions do not list)."""
+    paths = [*site.getsitepackages(), site.getusersitepackages()]
+    for folder in list(paths):
+        for pth in sorted(Path(folder).glob("*.pth")) if Path(folder).is_dir() else ():
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                for line in pth.read_text().splitlines():
+                    if line and not line.startswith(("#", "import")) and Path(line).is_dir():
+                        paths.append(str(Path(line).resolve()))
+    return tuple(str(Path(path).resolve()) for path in paths)
+
+
 def _importable_everywhere(package: str) -> bool:
-    return package in sys.stdlib_module_names or package in _installed_packages()
+    if package in sys.stdlib_module_names or package in _installed_packages():
+        return True
+    module = sys.modules.get(package)
+    origin = getattr(module, "__file__", None)
+    if origin is None:
+        return False
+    parent = str(Path(origin).resolve().parent.parent)  # the folder holding the package
+    parent_of_module = str(Path(origin).resolve().parent)  # ... or a single-file module
+    return any(folder in (parent, parent_of_module) for folder in _environment_paths())
 
 
 def ship_by_value(fn: Callable[..., Any], pickler: ModuleType) -> str | None:
