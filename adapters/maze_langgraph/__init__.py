@@ -6,6 +6,7 @@ graph = distribute(builder.compile())      # same invoke/stream/batch, same resu
 
 from __future__ import annotations
 
+from maze_langgraph.compare import compare
 from maze_langgraph.nodes import distribute
 
-__all__ = ["distribute"]
+__all__ = ["compare", "distribute"]

@@ -54,6 +54,7 @@ def distribute(
     ...}})``; a node declaring neither takes 1 CPU. With ``check`` every distributed node's
     function must pickle, or a MazeError names the node and the object that would not.
     """
+    from langgraph.graph.state import CompiledStateGraph
     from langgraph.pregel import Pregel
 
     if not isinstance(graph, Pregel):
@@ -64,6 +65,13 @@ def distribute(
         )
     chosen = runtime if isinstance(runtime, Runtime) or runtime is not None else "processes"
     target = get_runtime(chosen)
+    if not isinstance(graph, CompiledStateGraph):  # @entrypoint: its tasks are distributed
+        from maze_langgraph.functional import distribute_entrypoint
+
+        distributed = distribute_entrypoint(graph, target)
+        distributed.maze_local_nodes = tuple(graph.nodes)
+        distributed.maze_runtime = target
+        return distributed
     declared = dict(resources or {})
     unknown = set(declared) - set(graph.nodes)
     if unknown:

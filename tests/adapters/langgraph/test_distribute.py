@@ -296,3 +296,15 @@ def test_resources_can_be_given_by_node_name_and_bad_names_are_refused(processes
         distribute(graph, processes, resources={"nope": Resources(cpus=1)})
     remote = distribute(graph, processes, resources={"merge": Resources(cpus=2)})
     assert without_pids(remote.invoke({"topic": "x"})) == without_pids(graph.invoke({"topic": "x"}))
+
+
+def test_the_main_features_on_ray(ray_runtime):
+    plain = fan_graph()
+    remote = distribute(plain, ray_runtime)
+    got = remote.invoke({"topic": "ray"})
+    assert without_pids(got) == without_pids(plain.invoke({"topic": "ray"}))
+    assert os.getpid() not in got["pids"]
+    approval = distribute(approval_graph(), ray_runtime)
+    config = {"configurable": {"thread_id": str(uuid.uuid4())}}
+    assert "__interrupt__" in approval.invoke({"draft": "maze", "verdict": ""}, config)
+    assert approval.invoke(Command(resume="ok"), config)["verdict"].startswith("ok (")

@@ -1,0 +1,37 @@
+"""A scripted chat model for agent tests: stateless, deterministic, tool-calling, picklable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import Field
+
+
+class ScriptedChatModel(BaseChatModel):
+    """First turn: call every tool in ``calls`` (in one message, so they run in parallel);
+    after the tool results: answer with them joined. Decides from the history alone."""
+
+    calls: list[dict[str, Any]] = Field(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedChatModel:
+        return self
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, **kwargs: Any) -> ChatResult:
+        results = [m for m in messages if isinstance(m, ToolMessage)]
+        if results:
+            text = "; ".join(f"{m.name}={m.content}" for m in results)
+            message = AIMessage(content=f"done: {text}")
+        else:
+            tool_calls = [
+                {"name": c["name"], "args": c["args"], "id": f"call_{i}", "type": "tool_call"}
+                for i, c in enumerate(self.calls)
+            ]
+            message = AIMessage(content="", tool_calls=tool_calls)
+        return ChatResult(generations=[ChatGeneration(message=message)])

@@ -1,0 +1,128 @@
+"""Prebuilt agents, the functional API and compare(), distributed."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import TypedDict
+
+import pytest
+
+pytest.importorskip("langgraph", reason="langgraph is not installed (pip install -e '.[dev]')")
+
+from langchain_core.tools import tool as lc_tool
+from langgraph.cache.memory import InMemoryCache
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.func import entrypoint, task
+from langgraph.graph import START, StateGraph
+from langgraph.types import CachePolicy
+
+from maze_core import LocalRuntime
+from maze_langgraph import compare, distribute
+from tests.adapters.fakes import ScriptedChatModel
+
+
+@pytest.fixture(scope="module")
+def processes():
+    with LocalRuntime("processes", cpus=2, autoload_plugins=False) as runtime:
+        yield runtime
+
+
+@lc_tool
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+@lc_tool
+def shout(text: str) -> str:
+    """Upper-case a text."""
+    return text.upper()
+
+
+MODEL = ScriptedChatModel(
+    calls=[{"name": "add", "args": {"a": 2, "b": 3}}, {"name": "shout", "args": {"text": "hi"}}]
+)
+
+
+def test_create_react_agent_gives_the_same_messages(processes):
+    from langgraph.prebuilt import create_react_agent
+
+    with pytest.warns(Warning, match="create_react_agent has been moved"):
+        agent = create_react_agent(MODEL, [add, shout])
+    messages = {"messages": [("user", "go")]}
+    assert compare(agent, messages, runtime=processes) == []
+    remote = distribute(agent, processes)
+    assert remote.maze_local_nodes == ("__start__",)
+    assert remote.invoke(messages)["messages"][-1].content == "done: add=5; shout=HI"
+
+
+def test_langchain_create_agent_gives_the_same_messages(processes):
+    from langchain.agents import create_agent
+
+    agent = create_agent(MODEL, [add, shout])
+    assert compare(agent, {"messages": [("user", "go")]}, runtime=processes) == []
+
+
+@task
+def square(x: int) -> tuple:
+    return x * x, os.getpid()
+
+
+@entrypoint(checkpointer=InMemorySaver())
+def squares(xs: list) -> list:
+    return [future.result() for future in [square(x) for x in xs]]
+
+
+def test_functional_api_tasks_run_in_workers_and_the_entrypoint_stays_local(processes):
+    remote = distribute(squares, processes)
+    config = {"configurable": {"thread_id": str(uuid.uuid4())}}
+    out = remote.invoke([1, 2, 3], config)
+    assert [value for value, _ in out] == [1, 4, 9]
+    assert os.getpid() not in {pid for _, pid in out}
+    assert remote.maze_local_nodes == tuple(squares.nodes)
+
+
+class Counter(TypedDict):
+    x: int
+    pid: int
+
+
+def expensive(state: Counter) -> dict:
+    return {"x": state["x"] * 10, "pid": os.getpid()}
+
+
+def test_a_cache_hit_submits_nothing(processes):
+    builder = StateGraph(Counter)
+    builder.add_node("expensive", expensive, cache_policy=CachePolicy())
+    builder.add_edge(START, "expensive")
+    remote = distribute(builder.compile(cache=InMemoryCache()), processes)
+    submitted = []
+    original = processes.submit
+
+    def counting(*args, **kwargs):
+        submitted.append(args)
+        return original(*args, **kwargs)
+
+    processes.submit = counting
+    try:
+        first = remote.invoke({"x": 2, "pid": 0})
+        second = remote.invoke({"x": 2, "pid": 0})
+    finally:
+        del processes.submit
+    assert first == second
+    assert first["x"] == 20
+    assert len(submitted) == 1
+
+
+def test_batch_get_state_and_update_state(processes):
+    builder = StateGraph(Counter)
+    builder.add_node("expensive", expensive)
+    builder.add_edge(START, "expensive")
+    remote = distribute(builder.compile(checkpointer=InMemorySaver()), processes)
+    configs = [{"configurable": {"thread_id": f"t{i}-{uuid.uuid4()}"}} for i in range(3)]
+    outs = remote.batch([{"x": i, "pid": 0} for i in range(3)], configs)
+    assert [out["x"] for out in outs] == [0, 10, 20]
+    assert remote.get_state(configs[1]).values["x"] == 10
+    remote.update_state(configs[1], {"x": 7})
+    assert remote.get_state(configs[1]).values["x"] == 7
