@@ -138,14 +138,15 @@ class Workflow:
 
     def add(
         self,
-        fn: Callable[..., Any],
+        fn: Callable[..., Any] | ToolSpec,
         /,
         *args: Any,
         after: Iterable[TaskRef] = (),
         task_name: str | None = None,
         **kwargs: Any,
     ) -> TaskRef:
-        """Add a call of ``fn`` and return the ref of its output.
+        """Add a call of ``fn`` (a tool, a plain callable, or a ToolSpec made with
+        ``make_spec``, e.g. one function under several names) and return its output's ref.
 
         ``after`` orders this task after others without passing data; ``task_name`` names
         the task (default: the tool's name, then ``name-1``, ``name-2`` ...).

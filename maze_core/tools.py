@@ -293,8 +293,11 @@ def tool(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     return mark if fn is None else mark(fn)
 
 
-def spec_of(fn: Callable[..., Any]) -> ToolSpec:
-    """The spec of a tool; a plain callable gets a default cpu spec (it is not modified)."""
+def spec_of(fn: Callable[..., Any] | ToolSpec) -> ToolSpec:
+    """The spec of a tool (or the spec itself); a plain callable gets a default cpu spec
+    (it is not modified)."""
+    if isinstance(fn, ToolSpec):
+        return fn
     spec = getattr(fn, "__maze_tool__", None)
     return spec if isinstance(spec, ToolSpec) else make_spec(fn)
 

@@ -17,8 +17,9 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from maze_core import MazeError, Resources, TaskFailedError, Workflow, tool
+from maze_core import MazeError, Resources, TaskFailedError, Workflow
 from maze_core.run.runtime import Runtime
+from maze_core.tools import make_spec
 
 __all__ = ["distribute_entrypoint"]
 
@@ -100,15 +101,11 @@ def run_task(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, 
 def _task_graph(func: Callable[..., Any]) -> Any:
     """A one-task workflow running ``func`` (built once per task function)."""
     name = getattr(func, "__qualname__", getattr(func, "__name__", "task"))
-
-    def runner(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return run_task(func, args, kwargs)
-
-    runner.__name__ = runner.__qualname__ = name.replace("<", "").replace(">", "")
-    tool_fn = tool(resources=Resources(), name=runner.__name__)(runner)
-    workflow = Workflow(f"task:{runner.__name__}")
+    name = name.replace("<", "").replace(">", "")
+    spec = make_spec(run_task, resources=Resources(), name=name)  # by reference, not a closure
+    workflow = Workflow(f"task:{name}")
     workflow.add(
-        tool_fn,
+        spec,
         workflow.input("func"),
         workflow.input("args"),
         workflow.input("kwargs"),

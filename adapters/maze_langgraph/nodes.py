@@ -25,10 +25,11 @@ from typing import Any
 
 import cloudpickle
 
-from maze_core import MazeError, Resources, SerializationError, TaskFailedError, Workflow, tool
+from maze_core import MazeError, Resources, SerializationError, TaskFailedError, Workflow
 from maze_core.graph import TaskGraph
 from maze_core.run.runtime import Runtime, get_runtime
 from maze_core.run.shipping import unpicklable_global
+from maze_core.tools import make_spec
 from maze_langgraph.remote import NodeCall, NodeReply, run_node
 
 __all__ = ["distribute"]
@@ -188,14 +189,12 @@ class _NodeTask:
         self.node = node
         self.func = func
 
-        def runner(call: NodeCall) -> NodeReply:
-            return run_node(call)
-
-        runner.__name__ = runner.__qualname__ = f"{graph_name}.{node}".replace(" ", "_")
-        kind = placement.kind
-        tool_fn = tool(resources=resources, kind=kind, model=model, name=runner.__name__)(runner)
+        # one module-level function for every node (pickled by reference: a closure per
+        # node would be pickled by value with every call), under a name per node
+        name = f"{graph_name}.{node}".replace(" ", "_")
+        spec = make_spec(run_node, resources=resources, kind=placement.kind, model=model, name=name)
         workflow = Workflow(f"{graph_name}:{node}")
-        workflow.add(tool_fn, workflow.input("call"), task_name=node)
+        workflow.add(spec, workflow.input("call"), task_name=node)
         self.task_graph: TaskGraph = workflow.build()
 
     def sync_stub(self, runtime: Runtime) -> Any:
@@ -306,13 +305,24 @@ def _portable_runtime(runtime: Any) -> dict[str, Any]:
 
 
 def _pickles(value: Any) -> bool:
-    if value is None or isinstance(value, str | int | float | bool):
+    if _plain(value):
         return True
     try:
         cloudpickle.dumps(value)
     except Exception:
         return False
     return True
+
+
+def _plain(value: Any, depth: int = 3) -> bool:
+    """Whether ``value`` is built of primitives only (so it pickles: no need to try)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    if depth and isinstance(value, list | tuple):
+        return all(_plain(item, depth - 1) for item in value)
+    if depth and isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v, depth - 1) for k, v in value.items())
+    return False
 
 
 def _original(error: BaseException | None, node: str) -> BaseException:
