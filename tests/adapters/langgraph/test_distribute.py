@@ -308,3 +308,28 @@ def test_the_main_features_on_ray(ray_runtime):
     config = {"configurable": {"thread_id": str(uuid.uuid4())}}
     assert "__interrupt__" in approval.invoke({"draft": "maze", "verdict": ""}, config)
     assert approval.invoke(Command(resume="ok"), config)["verdict"].startswith("ok (")
+
+
+class Parent(TypedDict):
+    path: Annotated[list, operator.add]
+
+
+def escalate(state: Parent) -> Command:
+    return Command(graph=Command.PARENT, goto="handled", update={"path": ["escalated"]})
+
+
+def handled(state: Parent) -> dict:
+    return {"path": ["handled"]}
+
+
+def test_command_to_the_parent_graph_from_a_remote_subgraph_node(processes):
+    inner = StateGraph(Parent)
+    inner.add_node("escalate", escalate)
+    inner.add_edge(START, "escalate")
+    outer = StateGraph(Parent)
+    outer.add_node("inner", inner.compile(), destinations=("handled",))
+    outer.add_node("handled", handled)
+    outer.add_edge(START, "inner")
+    plain = outer.compile()
+    remote = distribute(plain, processes)
+    assert remote.invoke({"path": []}) == plain.invoke({"path": []})
