@@ -25,10 +25,10 @@ from typing import Any
 
 import cloudpickle
 
-from maze_core import MazeError, Resources, SerializationError, TaskFailedError, Workflow
+from maze_core import MazeError, Resources, TaskFailedError, Workflow
 from maze_core.graph import TaskGraph
 from maze_core.run.runtime import Runtime, get_runtime
-from maze_core.run.shipping import unpicklable_global
+from maze_core.run.shipping import pickled
 from maze_core.tools import make_spec
 from maze_langgraph.remote import NodeCall, NodeReply, run_node
 
@@ -160,18 +160,13 @@ def _resources(name: str, node: Any, declared: Mapping[str, Resources]) -> _Plac
 
 
 def _check_pickles(name: str, func: Any) -> None:
-    try:
-        cloudpickle.dumps(func)
-    except Exception as exc:
-        culprit = unpicklable_global(func, cloudpickle)
-        what = f"the object {culprit!r} it uses" if culprit else "its function"
-        raise SerializationError(
-            f"node {name!r} cannot run in a worker: {what} cannot be pickled"
-            f" ({type(exc).__name__}: {exc})",
-            fix=f"create such objects inside the node, or keep it local:"
-            f" distribute(graph, keep_local=[{name!r}])",
-            culprit=culprit or name,
-        ) from None
+    pickled(
+        func,
+        cloudpickle,
+        f"node {name!r} cannot run in a worker",
+        fix=f"create such objects inside the node, or keep it local:"
+        f" distribute(graph, keep_local=[{name!r}])",
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

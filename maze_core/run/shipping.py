@@ -29,7 +29,7 @@ from typing import Any
 
 from maze_core.errors import SerializationError
 
-__all__ = ["check_shippable", "ship_by_value"]
+__all__ = ["check_shippable", "pickled", "ship_by_value"]
 
 
 @functools.cache
@@ -77,21 +77,34 @@ def ship_by_value(fn: Callable[..., Any], pickler: ModuleType) -> str | None:
     return package
 
 
+def pickled(fn: Callable[..., Any], pickler: ModuleType, subject: str, fix: str) -> bytes:
+    """``fn`` pickled; a SerializationError saying ``subject`` (who cannot go where) and
+    naming the captured object to blame when it cannot be pickled."""
+    try:
+        data: bytes = pickler.dumps(fn)
+    except Exception as exc:
+        culprit = unpicklable_global(fn, pickler)
+        what = f"the object {culprit!r} it uses" if culprit else "its code"
+        raise SerializationError(
+            f"{subject}: {what} cannot be pickled ({type(exc).__name__}: {exc})",
+            fix=fix,
+            culprit=culprit or subject,
+        ) from None
+    return data
+
+
 def check_shippable(tool_name: str, fn: Callable[..., Any], pickler: ModuleType, limit: int) -> int:
     """The size of ``fn`` pickled as workers will receive it; a SerializationError naming
     the tool and the global to blame when it cannot be pickled or exceeds ``limit`` bytes."""
-    try:
-        size = len(pickler.dumps(fn))
-    except Exception as exc:
-        culprit = unpicklable_global(fn, pickler)
-        what = f"the global {culprit!r} it uses" if culprit else "its code"
-        raise SerializationError(
-            f"tool {tool_name!r} cannot be shipped to Ray workers: {what} cannot be pickled"
-            f" ({type(exc).__name__}: {exc})",
+    size = len(
+        pickled(
+            fn,
+            pickler,
+            f"tool {tool_name!r} cannot be shipped to Ray workers",
             fix="create such objects inside the tool (or in a model loader) instead of"
             " capturing them from the defining module",
-            culprit=culprit or tool_name,
-        ) from None
+        )
+    )
     if size > limit:
         biggest = _biggest_global(fn, pickler)
         blame = f"; the largest part is the global {biggest!r}" if biggest else ""
