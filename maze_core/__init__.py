@@ -22,7 +22,15 @@ from maze_core.errors import (
 from maze_core.graph import InputRef, TaskGraph, TaskRef, Workflow
 from maze_core.hookspecs import hookimpl
 from maze_core.plugins import make_plugin_manager
-from maze_core.run import LocalRuntime, RunHandle, RunResult, Runtime, TaskRecord, get_runtime
+from maze_core.run import (
+    LocalRuntime,
+    RunHandle,
+    RunHints,
+    RunResult,
+    Runtime,
+    TaskRecord,
+    get_runtime,
+)
 from maze_core.run.context import TaskContext, current_task, export_features
 from maze_core.run.models import current_model
 from maze_core.tools import Resources, ToolRegistry, ToolSpec, discover, tool
@@ -39,6 +47,7 @@ __all__ = [
     "Resources",
     "RunCancelledError",
     "RunHandle",
+    "RunHints",
     "RunResult",
     "Runtime",
     "SerializationError",

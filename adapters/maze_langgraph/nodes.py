@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import functools
 import inspect
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -27,16 +28,18 @@ import cloudpickle
 
 from maze_core import MazeError, Resources, TaskFailedError, Workflow
 from maze_core.graph import TaskGraph
-from maze_core.run.runtime import Runtime, get_runtime
+from maze_core.run.runtime import RunHints, Runtime, get_runtime
 from maze_core.run.shipping import pickled
 from maze_core.tools import make_spec
 from maze_langgraph.remote import NodeCall, NodeReply, run_node
+from maze_langgraph.structure import GraphShape
 
 __all__ = ["distribute"]
 
 _REBUILT = ("config", "runtime", "writer")  # injected kwargs the worker makes anew
 _RUNTIME_FIELDS = ("context", "previous", "execution_info", "server_info")
 _CONCURRENCY = 1024
+_STARTED = "__maze_started"  # when the invocation began: in every node's configurable
 
 
 def distribute(
@@ -84,8 +87,9 @@ def distribute(
     local_names = set(keep_local)
     nodes: dict[str, Any] = {}
     kept: list[str] = []
+    shape = GraphShape(graph)
     for name, node in graph.nodes.items():
-        replaced = _distributed_node(graph, name, node, target, declared, local_names, check)
+        replaced = _distributed_node(graph, name, node, target, declared, local_names, check, shape)
         if replaced is None:
             kept.append(name)
         else:
@@ -94,6 +98,7 @@ def distribute(
     # distributed nodes mostly wait on Maze, which does the limiting by resources
     config = {"max_concurrency": _CONCURRENCY, **(graph.config or {})}
     distributed = graph.copy(update={"nodes": {**graph.nodes, **nodes}, "config": config})
+    distributed.__class__ = _stamping(type(graph))
     distributed.maze_local_nodes = tuple(kept)
     distributed.maze_runtime = target
     return distributed
@@ -107,6 +112,7 @@ def _distributed_node(
     declared: Mapping[str, Resources],
     keep_local: set[str],
     check: bool,
+    shape: GraphShape,
 ) -> Any | None:
     """The node with its body as a Maze task; its distributed subgraph; or None (local)."""
     from langgraph._internal._runnable import RunnableCallable
@@ -130,7 +136,8 @@ def _distributed_node(
         return None
     if check:
         _check_pickles(name, func)
-    submit = _NodeTask(graph.name or "graph", name, func, _resources(name, node, declared))
+    placement = _resources(name, node, declared)
+    submit = _NodeTask(graph.name or "graph", name, func, placement, shape)
     stub_bound = copy.copy(bound)
     stub_bound.func = submit.sync_stub(runtime)
     stub_bound.afunc = submit.async_stub(runtime)
@@ -179,10 +186,13 @@ class _Placement:
 class _NodeTask:
     """One node as a Maze tool, with a one-task workflow built once and run per call."""
 
-    def __init__(self, graph_name: str, node: str, func: Any, placement: _Placement) -> None:
+    def __init__(
+        self, graph_name: str, node: str, func: Any, placement: _Placement, shape: GraphShape
+    ) -> None:
         resources, model = placement.resources, placement.model
         self.node = node
         self.func = func
+        self.shape = shape
 
         # one module-level function for every node (pickled by reference: a closure per
         # node would be pickled by value with every call), under a name per node
@@ -195,8 +205,8 @@ class _NodeTask:
     def sync_stub(self, runtime: Runtime) -> Any:
         @functools.wraps(self.func)
         def stub(state: Any, **injected: Any) -> Any:
-            call, loop = self._call(state, injected)
-            result = runtime.submit(self.task_graph, call=call).result()
+            call, loop, hints = self._call(state, injected)
+            result = runtime.submit(self.task_graph, hints=hints, call=call).result()
             return self._finish(result, loop)
 
         return stub
@@ -204,14 +214,15 @@ class _NodeTask:
     def async_stub(self, runtime: Runtime) -> Any:
         @functools.wraps(self.func)
         async def astub(state: Any, **injected: Any) -> Any:
-            call, loop = self._call(state, injected)
-            result = await runtime.submit(self.task_graph, call=call)
+            call, loop, hints = self._call(state, injected)
+            result = await runtime.submit(self.task_graph, hints=hints, call=call)
             return self._finish(result, loop)
 
         return astub
 
-    def _call(self, state: Any, injected: dict[str, Any]) -> tuple[NodeCall, _Loop]:
-        """The picklable call, and the live loop objects the reply is replayed into."""
+    def _call(self, state: Any, injected: dict[str, Any]) -> tuple[NodeCall, _Loop, RunHints]:
+        """The picklable call, the live loop objects the reply is replayed into, and what
+        the scheduler should know: the invocation's age and the work left after this node."""
         from langgraph._internal._constants import (
             CONF,
             CONFIG_KEY_RUNTIME,
@@ -236,10 +247,13 @@ class _NodeTask:
             resume=list(getattr(scratchpad, "resume", None) or []),
             null_resume=scratchpad.get_null_resume(False) if scratchpad is not None else None,
         )
-        return call, loop
+        hints = RunHints(configurable.get(_STARTED), self.shape.work_after(self.node))
+        return call, loop, hints
 
     def _finish(self, result: Any, loop: _Loop) -> Any:
         record = result.tasks[self.node]
+        if record.seconds is not None:
+            self.shape.observed(self.node, record.seconds)
         if record.status != "done":
             raise _original(record.error, self.node)
         reply: NodeReply = result[self.node]
@@ -266,6 +280,31 @@ class _Loop:
         for chunk in reply.chunks:
             if self.writer is not None:
                 self.writer(chunk)
+
+
+@functools.cache
+def _stamping(cls: type) -> type:
+    """``cls`` whose invocations note when they started (in the config every node sees),
+    so all node tasks of one invocation age together in the scheduler."""
+
+    def stream(self: Any, input: Any, config: Any = None, **kwargs: Any) -> Any:
+        return super(stamped, self).stream(input, _stamp(config), **kwargs)
+
+    async def astream(self: Any, input: Any, config: Any = None, **kwargs: Any) -> Any:
+        async for chunk in super(stamped, self).astream(input, _stamp(config), **kwargs):
+            yield chunk
+
+    stamped = type(cls.__name__, (cls,), {"stream": stream, "astream": astream})
+    stamped.__module__ = cls.__module__
+    return stamped
+
+
+def _stamp(config: Any) -> dict[str, Any]:
+    config = dict(config or {})
+    configurable = dict(config.get("configurable") or {})
+    configurable.setdefault(_STARTED, time.time())
+    config["configurable"] = configurable
+    return config
 
 
 def _current_config(get_config: Any) -> dict[str, Any]:

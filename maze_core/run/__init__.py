@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from maze_core.run.executors import InlineExecutor, ProcessExecutor
 from maze_core.run.result import RunResult, TaskRecord
-from maze_core.run.runtime import LocalRuntime, RunHandle, Runtime, get_runtime
+from maze_core.run.runtime import LocalRuntime, RunHandle, RunHints, Runtime, get_runtime
 
 __all__ = [
     "InlineExecutor",
     "LocalRuntime",
     "ProcessExecutor",
     "RunHandle",
+    "RunHints",
     "RunResult",
     "Runtime",
     "TaskRecord",

@@ -41,7 +41,7 @@ from maze_core.run.executors import Outcome, run_call, size_hint
 from maze_core.run.models import ModelUse
 from maze_core.run.ray_actors import ModelActors
 from maze_core.run.runstate import RunBook
-from maze_core.run.runtime import RunHandle, Runtime
+from maze_core.run.runtime import RunHandle, RunHints, Runtime
 from maze_core.run.shipping import check_shippable, ship_by_value
 from maze_core.run.timers import Deadlines
 from maze_core.schedule import Dispatch, ModelUnloaded, Node, NodeAdded, NodeRemoved
@@ -178,17 +178,23 @@ class RayRuntime(Runtime):
         return service
 
     def submit(
-        self, workflow: Workflow | TaskGraph, /, *, fail_fast: bool = False, **inputs: Any
+        self,
+        workflow: Workflow | TaskGraph,
+        /,
+        *,
+        fail_fast: bool = False,
+        hints: RunHints | None = None,
+        **inputs: Any,
     ) -> RunHandle:
         graph = workflow.build() if isinstance(workflow, Workflow) else workflow
         for task in graph.tasks.values():
             self._check_code(task.spec)
         if self.service is None:
-            return super().submit(graph, fail_fast=fail_fast, **inputs)
+            return super().submit(graph, fail_fast=fail_fast, hints=hints, **inputs)
         self._check_open()
         graph.bind_inputs(inputs)  # bad inputs fail here, not in the service
         ray = _ray()
-        run_id, error = ray.get(self.service.submit.remote(graph, inputs, fail_fast))
+        run_id, error = ray.get(self.service.submit.remote(graph, inputs, fail_fast, hints))
         if error is not None:
             raise error
         future = self.service.result.remote(run_id).future()

@@ -27,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 from maze_core.errors import SerializationError, TaskTimeoutError, ValidationError
@@ -63,9 +64,19 @@ from maze_core.schedule.events import Event, Instruction
 from maze_core.schedule.policies import POLICIES, Policy, make_policy
 from maze_core.tools import ToolRegistry, ToolSpec, parse_size
 
-__all__ = ["LocalRuntime", "RunHandle", "Runtime", "get_runtime"]
+__all__ = ["LocalRuntime", "RunHandle", "RunHints", "Runtime", "get_runtime"]
 
 log = logging.getLogger("maze")
+
+
+@dataclass(frozen=True, slots=True)
+class RunHints:
+    """A run that is one step of a larger job (a LangGraph invocation's node): it ages from
+    the job's start (``age_from``, a ``time.time()``) and ``work_after`` predicted seconds of
+    the job follow it, so the scheduler ranks the job, not the step."""
+
+    age_from: float | None = None
+    work_after: float = 0.0
 
 
 class RunHandle:
@@ -142,19 +153,36 @@ class Runtime(abc.ABC):
         self.close()
 
     def submit(
-        self, workflow: Workflow | TaskGraph, /, *, fail_fast: bool = False, **inputs: Any
+        self,
+        workflow: Workflow | TaskGraph,
+        /,
+        *,
+        fail_fast: bool = False,
+        hints: RunHints | None = None,
+        **inputs: Any,
     ) -> RunHandle:
-        """Start a run of ``workflow`` with ``inputs``; many runs share one runtime."""
+        """Start a run of ``workflow`` with ``inputs``; many runs share one runtime.
+        ``hints`` tell the scheduler the run is one step of a larger job (adapters)."""
         self._check_open()
         graph = workflow.build() if isinstance(workflow, Workflow) else workflow
         values = graph.bind_inputs(inputs)
         self._check_not_inside_loop()
         run = self.book.open(next(self._ids), graph, values, time.time())
+        hints = hints or RunHints()
         with self._lock:
             self._owner = threading.get_ident()
             try:
                 predicted = run.predictions()
-                self._process([SubmitRun(run.run_id, graph, run.submitted, fail_fast, predicted)])
+                event = SubmitRun(
+                    run.run_id,
+                    graph,
+                    run.submitted,
+                    fail_fast,
+                    predicted,
+                    hints.age_from,
+                    hints.work_after,
+                )
+                self._process([event])
                 self._drain()
             finally:
                 self._owner = None

@@ -61,11 +61,11 @@ class SchedulerService:
         return "ok"
 
     def submit(
-        self, graph: Any, inputs: dict[str, Any], fail_fast: bool
+        self, graph: Any, inputs: dict[str, Any], fail_fast: bool, hints: Any = None
     ) -> tuple[int | None, BaseException | None]:
         """Start a run; (run id, None), or (None, the error) when it is refused."""
         try:
-            handle = self.runtime.submit(graph, fail_fast=fail_fast, **inputs)
+            handle = self.runtime.submit(graph, fail_fast=fail_fast, hints=hints, **inputs)
         except MazeError as error:
             return None, error
         self._handles[handle.run_id] = handle

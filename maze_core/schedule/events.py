@@ -45,6 +45,9 @@ class SubmitRun:
     """A run of ``graph`` starts; ``fail_fast`` cancels it all at the first final failure.
 
     ``predicted`` gives each task's predicted seconds (missing tasks: the kind's default).
+    ``age_from`` and ``work_after`` describe a run that is one step of a larger job (a
+    LangGraph invocation's node): the run ages from the job's start (default: ``time``) and
+    ``work_after`` predicted seconds of the job follow it, so policies rank the job as a whole.
     """
 
     run_id: int
@@ -52,6 +55,8 @@ class SubmitRun:
     time: float
     fail_fast: bool = False
     predicted: Mapping[str, float] = field(default_factory=dict)
+    age_from: float | None = None
+    work_after: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

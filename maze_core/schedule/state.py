@@ -114,7 +114,7 @@ class RunState:
         self.run_id = event.run_id
         self.graph = graph
         self.fail_fast = event.fail_fast
-        self.submitted_at = event.time
+        self.submitted_at = event.time if event.age_from is None else event.age_from
         self.failed = False
         self.cancelled = False
         self.pinned: str | None = None
@@ -127,6 +127,7 @@ class RunState:
         self.gpu_tasks = sum(task.spec.kind == "gpu" for task in graph.tasks.values())
         self.remaining_gpu_tasks = self.gpu_tasks
         self.remaining_seconds = sum(ts.predicted for ts in self.tasks.values())
+        self.remaining_seconds += event.work_after  # the rest of the job: never finished here
         self.expected_seconds = self.update_ranks()
 
     def update_ranks(self) -> float:

@@ -201,3 +201,17 @@ def test_an_unloaded_model_no_longer_attracts_its_tasks():
     scheduler.handle(ModelUnloaded("a", "qwen", 2.0))
     assert "qwen" not in scheduler.nodes["a"].models
     assert scheduler.cluster.replicas("qwen") == 0
+
+
+def test_daps_ranks_a_step_by_its_job_age_and_the_work_after_it():
+    scheduler = one_cpu("daps")
+    scheduler.handle(SubmitRun(1, chain("blocker", 1).build(), 0.0))
+    young_job = SubmitRun(2, chain("young", 1).build(), 10.0, age_from=10.0)
+    old_job = SubmitRun(3, chain("old", 1).build(), 10.0, age_from=0.0)
+    long_job = SubmitRun(4, chain("long", 1).build(), 10.0, age_from=0.0, work_after=100.0)
+    scheduler.handle(young_job, long_job, old_job)
+    order = []
+    for done in (1, 3, 2, 4):
+        out = scheduler.handle(TaskDone(done, "cpu_step", 0, 20.0 + done))
+        order += started(out)
+    assert order[:3] == ["3:cpu_step@n", "2:cpu_step@n", "4:cpu_step@n"]
