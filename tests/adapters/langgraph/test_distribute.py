@@ -333,3 +333,19 @@ def test_command_to_the_parent_graph_from_a_remote_subgraph_node(processes):
     plain = outer.compile()
     remote = distribute(plain, processes)
     assert remote.invoke({"path": []}) == plain.invoke({"path": []})
+
+
+def test_abatch_and_astream_debug_mode_match(processes):
+    plain, remote = fan_graph(), distribute(fan_graph(), processes)
+    inputs = [{"topic": "x"}, {"topic": "y"}]
+
+    async def both() -> tuple:
+        plain_out = await plain.abatch(inputs)
+        remote_out = await remote.abatch(inputs)
+        plain_kinds = [c["type"] async for c in plain.astream(inputs[0], stream_mode="debug")]
+        remote_kinds = [c["type"] async for c in remote.astream(inputs[0], stream_mode="debug")]
+        return plain_out, remote_out, plain_kinds, remote_kinds
+
+    plain_out, remote_out, plain_kinds, remote_kinds = asyncio.run(both())
+    assert [without_pids(o) for o in remote_out] == [without_pids(o) for o in plain_out]
+    assert sorted(remote_kinds) == sorted(plain_kinds)
