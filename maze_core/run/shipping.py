@@ -58,9 +58,10 @@ def _importable_everywhere(package: str) -> bool:
     origin = getattr(module, "__file__", None)
     if origin is None:
         return False
-    parent = str(Path(origin).resolve().parent.parent)  # the folder holding the package
-    parent_of_module = str(Path(origin).resolve().parent)  # ... or a single-file module
-    return any(folder in (parent, parent_of_module) for folder in _environment_paths())
+    # the folder that must be on the path to import it: a package's parent, a module's own
+    here = Path(origin).resolve().parent
+    root = str(here.parent if hasattr(module, "__path__") else here)
+    return root in _environment_paths()
 
 
 def ship_by_value(fn: Callable[..., Any], pickler: ModuleType) -> str | None:
