@@ -163,11 +163,15 @@ def start(
             f"[yellow]warning:[/] the head advertises {host}: anyone who can reach it and"
             " holds the cluster's token can run code on it (see docs/security.md)"
         )
-    with console.status("starting Ray..."):
-        if head:
-            where = server.start_head(port, host, num_cpus, num_gpus, policy)
-        else:
-            where = server.start_worker(address or "", num_cpus, num_gpus)
+    try:
+        with console.status("starting Ray..."):
+            if head:
+                where = server.start_head(port, host, num_cpus, num_gpus, policy)
+            else:
+                where = server.start_worker(address or "", num_cpus, num_gpus)
+    except MazeError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(1) from None
     role = "head with the shared Maze scheduler" if head else "worker node"
     console.print(f"started a {role} at {where}")
     if head:
@@ -187,7 +191,11 @@ def status(
 
     from maze_core.run import server
 
-    state = server.status(address)
+    try:
+        state = server.status(address)
+    except MazeError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(1) from None
     if not state["service"]:
         console.print(f"Ray at {state['address']} has no shared Maze scheduler; its nodes:")
         for node in state["nodes"]:

@@ -175,9 +175,22 @@ def stop(grace_s: float = 5.0) -> list[int]:
 
 def status(address: str | None = None) -> dict[str, Any]:
     """The service's view of the cluster (or Ray's, when there is no service)."""
+    address = address or _load_state().get("address")
+    if not address:
+        raise MazeError(
+            "no cluster was started with `maze start` on this machine",
+            fix="start one with `maze start --head`, or name it: maze status --address HOST:PORT",
+            culprit="maze status",
+        )
     ray = _ray()
-    address = address or _load_state().get("address") or "auto"
-    ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR")
+    try:
+        ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR")
+    except ConnectionError as exc:
+        raise MazeError(
+            f"no Ray cluster answers at {address}: {exc}",
+            fix="start it with `maze start --head`, or check the address and the Ray token",
+            culprit=address,
+        ) from None
     try:
         service = find_service(ray)
         if service is not None:

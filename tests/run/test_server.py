@@ -96,3 +96,10 @@ def test_loopback_addresses_are_recognised():
     assert is_loopback("::1")
     assert not is_loopback("0.0.0.0")
     assert not is_loopback("192.0.2.7")
+
+
+def test_status_without_a_cluster_says_how_to_start_one(tmp_path):
+    env = {**os.environ, "MAZE_HOME": str(tmp_path)}
+    shown = maze("status", env=env)
+    assert shown.returncode == 1
+    assert "maze start --head" in shown.stdout
