@@ -34,7 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from maze_core.errors import MazeError, WorkerLostError, missing_dependency
-from maze_core.graph import TaskGraph, Workflow, resolve
+from maze_core.graph import TaskGraph, resolve
 from maze_core.predict.malearn import MaLearn
 from maze_core.run.context import TaskContext
 from maze_core.run.executors import Outcome, run_call, size_hint
@@ -177,22 +177,13 @@ class RayRuntime(Runtime):
             )
         return service
 
-    def submit(
-        self,
-        workflow: Workflow | TaskGraph,
-        /,
-        *,
-        fail_fast: bool = False,
-        hints: RunHints | None = None,
-        **inputs: Any,
-    ) -> RunHandle:
-        graph = workflow.build() if isinstance(workflow, Workflow) else workflow
+    def _forward(
+        self, graph: TaskGraph, inputs: dict[str, Any], fail_fast: bool, hints: RunHints
+    ) -> RunHandle | None:
         for task in graph.tasks.values():
             self._check_code(task.spec)
         if self.service is None:
-            return super().submit(graph, fail_fast=fail_fast, hints=hints, **inputs)
-        self._check_open()
-        graph.bind_inputs(inputs)  # bad inputs fail here, not in the service
+            return None
         ray = _ray()
         run_id, error = ray.get(self.service.submit.remote(graph, inputs, fail_fast, hints))
         if error is not None:

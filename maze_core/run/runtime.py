@@ -166,9 +166,12 @@ class Runtime(abc.ABC):
         self._check_open()
         graph = workflow.build() if isinstance(workflow, Workflow) else workflow
         values = graph.bind_inputs(inputs)
+        hints = hints or RunHints()
+        forwarded = self._forward(graph, inputs, fail_fast, hints)
+        if forwarded is not None:
+            return forwarded
         self._check_not_inside_loop()
         run = self.book.open(next(self._ids), graph, values, time.time())
-        hints = hints or RunHints()
         with self._lock:
             self._owner = threading.get_ident()
             try:
@@ -190,6 +193,13 @@ class Runtime(abc.ABC):
         if run.rejection is not None:
             raise run.rejection
         return RunHandle(self, run.run_id, graph.name, run.future)
+
+    def _forward(
+        self, graph: TaskGraph, inputs: dict[str, Any], fail_fast: bool, hints: RunHints
+    ) -> RunHandle | None:
+        """Check the graph for this runtime and, if another scheduler runs it (a shared one
+        in server mode), hand it over and return its handle; None to run it here."""
+        return None
 
     def post_event(self, event: Event) -> None:
         """Feed one event to the scheduler (from any thread)."""
