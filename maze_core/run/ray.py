@@ -224,7 +224,6 @@ class RayRuntime(Runtime):
     def _dispatch(self, instruction: Dispatch) -> None:
         run_id, task_id, attempt = instruction.run_id, instruction.task_id, instruction.attempt
         key = (run_id, task_id, attempt)
-
         node = instruction.allocation.node
 
         def report(future: Future[Outcome]) -> None:
