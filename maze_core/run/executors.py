@@ -271,6 +271,17 @@ class ProcessExecutor(Executor):
         for worker in workers:
             worker.stop(terminate=not wait)
 
+    def kill(self, future: Future[Any]) -> bool:
+        """Stop the worker running ``future`` (a call past its timeout: a process, unlike a
+        thread, can be stopped, so its slot is not lost to a call that never returns).
+        The call fails with WorkerLostError; True if a worker was running it."""
+        with self._lock:
+            worker = next((w for w in self._workers if w.current is future), None)
+        if worker is None:
+            return False
+        worker.stop(terminate=True)  # its reader sees the pipe end and replaces it
+        return True
+
     def _feed(self) -> None:
         """Give queued calls to idle workers, starting workers up to ``max_workers``."""
         while True:

@@ -39,6 +39,7 @@ from maze_core.run.context import TaskContext
 from maze_core.run.executors import (
     ExecutorName,
     Outcome,
+    ProcessExecutor,
     make_executor,
     run_call,
     unpicklable_part,
@@ -379,9 +380,19 @@ class LocalRuntime(Runtime):
             report(failed)
             return
         if spec.timeout is not None:
-            expired = lambda: self.book.expired(run_id, task_id, attempt)  # noqa: E731
-            self._deadlines.add(time.monotonic() + spec.timeout, lambda: self._post(expired))
+            self._deadlines.add(
+                time.monotonic() + spec.timeout,
+                lambda: self._expire(run_id, task_id, attempt, future),
+            )
         future.add_done_callback(report)
+
+    def _expire(self, run_id: int, task_id: str, attempt: int, future: Future[Outcome]) -> None:
+        """An attempt ran out of time: fail it, and stop its worker process if it has one
+        (threads cannot be stopped: an abandoned thread attempt finishes in the background)."""
+        self._post(lambda: self.book.expired(run_id, task_id, attempt))
+        executor = self._executor
+        if not future.done() and isinstance(executor, ProcessExecutor):
+            executor.kill(future)
 
 
 def model_use(spec: ToolSpec, idle_s: float) -> ModelUse | None:

@@ -464,3 +464,25 @@ def test_an_unpicklable_argument_is_named_by_the_tools_parameter():
     assert isinstance(error, SerializationError)
     assert "argument 'lock' (lock) cannot be pickled" in str(error)
     assert "task 'use'" in str(error)
+
+
+@tool(timeout=0.3)
+def never_returns() -> None:
+    time.sleep(3600)
+
+
+def test_a_process_that_never_returns_is_stopped_at_its_timeout_and_its_slot_reused():
+    with LocalRuntime("processes", cpus=1, autoload_plugins=False) as runtime:
+        wf = Workflow("stuck")
+        stuck = wf.add(never_returns)
+        after = wf.add(inc, 1, after=[stuck])
+        free = wf.add(inc, 2)
+        started = time.monotonic()
+        result = runtime.submit(wf).result(timeout=30)
+        assert isinstance(result.tasks[stuck.task_id].error, TaskTimeoutError)
+        assert result.tasks[after.task_id].status == "cancelled"
+        assert result[free] == 3  # the one worker was freed, not lost to the stuck call
+        assert time.monotonic() - started < 10
+        again = Workflow("after-stuck")
+        ref = again.add(inc, 41)
+        assert runtime.submit(again).result(timeout=30)[ref] == 42
