@@ -17,9 +17,11 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from maze_core import MazeError, Resources, TaskFailedError, Workflow
+from maze_core import Resources, Workflow
 from maze_core.run.runtime import Runtime
 from maze_core.tools import make_spec
+from maze_langgraph.nodes import original_error
+from maze_langgraph.remote import settle
 
 __all__ = ["distribute_entrypoint"]
 
@@ -86,15 +88,7 @@ def _intercepting_async(func: Callable[..., Any], runtime: Runtime) -> Callable[
 
 def run_task(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Worker side: the task function, called plainly (awaited if it is async)."""
-    value = func(*args, **kwargs)
-    if inspect.isawaitable(value):
-        import asyncio
-
-        async def wait() -> Any:
-            return await value
-
-        value = asyncio.run(wait())
-    return value
+    return settle(func(*args, **kwargs))
 
 
 @functools.cache
@@ -134,9 +128,6 @@ def _remote(func: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
 
 def _value(result: Any) -> Any:
     record = result.tasks["task"]
-    if record.status == "done":
-        return result["task"]
-    error = record.error
-    if isinstance(error, TaskFailedError) and isinstance(error.cause, BaseException):
-        raise error.cause
-    raise error or MazeError("the task did not run", fix="see the run's errors", culprit="task")
+    if record.status != "done":
+        raise original_error(record.error, "task")
+    return result["task"]

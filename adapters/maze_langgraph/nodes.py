@@ -255,7 +255,7 @@ class _NodeTask:
         if record.seconds is not None:
             self.shape.observed(self.node, record.seconds)
         if record.status != "done":
-            raise _original(record.error, self.node)
+            raise original_error(record.error, self.node)
         reply: NodeReply = result[self.node]
         loop.replay(reply)
         if reply.error is not None:
@@ -359,9 +359,9 @@ def _plain(value: Any, depth: int = 3) -> bool:
     return False
 
 
-def _original(error: BaseException | None, node: str) -> BaseException:
-    """The exception the node raised, as LangGraph would have seen it locally (so retry
-    policies and error handlers match on its type); Maze's own error otherwise."""
+def original_error(error: BaseException | None, node: str) -> BaseException:
+    """The exception a node or task raised, as LangGraph would have seen it locally (so
+    retry policies and error handlers match on its type); Maze's own error otherwise."""
     if isinstance(error, TaskFailedError) and isinstance(error.cause, BaseException):
         return error.cause
     if error is not None:

@@ -18,7 +18,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["NodeCall", "NodeReply", "run_node"]
+__all__ = ["NodeCall", "NodeReply", "run_node", "settle"]
 
 
 @dataclasses.dataclass(slots=True)
@@ -77,8 +77,7 @@ def run_node(call: NodeCall) -> NodeReply:
     try:
         with set_config_context(config) as context:  # type: ignore[arg-type]
             value = context.run(call.func, call.input, **kwargs)
-            if inspect.isawaitable(value):
-                value = context.run(asyncio.run, _await(value))
+            value = context.run(settle, value)
     except GraphBubbleUp as bubble:  # interrupt(), Command(graph=PARENT): the loop's business
         reply.error = bubble
         return reply
@@ -86,8 +85,15 @@ def run_node(call: NodeCall) -> NodeReply:
     return reply
 
 
-async def _await(value: Any) -> Any:
-    return await value
+def settle(value: Any) -> Any:
+    """``value``, or what it resolves to when it is awaitable (an async node or task)."""
+    if not inspect.isawaitable(value):
+        return value
+
+    async def wait() -> Any:
+        return await value
+
+    return asyncio.run(wait())
 
 
 def _scratchpad(call: NodeCall, reply: NodeReply) -> Any:

@@ -134,7 +134,7 @@ class RayRuntime(Runtime):
         self._remotes: dict[tuple[ToolSpec, str], Any] = {}
         self.model_idle_s = model_idle_s
         self._actors = ModelActors(ray, self._model_unloaded)
-        self._actor_options: dict[tuple[ToolSpec, str], dict[str, Any]] = {}
+        self._options_cache: dict[tuple[ToolSpec, str], dict[str, Any]] = {}
         self._deadlines = Deadlines()
         self._tasks: dict[tuple[int, str, int], Any] = {}
         self._dead: set[str] = set()  # Ray never reuses a node id: these never come back
@@ -283,9 +283,9 @@ class RayRuntime(Runtime):
 
     def _options_for(self, spec: ToolSpec, node_id: str) -> dict[str, Any]:
         key = (spec, node_id)
-        options = self._actor_options.get(key)
+        options = self._options_cache.get(key)
         if options is None:
-            options = self._actor_options[key] = _options(spec.resources, node_id)
+            options = self._options_cache[key] = _options(spec.resources, node_id)
         return options
 
     def _report_lost(

@@ -203,12 +203,6 @@ def status(address: str | None = None) -> dict[str, Any]:
         ray.shutdown()
 
 
-def default_address() -> str | None:
-    """The address ``maze start`` recorded on this machine, if any."""
-    address = _load_state().get("address")
-    return str(address) if address else None
-
-
 # -- helpers ---------------------------------------------------------------------------------
 
 

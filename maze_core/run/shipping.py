@@ -139,19 +139,21 @@ def _captured(fn: Callable[..., Any]) -> dict[str, Any]:
 
 
 def unpicklable_global(fn: Callable[..., Any], pickler: ModuleType) -> str | None:
-    for name, value in _captured(fn).items():
-        try:
-            pickler.dumps(value)
-        except Exception:
-            return name
-    return None
+    """The first object ``fn`` captures that cannot be pickled, by name (None: none)."""
+    return next((name for name, size in _global_sizes(fn, pickler).items() if size is None), None)
 
 
 def _biggest_global(fn: Callable[..., Any], pickler: ModuleType) -> str | None:
-    sizes = {}
+    sizes = {name: size for name, size in _global_sizes(fn, pickler).items() if size is not None}
+    return max(sizes, key=sizes.__getitem__) if sizes else None
+
+
+def _global_sizes(fn: Callable[..., Any], pickler: ModuleType) -> dict[str, int | None]:
+    """Pickled bytes of each object ``fn`` captures (None where it cannot be pickled)."""
+    sizes: dict[str, int | None] = {}
     for name, value in _captured(fn).items():
         try:
             sizes[name] = len(pickler.dumps(value))
         except Exception:
-            continue
-    return max(sizes, key=sizes.__getitem__) if sizes else None
+            sizes[name] = None
+    return sizes
