@@ -321,10 +321,11 @@ def _refs(value: Any) -> Iterable[TaskRef | InputRef]:
             yield from _refs(item)
 
 
-def resolve(value: Any, outputs: Mapping[str, Any], inputs: Mapping[str, Any]) -> Any:
-    """``value`` with every ref replaced by the output or input it stands for."""
+def resolve(value: Any, outputs: Mapping[str, Any] | None, inputs: Mapping[str, Any]) -> Any:
+    """``value`` with every ref replaced by the output or input it stands for; with
+    ``outputs=None`` only input refs are replaced (task refs are resolved elsewhere)."""
     if isinstance(value, TaskRef):
-        return _select(outputs[value.task_id], value.path)
+        return value if outputs is None else _select(outputs[value.task_id], value.path)
     if isinstance(value, InputRef):
         return _select(inputs[value.name], value.path)
     if isinstance(value, list | tuple | set | frozenset):
@@ -333,6 +334,11 @@ def resolve(value: Any, outputs: Mapping[str, Any], inputs: Mapping[str, Any]) -
     if isinstance(value, dict):
         return {key: resolve(item, outputs, inputs) for key, item in value.items()}
     return value
+
+
+def task_refs(value: Any) -> list[str]:
+    """The ids of the tasks whose outputs ``value`` uses, once each, in order of appearance."""
+    return list(dict.fromkeys(ref.task_id for ref in _refs(value) if isinstance(ref, TaskRef)))
 
 
 def _select(value: Any, path: tuple[Any, ...]) -> Any:

@@ -34,7 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from maze_core.errors import MazeError, WorkerLostError, missing_dependency
-from maze_core.graph import TaskGraph, resolve
+from maze_core.graph import TaskGraph, resolve, task_refs
 from maze_core.predict.malearn import MaLearn
 from maze_core.run.context import TaskContext
 from maze_core.run.executors import Outcome, run_call, size_hint
@@ -241,11 +241,13 @@ class RayRuntime(Runtime):
 
         try:
             task, args, kwargs = self.book.running(instruction, resolve_refs=False)
+            deps: list[str] = []
+            if task.has_refs:  # inputs are here; upstream outputs go worker to worker
+                args, kwargs = resolve((args, kwargs), None, self.book.inputs_of(run_id))
+                deps = task_refs((args, kwargs))
             outputs = self.book.outputs_of(run_id)
-            deps = [dep for dep in task.deps if dep in outputs]
-            context = TaskContext.of(instruction)
-            call = ((args, kwargs), deps, self.book.inputs_of(run_id), context)
             values = [outputs[dep] for dep in deps]
+            call = _call(args, kwargs, deps, TaskContext.of(instruction))
             spec = task.spec
             if spec.load is not None and spec.model is not None:
                 options = self._options_for(spec, node)
@@ -394,32 +396,48 @@ def _tool_task(spec: ToolSpec) -> Callable[..., tuple[Outcome, Any]]:
     # in a model actor, which the runtime stops when idle: the model stays while it lives
     model = ModelUse(spec.model, spec.load, math.inf) if spec.load and spec.model else None
 
-    def execute(call: tuple[Any, ...], *dep_values: Any) -> tuple[Outcome, Any]:
+    def execute(call: list[Any], *dep_values: Any) -> tuple[Any, Any]:
         """Worker side: resolve refs against the upstream values Ray delivered, run the
-        tool, return (a small report, the value)."""
-        template, deps, inputs, context = call
-        args, kwargs = resolve(template, dict(zip(deps, dep_values, strict=True)), inputs)
+        tool, return (a small report, the value); see ``_call`` and ``_outcome_future``."""
+        args, kwargs, deps, context = call
+        if deps:
+            args, kwargs = resolve((args, kwargs), dict(zip(deps, dep_values, strict=True)), {})
+        run_id, task_id, attempt, node, gpu_ids, model_load = context
+        context = TaskContext(run_id, task_id, attempt, node, tuple(gpu_ids), model_load)
         outcome = run_call(fn, args, kwargs, is_async, None, True, context, model)
-        value, outcome.value = outcome.value, None
-        if outcome.ok:
-            outcome.output_size = size_hint(value)
-        return outcome, value
+        if not outcome.ok:
+            return outcome, None
+        return [outcome.started, outcome.finished, outcome.exported, size_hint(outcome.value)], (
+            outcome.value
+        )
 
     execute.__name__ = execute.__qualname__ = spec.name.replace("-", "_")
     return execute
 
 
+def _call(args: Any, kwargs: Any, deps: list[str], context: TaskContext) -> list[Any]:
+    """What a Ray task is called with, in lists, dicts and scalars where it can be: Ray
+    serializes those with msgpack, several times cheaper than pickling a tuple or object
+    (which matters at thousands of tasks a second)."""
+    place = [context.run_id, context.task_id, context.attempt, context.node]
+    return [list(args), kwargs, deps, [*place, list(context.gpu_ids), context.model_load]]
+
+
 def _outcome_future(done: Future[Any], value_ref: Any, task_id: str) -> Future[Outcome]:
-    """The report as an Outcome whose value is the ObjectRef of the output."""
+    """The report as an Outcome whose value is the ObjectRef of the output. A success is
+    reported as the list ``[started, finished, exported, output size]`` (see ``_call``),
+    a failure as its Outcome."""
     result: Future[Outcome] = Future()
     try:
-        outcome = done.result()
+        report = done.result()
     except Exception as exc:
         result.set_exception(_lost(exc, task_id))
         return result
-    if outcome.ok:
-        outcome.value = value_ref
-    result.set_result(outcome)
+    if isinstance(report, Outcome):
+        result.set_result(report)
+    else:
+        started, finished, exported, size = report
+        result.set_result(Outcome(True, value_ref, None, "", started, finished, exported, size))
     return result
 
 

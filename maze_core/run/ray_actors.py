@@ -46,7 +46,7 @@ class ModelWorker:
     """The actor's body: runs a tool's task function in this (long-lived) process."""
 
     def run(
-        self, execute: Callable[..., tuple[Any, Any]], call: tuple[Any, ...], *deps: Any
+        self, execute: Callable[..., tuple[Any, Any]], call: list[Any], *deps: Any
     ) -> tuple[Any, Any]:
         return execute(call, *deps)
 
@@ -83,7 +83,7 @@ class ModelActors:
         model: str,
         options: dict[str, Any],
         execute: Callable[..., Any],
-        call: tuple[Any, ...],
+        call: list[Any],
         deps: list[Any],
     ) -> tuple[Any, Any]:
         """Run one call on an idle actor of (node, model), started if there is none."""

@@ -66,6 +66,26 @@ def test_a_workflow_gives_the_same_results_as_locally(ray_runtime):
     assert isinstance(result.outputs[total.task_id], ray.ObjectRef)  # data stays in Ray
 
 
+@tool
+def echo(value: object) -> object:
+    return value
+
+
+def test_arguments_and_results_keep_their_exact_types(ray_runtime):
+    values = [2**70, {1: "a", (2, 3): "b"}, (1, 2), [1, (2, 3)], b"\x00", 1.5, True, None]
+    wf = Workflow("ray-types")
+    n = wf.input("n")
+    positional = [wf.add(echo, value) for value in values]
+    by_name = [wf.add(echo, value=value) for value in values]
+    nested = wf.add(echo, [positional[2], {"n": n, "map": positional[1]}])
+    result = ray_runtime.submit(wf, n=(7,)).result(timeout=60)
+    for value, *refs in zip(values, positional, by_name, strict=True):
+        for ref in refs:
+            assert result[ref] == value
+            assert type(result[ref]) is type(value)
+    assert result[nested] == [(1, 2), {"n": (7,), "map": {1: "a", (2, 3): "b"}}]
+
+
 def test_failures_cascade_with_the_remote_traceback(ray_runtime):
     wf = Workflow("ray-fail")
     bad = wf.add(fail, 3)
