@@ -110,6 +110,7 @@ def _task_graph(func: Callable[..., Any]) -> Any:
 
 def _remote(func: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
     graph = _task_graph(func)
+    runtime.ship(func, next(iter(graph.tasks.values())).spec.name)
     if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)

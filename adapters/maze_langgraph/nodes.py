@@ -138,6 +138,7 @@ def _distributed_node(
         _check_pickles(name, func)
     placement = _resources(name, node, declared)
     submit = _NodeTask(graph.name or "graph", name, func, placement, shape)
+    runtime.ship(func, submit.name)
     stub_bound = copy.copy(bound)
     stub_bound.func = submit.sync_stub(runtime)
     stub_bound.afunc = submit.async_stub(runtime)
@@ -196,7 +197,7 @@ class _NodeTask:
 
         # one module-level function for every node (pickled by reference: a closure per
         # node would be pickled by value with every call), under a name per node
-        name = f"{graph_name}.{node}".replace(" ", "_")
+        self.name = name = f"{graph_name}.{node}".replace(" ", "_")
         spec = make_spec(run_node, resources=resources, kind=placement.kind, model=model, name=name)
         workflow = Workflow(f"{graph_name}:{node}")
         workflow.add(spec, workflow.input("call"), task_name=node)

@@ -131,6 +131,7 @@ class RayRuntime(Runtime):
         self.ship_limit = parse_size(ship_limit, what="ship_limit") or 0
         self._shipped: dict[ToolSpec, Any] = {}  # tool -> its Ray remote function
         self._checked: set[ToolSpec] = set()
+        self._ship_checked: set[Callable[..., Any]] = set()
         self._remotes: dict[tuple[ToolSpec, str], Any] = {}
         self.model_idle_s = model_idle_s
         self._actors = ModelActors(ray, self._model_unloaded)
@@ -201,12 +202,20 @@ class RayRuntime(Runtime):
         """Make the tool's code shippable to workers and check it, once per tool."""
         if spec in self._checked:
             return
-        pickler = _ray().cloudpickle
         for part in (spec.fn, spec.load):
             if part is not None:
-                ship_by_value(part, pickler)
-                check_shippable(spec.name, part, pickler, self.ship_limit)
+                self.ship(part, spec.name)
         self._checked.add(spec)
+
+    def ship(self, fn: Callable[..., Any], name: str) -> None:
+        """Pickle ``fn``'s package by value when workers may not have it (see
+        :mod:`maze_core.run.shipping`) and check it against ``ship_limit``, once per function."""
+        if fn in self._ship_checked:
+            return
+        pickler = _ray().cloudpickle
+        ship_by_value(fn, pickler)
+        check_shippable(name, fn, pickler, self.ship_limit)
+        self._ship_checked.add(fn)
 
     def _ship(self, spec: ToolSpec) -> Any:
         """The tool's Ray remote function (its task function for model actors), made on

@@ -187,47 +187,6 @@ def test_an_idle_model_actor_is_stopped_and_the_scheduler_told(ray_runtime, tmp_
     assert len(list(tmp_path.glob("load-*"))) == 2
 
 
-USER_PACKAGE = {
-    "__init__.py": "",
-    "helpers.py": "FACTOR = 3\n\ndef scale(x):\n    return x * FACTOR\n",
-    "tools.py": textwrap.dedent("""
-        import threading
-        from maze_core import tool
-        from {package}.helpers import scale
-
-        LOCK = threading.Lock()
-        BIG = b"x" * 3_000_000
-
-        @tool
-        def triple(x: int) -> int:
-            return scale(x)
-
-        @tool
-        def locked(x: int) -> int:
-            with LOCK:
-                return x
-
-        @tool
-        def heavy(x: int) -> int:
-            return x + len(BIG)
-    """),
-}
-
-
-@pytest.fixture
-def user_package(tmp_path, monkeypatch):
-    """A package on the driver's path only, as a script's neighbour module would be."""
-    name = f"userpkg_{tmp_path.name.replace('-', '_')}"
-    root = tmp_path / "src" / name
-    root.mkdir(parents=True)
-    for file, text in USER_PACKAGE.items():
-        (root / file).write_text(text.format(package=name))
-    monkeypatch.syspath_prepend(str(root.parent))
-    yield __import__(f"{name}.tools").tools
-    for module in [m for m in sys.modules if m.startswith(name)]:
-        del sys.modules[module]
-
-
 def test_a_tool_from_a_module_workers_cannot_import_is_shipped(ray_runtime, user_package):
     import ray
 

@@ -310,6 +310,19 @@ def test_the_main_features_on_ray(ray_runtime):
     assert approval.invoke(Command(resume="ok"), config)["verdict"].startswith("ok (")
 
 
+def test_nodes_and_tasks_from_a_module_workers_cannot_import_run_on_ray(ray_runtime, user_package):
+    import importlib
+
+    import ray
+
+    package = user_package.__name__.partition(".")[0]
+    graphs = importlib.import_module(f"{package}.graphs")
+    importable = ray.remote(lambda: importlib.util.find_spec(package) is not None)
+    assert not ray.get(importable.remote())  # the workers really lack the package
+    assert distribute(graphs.graph(), ray_runtime).invoke({"x": 2}) == {"x": 6}
+    assert distribute(graphs.workflow, ray_runtime).invoke(2) == 7
+
+
 class Parent(TypedDict):
     path: Annotated[list, operator.add]
 
