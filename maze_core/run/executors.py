@@ -3,9 +3,10 @@
 * ``inline``: in the caller's thread at ``submit`` (for debugging; the future is done on return).
 * ``threads``: a pool of daemon threads; the default, right for I/O-bound and GIL-releasing
   code.
-* ``processes``: a process pool for CPU-bound Python. The call is shipped with cloudpickle,
-  so lambdas, closures and functions defined in ``__main__`` or a notebook work; anything
-  that cannot be pickled fails at ``submit`` with a :class:`SerializationError` that names it.
+* ``processes``: a process pool for CPU-bound Python. The call is shipped with cloudpickle
+  where it must be (see :func:`dumps`), so lambdas, closures and functions defined in
+  ``__main__`` or a notebook work; anything that cannot be pickled fails at ``submit`` with a
+  :class:`SerializationError` that names it.
 
 The runtime never hands user code to an executor directly: it submits :func:`run_call`,
 which measures the attempt and turns the user's exception into data (:class:`Outcome`), so
@@ -19,6 +20,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import pickle
 import queue
 import threading
 import time
@@ -442,10 +444,29 @@ def _before_interpreter_joins(callback: Callable[[], None]) -> None:
         atexit.register(callback)
 
 
+def dumps(value: Any) -> bytes:
+    """``value`` pickled for a worker forked from this process, or for this process from it.
+
+    The C pickler when what it wrote names only code both sides import (about 3x faster
+    than cloudpickle: ~25 against ~65 µs for a LangGraph node's call), cloudpickle
+    otherwise: for lambdas, closures and local classes, which only it can pickle, and for
+    anything of ``__main__`` or a module registered to travel by value, which it ships by
+    value (a notebook may have redefined a function since the worker was forked)."""
+    try:
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return bytes(cloudpickle.dumps(value))
+    if b"__main__" in data or any(
+        name.encode() in data for name in cloudpickle.list_registry_pickle_by_value()
+    ):
+        return bytes(cloudpickle.dumps(value))
+    return data
+
+
 def dumps_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bytes:
     """Pickle a call for another process; on failure, name the part that cannot travel."""
     try:
-        return bytes(cloudpickle.dumps((fn, args, kwargs)))
+        return dumps((fn, args, kwargs))
     except Exception as exc:
         culprit = unpicklable_part(fn, args, kwargs)
         raise SerializationError(
@@ -491,7 +512,7 @@ def _run_payload(payload: bytes) -> bytes:
     except BaseException as exc:
         result = (False, _portable_error(exc) if isinstance(exc, Exception) else exc)
     try:
-        return bytes(cloudpickle.dumps(result))
+        return dumps(result)
     except Exception as exc:
         error = SerializationError(
             f"the result ({type(result[1]).__name__}) cannot be pickled to send it back: {exc}",

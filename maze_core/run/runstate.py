@@ -94,7 +94,8 @@ class RunBook:
     ) -> RunRecord:
         run = RunRecord(run_id, graph, inputs, now)
         for task_id, task in graph.tasks.items():
-            features = run.features[task_id] = self._features(task, task.args, task.kwargs)
+            args, kwargs = _with_inputs(task, inputs)
+            features = run.features[task_id] = self._features(task, args, kwargs)
             run.records[task_id].predicted_seconds = self._predict(task, features)
         self._runs[run_id] = run
         self._call("maze_run_started", run_id=run_id, graph=graph, inputs=inputs)
@@ -130,7 +131,7 @@ class RunBook:
                     culprit=task.id,
                 ) from None
         upstream = [run.exported[dep] for dep in task.deps if dep in run.exported]
-        if (task.has_refs and resolve_refs) or upstream:
+        if (task.has_refs and task.deps and resolve_refs) or upstream:  # more known than at open
             features = self._features(task, args, kwargs)
             for exported in upstream:
                 features.update(exported)
@@ -350,3 +351,16 @@ def _infrastructure(task: Task, error: BaseException) -> tuple[BaseException, bo
         fix="see the cause; this is not an exception raised by the tool itself",
         culprit=task.id,
     ), False
+
+
+def _with_inputs(task: Task, inputs: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The task's arguments with the run's inputs in place of input refs (task refs stay),
+    as far as they can be known when the run opens; unchanged if a selection fails (the
+    task fails when it runs, with its own error)."""
+    if not task.has_refs:
+        return task.args, task.kwargs
+    try:
+        args, kwargs = resolve((task.args, task.kwargs), None, inputs)
+    except (KeyError, IndexError, TypeError):
+        return task.args, task.kwargs
+    return args, kwargs

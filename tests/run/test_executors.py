@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pickle
+import sys
 import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
 
@@ -12,6 +14,7 @@ from maze_core import SerializationError, WorkerLostError
 from maze_core.run.executors import (
     InlineExecutor,
     ProcessExecutor,
+    dumps,
     make_executor,
     run_call,
     size_hint,
@@ -96,6 +99,27 @@ def test_processes_name_the_argument_that_cannot_be_pickled(processes):
 def test_processes_report_an_unpicklable_result(processes):
     with pytest.raises(SerializationError, match="result"):
         processes.submit(threading.Lock).result(timeout=30)
+
+
+def test_code_of_main_defined_after_the_workers_started_runs_as_defined_now(processes, monkeypatch):
+    """A notebook or script may define (or redefine) a function after the workers were
+    forked: it must travel by value, even though the C pickler could name it."""
+    assert processes.submit(add, 1, 1).result(timeout=30) == 2  # the workers exist
+    main = sys.modules["__main__"]
+    namespace: dict = {"__name__": "__main__"}
+    exec("def late(x):\n    return x * 7\n", namespace)
+    monkeypatch.setattr(main, "late", namespace["late"], raising=False)
+    assert processes.submit(namespace["late"], 6).result(timeout=30) == 42
+    exec("def late(x):\n    return x * 8\n", namespace)
+    monkeypatch.setattr(main, "late", namespace["late"])
+    assert processes.submit(namespace["late"], 6).result(timeout=30) == 48
+
+
+def test_importable_code_travels_by_reference_with_the_c_pickler():
+    payload = dumps((add, (1, 2), {}))
+    assert b"add" in payload
+    assert pickle.loads(payload)[0] is add
+    assert b"__main__" not in payload
 
 
 def test_a_dead_worker_is_reported_and_the_pool_recovers(processes):
