@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS models (
 """
 _STOP = object()
 MAX_PENDING = 100_000
+GROUP_S = 0.2  # how long the writer lets observations gather before one commit
 
 
 def default_home() -> Path:
@@ -56,6 +57,7 @@ class HistoryStore:
         self._db = self._open()
         self._lock = threading.Lock()  # the connection is shared by the writer and readers
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._hurry = threading.Event()  # a flush or close is waiting: commit now
         self._dropping = False
         self._writer = threading.Thread(target=self._write_loop, name="maze-history", daemon=True)
         self._writer.start()
@@ -105,6 +107,7 @@ class HistoryStore:
         """Wait until everything recorded so far is committed."""
         done = threading.Event()
         self._queue.put(done)
+        self._hurry.set()
         done.wait()
 
     def observations(self, tool: str | None = None) -> list[tuple[str, dict[str, float], float]]:
@@ -119,8 +122,14 @@ class HistoryStore:
         return [(t, json.loads(f), s) for t, f, s in rows]
 
     def _write_loop(self) -> None:
+        """Commit what was recorded, in groups: a writer that woke and committed for every
+        observation would take the GIL from the runtime thousands of times a second."""
+        behind = False
         while True:
             item = self._queue.get()
+            if not behind:
+                self._hurry.wait(GROUP_S)
+                self._hurry.clear()
             batch: list[tuple[Any, ...]] = []
             markers: list[threading.Event] = []
             while True:
@@ -133,7 +142,8 @@ class HistoryStore:
                     markers.append(item)
                 else:
                     batch.append(item)
-                if len(batch) >= 1000:
+                behind = len(batch) >= 1000
+                if behind:
                     break
                 try:
                     item = self._queue.get_nowait()
@@ -190,6 +200,7 @@ class HistoryStore:
     def close(self) -> None:
         if self._writer.is_alive():
             self._queue.put(_STOP)
+            self._hurry.set()
             self._writer.join()
         with self._lock:
             self._db.close()
