@@ -6,7 +6,8 @@
    sync graph with the default config: LangGraph's thread cap (min(32, cpus + 4)) against
    Maze's io threads. The ideal is 0.5 s.
 3. Per-node overhead: a chain of trivial nodes, plain vs distributed on local processes
-   and on Ray; (distributed - plain) / nodes.
+   and on Ray; (distributed - plain) / nodes, next to the round trip of one bare task there
+   (a worker process's pipe; ``ray.get(f.remote())``), which no distribution can beat.
 4. 50 agents arriving every 0.1 s, each a plan (I/O) then 1 or 4 rounds of a GPU step on a
    runtime with one GPU: P50 and P95 latency under daps and fcfs.
 
@@ -19,6 +20,7 @@ import argparse
 import json
 import operator
 import os
+import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -99,6 +101,16 @@ def timed(graph, state: dict, repeat: int = 1) -> float:
     return best
 
 
+def round_trip_ms(call, repeat: int = 300) -> float:
+    """The median time of ``call``: one bare task there and back, the floor of a node's cost."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
 class Job(TypedDict):
     rounds: int
     need: int
@@ -177,6 +189,7 @@ def main() -> None:
             "plain_s": plain_s,
             "maze_s": maze_s,
             "overhead_ms_per_node": (maze_s - plain_s) / length * 1e3,
+            "bare_round_trip_ms": round_trip_ms(lambda: processes._executor.submit(int).result()),
         }
     if not args.skip_ray:
         from maze_core.run.ray import RayRuntime
@@ -186,10 +199,14 @@ def main() -> None:
             timed(remote, {"n": 0, "out": []})
             maze_s = timed(remote, {"n": 0, "out": []}, repeat=3)
             plain_s = timed(chain_graph(length), {"n": 0, "out": []}, repeat=3)
+            import ray
+
+            bare = ray.remote(lambda: 0)
             figures[f"chain of {length} trivial nodes, Ray"] = {
                 "plain_s": plain_s,
                 "maze_s": maze_s,
                 "overhead_ms_per_node": (maze_s - plain_s) / length * 1e3,
+                "bare_round_trip_ms": round_trip_ms(lambda: ray.get(bare.remote())),
             }
     latencies = {policy: agent_latencies(policy) for policy in ("daps", "fcfs")}
     figures["50 agents arriving every 0.1 s, 1 GPU: latency"] = {
@@ -213,11 +230,12 @@ def main() -> None:
             continue
         figure = (
             f"{row['overhead_ms_per_node']:.2f} ms/node"
+            f" (a bare task's round trip: {row['bare_round_trip_ms']:.2f} ms)"
             if "overhead_ms_per_node" in row
             else f"speedup {row['plain_s'] / row['maze_s']:.2f}x"
         )
         table.add_row(label, f"{row['plain_s']:.2f} s", f"{row['maze_s']:.2f} s", figure)
-    Console(width=140).print(table)
+    Console(width=170).print(table)
     with open(args.json, "w") as out:
         json.dump(figures, out, indent=2)
 

@@ -129,7 +129,7 @@ class RayRuntime(Runtime):
         )
         self.book = RunBook(self.plugins.hook, fetch=_fetch)
         self.ship_limit = parse_size(ship_limit, what="ship_limit") or 0
-        self._shipped: dict[ToolSpec, Any] = {}  # tool -> its Ray remote function
+        self._shipped: dict[Any, Any] = {}  # tool, or (function, async, GPUs) -> remote
         self._checked: set[ToolSpec] = set()
         self._ship_checked: set[Callable[..., Any]] = set()
         self._remotes: dict[tuple[ToolSpec, str], Any] = {}
@@ -220,12 +220,15 @@ class RayRuntime(Runtime):
     def _ship(self, spec: ToolSpec) -> Any:
         """The tool's Ray remote function (its task function for model actors), made on
         first use: Ray exports it once and each worker imports it once, instead of
-        pickling it with every call."""
-        remote = self._shipped.get(spec)
+        pickling it with every call. Tools of one function (every node of a LangGraph graph
+        runs the adapter's) share one, so that Ray reuses a worker lease from one to the
+        next; each call is named after its tool (``_remote_for``)."""
+        key = spec if spec.load else (spec.fn, spec.is_async, spec.resources.gpus)
+        remote = self._shipped.get(key)
         if remote is None:
             self._check_code(spec)
             task = _tool_task(spec)
-            remote = self._shipped[spec] = task if spec.load else _remote_function(task, spec)
+            remote = self._shipped[key] = task if spec.load else _remote_function(task, spec)
         return remote
 
     # -- dispatch -----------------------------------------------------------------------------
@@ -289,7 +292,7 @@ class RayRuntime(Runtime):
         remote = self._remotes.get(key)
         if remote is None:
             options = self._options_for(spec, node_id)
-            remote = self._remotes[key] = self._ship(spec).options(**options)
+            remote = self._remotes[key] = self._ship(spec).options(name=spec.name, **options)
         return remote
 
     def _options_for(self, spec: ToolSpec, node_id: str) -> dict[str, Any]:
@@ -400,7 +403,8 @@ def _remote_function(task: Callable[..., Any], spec: ToolSpec) -> Any:
 
 
 def _tool_task(spec: ToolSpec) -> Callable[..., tuple[Outcome, Any]]:
-    """The function Ray runs for ``spec``, named after the tool (as Ray's tools show it)."""
+    """The function Ray runs for ``spec``, named after its function (calls are named after
+    their tool)."""
     fn, is_async = spec.fn, spec.is_async
     # in a model actor, which the runtime stops when idle: the model stays while it lives
     model = ModelUse(spec.model, spec.load, math.inf) if spec.load and spec.model else None
@@ -420,7 +424,7 @@ def _tool_task(spec: ToolSpec) -> Callable[..., tuple[Outcome, Any]]:
             outcome.value
         )
 
-    execute.__name__ = execute.__qualname__ = spec.name.replace("-", "_")
+    execute.__name__ = execute.__qualname__ = getattr(fn, "__name__", "task").strip("<>")
     return execute
 
 
