@@ -113,3 +113,14 @@ def missing_dependency(module: str, extra: str) -> MissingDependencyError:
         fix=f'pip install "maze-agents[{extra}]"',
         culprit=module,
     )
+
+
+def user_exception(error: BaseException | None, task: str) -> BaseException:
+    """The exception a task's own code raised (when it pickled), so that a caller that
+    hands tasks to Maze, an adapter above all, can raise it as if the code had run in
+    place and match on its type; Maze's own error when Maze failed the task."""
+    if isinstance(error, TaskFailedError) and isinstance(error.cause, BaseException):
+        return error.cause
+    if error is not None:
+        return error
+    return MazeError(f"task {task!r} did not run", fix="see the run's errors", culprit=task)

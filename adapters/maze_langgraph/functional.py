@@ -18,10 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 from maze_core import Resources, Workflow
+from maze_core.errors import user_exception
+from maze_core.run.executors import settle
 from maze_core.run.runtime import Runtime
 from maze_core.tools import make_spec
-from maze_langgraph.nodes import original_error
-from maze_langgraph.remote import settle
 
 __all__ = ["distribute_entrypoint"]
 
@@ -130,5 +130,5 @@ def _remote(func: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
 def _value(result: Any) -> Any:
     record = result.tasks["task"]
     if record.status != "done":
-        raise original_error(record.error, "task")
+        raise user_exception(record.error, "task")
     return result["task"]

@@ -27,7 +27,8 @@ from typing import Any
 
 import cloudpickle
 
-from maze_core import MazeError, Resources, TaskFailedError, Workflow
+from maze_core import MazeError, Resources, Workflow
+from maze_core.errors import user_exception
 from maze_core.graph import TaskGraph
 from maze_core.run.runtime import RunHints, Runtime, get_runtime
 from maze_core.run.shipping import pickled
@@ -257,7 +258,7 @@ class _NodeTask:
         if record.seconds is not None:
             self.shape.observed(self.node, record.seconds)
         if record.status != "done":
-            raise original_error(record.error, self.node)
+            raise user_exception(record.error, self.node)
         reply: NodeReply = result[self.node]
         loop.replay(reply)
         if reply.error is not None:
@@ -363,13 +364,3 @@ def _plain(value: Any, depth: int = 3) -> bool:
     if depth and isinstance(value, dict):
         return all(isinstance(k, str) and _plain(v, depth - 1) for k, v in value.items())
     return False
-
-
-def original_error(error: BaseException | None, node: str) -> BaseException:
-    """The exception a node or task raised, as LangGraph would have seen it locally (so
-    retry policies and error handlers match on its type); Maze's own error otherwise."""
-    if isinstance(error, TaskFailedError) and isinstance(error.cause, BaseException):
-        return error.cause
-    if error is not None:
-        return error
-    return MazeError(f"node {node!r} did not run", fix="see the run's errors", culprit=node)

@@ -11,14 +11,14 @@ back in the :class:`NodeReply`, which the driver replays into the real loop.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import inspect
 import itertools
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["NodeCall", "NodeReply", "run_node", "settle"]
+from maze_core.run.executors import settle
+
+__all__ = ["NodeCall", "NodeReply", "run_node"]
 
 
 @dataclasses.dataclass(slots=True)
@@ -83,17 +83,6 @@ def run_node(call: NodeCall) -> NodeReply:
         return reply
     reply.value = value
     return reply
-
-
-def settle(value: Any) -> Any:
-    """``value``, or what it resolves to when it is awaitable (an async node or task)."""
-    if not inspect.isawaitable(value):
-        return value
-
-    async def wait() -> Any:
-        return await value
-
-    return asyncio.run(wait())
 
 
 def _scratchpad(call: NodeCall, reply: NodeReply) -> Any:

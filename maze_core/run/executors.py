@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import multiprocessing
 import os
 import pickle
@@ -47,6 +48,7 @@ __all__ = [
     "ThreadExecutor",
     "make_executor",
     "run_call",
+    "settle",
 ]
 
 ExecutorName = Literal["inline", "threads", "processes"]
@@ -126,6 +128,18 @@ def run_call(
         _current.reset(token)
         _exported.reset(export_token)
     return Outcome(True, value, None, "", started, time.time(), exported)
+
+
+def settle(value: Any) -> Any:
+    """``value``, or what it resolves to when it is awaitable (for worker-side code that
+    calls a function which may be async: an adapter's node, task or tool)."""
+    if not inspect.isawaitable(value):
+        return value
+
+    async def wait() -> Any:
+        return await value
+
+    return asyncio.run(wait())
 
 
 def _portable_error(exc: Exception) -> Exception:
