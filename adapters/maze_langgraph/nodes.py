@@ -20,7 +20,6 @@ import copy
 import dataclasses
 import functools
 import inspect
-import pickle
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -33,6 +32,7 @@ from maze_core.graph import TaskGraph
 from maze_core.run.runtime import RunHints, Runtime, get_runtime
 from maze_core.run.shipping import pickled
 from maze_core.tools import make_spec
+from maze_langchain.config import pickles, portable_config
 from maze_langgraph.remote import NodeCall, NodeReply, run_node
 from maze_langgraph.structure import GraphShape
 
@@ -137,7 +137,7 @@ def _distributed_node(
     ):
         return None
     if check:
-        _check_pickles(name, func)
+        _checkpickles(name, func)
     placement = _resources(name, node, declared)
     submit = _NodeTask(graph.name or "graph", name, func, placement, shape)
     runtime.ship(func, submit.name)
@@ -169,7 +169,7 @@ def _resources(name: str, node: Any, declared: Mapping[str, Resources]) -> _Plac
         ) from None
 
 
-def _check_pickles(name: str, func: Any) -> None:
+def _checkpickles(name: str, func: Any) -> None:
     pickled(
         func,
         cloudpickle,
@@ -245,7 +245,7 @@ class _NodeTask:
             input=state,
             kwargs={k: v for k, v in injected.items() if k not in _REBUILT},
             wants=tuple(k for k in _REBUILT if k in injected),
-            config=_portable_config(config),
+            config=portable_config(config),
             runtime=_portable_runtime(live_runtime),
             resume=list(getattr(scratchpad, "resume", None) or []),
             null_resume=scratchpad.get_null_resume(False) if scratchpad is not None else None,
@@ -317,50 +317,8 @@ def _current_config(get_config: Any) -> dict[str, Any]:
         return {}
 
 
-def _portable_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The config without the loop's live objects: no ``__pregel_*`` keys, no callbacks."""
-    from langgraph._internal._constants import CONF
-
-    portable = {
-        key: value
-        for key, value in config.items()
-        if key not in ("callbacks", CONF) and _pickles(value)
-    }
-    portable[CONF] = {
-        key: value
-        for key, value in config.get(CONF, {}).items()
-        if not key.startswith("__pregel_") and _pickles(value)
-    }
-    return portable
-
-
 def _portable_runtime(runtime: Any) -> dict[str, Any]:
     if runtime is None:
         return {}
     fields = {name: getattr(runtime, name, None) for name in _RUNTIME_FIELDS}
-    return {name: value for name, value in fields.items() if _pickles(value)}
-
-
-def _pickles(value: Any) -> bool:
-    """Whether ``value`` can travel to a worker (the C pickler first: it is fast and says
-    yes for most values; cloudpickle for what only it can pickle)."""
-    if _plain(value):
-        return True
-    for pickler in (pickle, cloudpickle):
-        try:
-            pickler.dumps(value)
-        except Exception:
-            continue
-        return True
-    return False
-
-
-def _plain(value: Any, depth: int = 3) -> bool:
-    """Whether ``value`` is built of primitives only (so it pickles: no need to try)."""
-    if value is None or isinstance(value, str | int | float | bool):
-        return True
-    if depth and isinstance(value, list | tuple):
-        return all(_plain(item, depth - 1) for item in value)
-    if depth and isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v, depth - 1) for k, v in value.items())
-    return False
+    return {name: value for name, value in fields.items() if pickles(value)}

@@ -131,7 +131,7 @@ class RayRuntime(Runtime):
         self.ship_limit = parse_size(ship_limit, what="ship_limit") or 0
         self._shipped: dict[Any, Any] = {}  # tool, or (function, async, GPUs) -> remote
         self._checked: set[ToolSpec] = set()
-        self._ship_checked: set[Callable[..., Any]] = set()
+        self._ship_checked: dict[int, Callable[..., Any]] = {}
         self._remotes: dict[tuple[ToolSpec, str], Any] = {}
         self.model_idle_s = model_idle_s
         self._actors = ModelActors(ray, self._model_unloaded)
@@ -210,12 +210,12 @@ class RayRuntime(Runtime):
     def ship(self, fn: Callable[..., Any], name: str) -> None:
         """Pickle ``fn``'s package by value when workers may not have it (see
         :mod:`maze_core.run.shipping`) and check it against ``ship_limit``, once per function."""
-        if fn in self._ship_checked:
+        if id(fn) in self._ship_checked:
             return
         pickler = _ray().cloudpickle
         ship_by_value(fn, pickler)
         check_shippable(name, fn, pickler, self.ship_limit)
-        self._ship_checked.add(fn)
+        self._ship_checked[id(fn)] = fn  # held, so that its id is never reused
 
     def _ship(self, spec: ToolSpec) -> Any:
         """The tool's Ray remote function (its task function for model actors), made on

@@ -1,0 +1,60 @@
+"""What of a LangChain ``RunnableConfig`` can travel to a worker.
+
+A config inside an agent or graph carries live objects of the caller's process: callback
+managers, LangGraph's ``__pregel_*`` loop internals (channels, the checkpointer, the send
+function). A worker gets the rest: tags, metadata, run name, the user's ``configurable``
+values, whatever pickles.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping
+from typing import Any
+
+import cloudpickle
+
+__all__ = ["pickles", "portable_config"]
+
+_CONF = "configurable"
+
+
+def portable_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``config`` without callbacks, ``__pregel_*`` keys and values that do not pickle."""
+    config = config or {}
+    portable = {
+        key: value
+        for key, value in config.items()
+        if key not in ("callbacks", _CONF) and pickles(value)
+    }
+    portable[_CONF] = {
+        key: value
+        for key, value in (config.get(_CONF) or {}).items()
+        if not key.startswith("__pregel_") and pickles(value)
+    }
+    return portable
+
+
+def pickles(value: Any) -> bool:
+    """Whether ``value`` can travel to a worker (the C pickler first: it is fast and says
+    yes for most values; cloudpickle for what only it can pickle)."""
+    if _plain(value):
+        return True
+    for pickler in (pickle, cloudpickle):
+        try:
+            pickler.dumps(value)
+        except Exception:
+            continue
+        return True
+    return False
+
+
+def _plain(value: Any, depth: int = 3) -> bool:
+    """Whether ``value`` is built of primitives only (so it pickles: no need to try)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    if depth and isinstance(value, list | tuple):
+        return all(_plain(item, depth - 1) for item in value)
+    if depth and isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v, depth - 1) for k, v in value.items())
+    return False

@@ -1,0 +1,70 @@
+"""``MazeToolMiddleware``: every tool call of an existing agent becomes a Maze task.
+
+For ``langchain.agents.create_agent(..., middleware=[MazeToolMiddleware()])``, and for a
+LangGraph ``ToolNode(tools, wrap_tool_call=middleware.wrap_tool_call)``: each call's tool
+is swapped for its :func:`~maze_langchain.remote_tool` twin (made once per tool) before
+the agent's own handler runs it, so validation, injection, ``ToolMessage`` building and
+error handling stay the agent's. The calls of one AI message, which the agent runs in
+parallel, become parallel Maze tasks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from langchain.agents.middleware import AgentMiddleware
+
+from maze_core import Resources
+from maze_core.run.runtime import Runtime, get_runtime
+from maze_core.tools import Kind
+from maze_langchain.tools import remote_tool
+
+__all__ = ["MazeToolMiddleware"]
+
+
+class MazeToolMiddleware(AgentMiddleware):  # type: ignore[type-arg]
+    """Run the agent's tool calls as Maze tasks on ``runtime`` (default: the shared local
+    ``processes`` runtime). ``resources`` maps tool names to their Resources (or dicts of
+    them); ``kinds`` maps tool names to a kind (``"io"`` for I/O-bound tools); unnamed tools
+    take 1 CPU. Tools named in ``keep_local`` run as they would without Maze."""
+
+    def __init__(
+        self,
+        *,
+        resources: Mapping[str, Resources | Mapping[str, Any]] | None = None,
+        kinds: Mapping[str, Kind] | None = None,
+        runtime: Runtime | str | None = None,
+        keep_local: tuple[str, ...] | list[str] = (),
+    ) -> None:
+        super().__init__()
+        self.resources = dict(resources or {})
+        self.kinds = dict(kinds or {})
+        self.runtime = get_runtime(runtime)
+        self.keep_local = frozenset(keep_local)
+        self._twins: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def wrap_tool_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
+        return handler(self._remote(request))
+
+    async def awrap_tool_call(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
+        return await handler(self._remote(request))
+
+    def _remote(self, request: Any) -> Any:
+        """The request with its tool replaced by the tool's twin (unknown tools, which the
+        agent reports as such, and tools kept local pass through)."""
+        tool = request.tool
+        if tool is None or tool.name in self.keep_local:
+            return request
+        with self._lock:
+            twin = self._twins.get(id(tool))
+            if twin is None or twin.maze_body.tool is not tool:
+                twin = self._twins[id(tool)] = remote_tool(
+                    tool,
+                    resources=self.resources.get(tool.name),
+                    kind=self.kinds.get(tool.name),
+                    runtime=self.runtime,
+                )
+        return request.override(tool=twin)

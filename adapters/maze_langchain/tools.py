@@ -1,0 +1,350 @@
+"""``remote_tool(tool)``: the same LangChain tool, its body run as a Maze task.
+
+The twin is the tool itself, copied into a subclass of its own class (made once per wrapped
+tool) that overrides only ``_run`` and ``_arun``. So LangChain's ``run``/``arun`` still do
+everything around the body in the caller's process, exactly as for the original: parse and
+validate the input (``handle_validation_error``), inject the tool-call id and state, call
+callbacks, turn a ``ToolException`` into an error message (``handle_tool_error``), split
+``content_and_artifact`` and build the ``ToolMessage``. What crosses to a worker is the body:
+the tool's function (``StructuredTool`` and ``Tool``) or the tool object (a ``BaseTool``
+subclass with its own ``_run``), with the parsed arguments and the config stripped of the
+caller's live objects (:mod:`maze_langchain.config`). An exception the body raises is raised
+again in the caller, with its own type.
+
+Injected arguments: a tool-call id and ``InjectedState`` travel as values; a ``ToolRuntime``
+travels without its tool list, with a stream writer whose chunks are replayed into the
+caller's writer when the call returns, and without the graph's store (a live connection whose
+copy's writes would be lost: using ``runtime.store`` in a worker raises a MazeError saying
+what to do). A call that takes the store as an ``InjectedStore`` argument runs in place, in
+the caller's process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import functools
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import cloudpickle
+from langchain_core.runnables import RunnableConfig  # at run time: LangChain reads _run's hints
+
+from maze_core import Resources, Workflow
+from maze_core.errors import MazeError, user_exception
+from maze_core.graph import TaskGraph
+from maze_core.run.executors import settle
+from maze_core.run.runtime import Runtime, get_runtime
+from maze_core.run.shipping import pickled
+from maze_core.tools import Kind, make_spec
+from maze_langchain.config import portable_config
+
+if TYPE_CHECKING:
+    from langchain_core.tools import BaseTool
+
+__all__ = ["ToolCallBody", "remote_tool", "run_tool", "twin"]
+
+
+@dataclasses.dataclass(slots=True)
+class ToolCallBody:
+    """One call of a tool's body, as a worker receives it."""
+
+    target: Any  # the tool's function, or the tool (a BaseTool with its own _run/_arun)
+    asynchronous: bool  # called through arun: use the coroutine / _arun when there is one
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    config: dict[str, Any]
+
+
+@dataclasses.dataclass(slots=True)
+class ToolReply:
+    """What the body returned, and the chunks it wrote to ``runtime.stream_writer``."""
+
+    value: Any
+    chunks: list[Any]
+
+
+def run_tool(call: ToolCallBody) -> ToolReply:
+    """Worker side: run the body as LangChain's ``run``/``arun`` would, without callbacks
+    (they stay with the caller, which reports the call's start and end)."""
+    from langchain_core.tools import BaseTool
+
+    target, kwargs, chunks = call.target, dict(call.kwargs), []
+    for name, value in kwargs.items():
+        if _is_tool_runtime(value):
+            kwargs[name] = dataclasses.replace(value, stream_writer=chunks.append)
+    if isinstance(target, BaseTool):
+        own_arun = type(target)._arun is not BaseTool._arun
+        method = target._arun if call.asynchronous and own_arun else target._run
+        value = _invoke(method, call.args, kwargs, call.config, None, is_tool=True)
+    else:
+        value = _invoke(target, call.args, kwargs, call.config, None, is_tool=False)
+    return ToolReply(settle(value), chunks)
+
+
+def _invoke(
+    method: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    config: Any,
+    run_manager: Any,
+    *,
+    is_tool: bool,
+) -> Any:
+    """Call a tool's ``_run``/``_arun`` (``is_tool``) or function the way LangChain does:
+    the run manager only to a ``_run`` that takes one, the config to the parameter
+    annotated ``RunnableConfig`` (LangChain's own helpers decide both, so the twin sees
+    exactly what the original would)."""
+    from langchain_core.tools.base import _get_runnable_config_param
+    from langchain_core.utils._signature import _signature_parameters
+
+    extra: dict[str, Any] = {}
+    if is_tool and "run_manager" in _signature_parameters(method):
+        extra["run_manager"] = run_manager
+    if param := _get_runnable_config_param(method):
+        extra[param] = config
+    return method(*args, **kwargs, **extra)
+
+
+def remote_tool(
+    tool: BaseTool,
+    *,
+    resources: Resources | Mapping[str, Any] | None = None,
+    runtime: Runtime | str | None = None,
+    model: str | None = None,
+    kind: Kind | None = None,
+) -> BaseTool:
+    """A twin of ``tool`` (same name, description, schema, ``return_direct``,
+    ``response_format``, error handling, sync/async behaviour) whose body runs as a Maze
+    task with ``resources`` (default 1 CPU; ``kind="io"`` for I/O-bound bodies, which take
+    no CPU slot) on ``runtime`` (default: the shared local ``processes`` runtime).
+
+    Raises MazeError at once when the body cannot be pickled for a worker."""
+    from langchain_core.tools import BaseTool
+
+    if isinstance(getattr(tool, "maze_body", None), _Body):  # a twin: wrap its original
+        tool = tool.maze_body.tool
+    if not isinstance(tool, BaseTool):
+        raise MazeError(
+            f"remote_tool() takes a LangChain BaseTool, not {type(tool).__name__}",
+            fix="wrap a function with langchain_core.tools.tool first, or use a Maze @tool",
+            culprit=tool,
+        )
+    options = {"resources": _resources(tool.name, resources), "kind": kind, "model": model}
+    return twin(tool, get_runtime(runtime), options)
+
+
+def twin(tool: BaseTool, runtime: Runtime, options: Mapping[str, Any]) -> BaseTool:
+    """The twin of ``tool`` whose body is a Maze tool with ``options`` (of ``make_spec``)."""
+    body = _Body(tool, runtime, options)
+    namespace = {
+        "__module__": type(tool).__module__,
+        "__qualname__": type(tool).__qualname__,
+        "__annotations__": {"maze_body": ClassVar[Any]},
+        "maze_body": body,
+        "_run": _run,
+        "_arun": _arun,
+        # LangChain reads a BaseTool's schema and injected arguments off its _run: the
+        # original's, not the twin's
+        "get_input_schema": _input_schema,
+        "_injected_args_keys": functools.cached_property(_injected_args_keys),
+    }
+    twin = tool.model_copy()
+    twin.__class__ = type(type(tool).__name__, (type(tool),), namespace)
+    return twin
+
+
+def _run(
+    self: Any, *args: Any, config: RunnableConfig, run_manager: Any = None, **kwargs: Any
+) -> Any:
+    """The twin's body: a Maze task (or the original's, in place; see the module doc)."""
+    body: _Body = self.maze_body
+    if body.in_place(kwargs, asynchronous=False):
+        original = type(self).__mro__[1]._run.__get__(self)
+        return _invoke(original, args, kwargs, config, run_manager, is_tool=True)
+    handle = body.submit(False, args, kwargs, config)
+    return body.finish(handle.result(), kwargs)
+
+
+async def _arun(
+    self: Any, *args: Any, config: RunnableConfig, run_manager: Any = None, **kwargs: Any
+) -> Any:
+    body: _Body = self.maze_body
+    if body.in_place(kwargs, asynchronous=True):
+        from langchain_core.tools import BaseTool
+
+        original = type(self).__mro__[1]
+        if original._arun is BaseTool._arun:  # LangChain runs the sync body in a thread
+            sync = functools.partial(
+                _invoke, original._run.__get__(self), args, kwargs, config, None, is_tool=True
+            )
+            return await asyncio.to_thread(contextvars.copy_context().run, sync)
+        method = original._arun.__get__(self)
+        return await _invoke(method, args, kwargs, config, run_manager, is_tool=True)
+    result = await body.submit(True, args, kwargs, config)
+    return body.finish(result, kwargs)
+
+
+def _input_schema(self: Any, config: RunnableConfig | None = None) -> Any:
+    return self.maze_body.tool.get_input_schema(config)
+
+
+def _injected_args_keys(self: Any) -> frozenset[str]:
+    keys: frozenset[str] = self.maze_body.tool._injected_args_keys
+    return keys
+
+
+class _Body:
+    """The wrapped tool's body as a one-task Maze workflow, built once, run per call."""
+
+    def __init__(self, tool: BaseTool, runtime: Runtime, options: Mapping[str, Any]) -> None:
+        self.tool = tool
+        self.name = tool.name
+        self.runtime = runtime
+        self.function_based = _function_based(tool)
+        spec = make_spec(run_tool, name=tool.name, **options)
+        workflow = Workflow(f"tool:{tool.name}")
+        workflow.add(spec, workflow.input("call"), task_name=tool.name)
+        self.graph: TaskGraph = workflow.build()
+        for target in self._targets():
+            self._check(target)
+
+    def _targets(self) -> list[Any]:
+        if not self.function_based:
+            return [self.tool]
+        functions = (getattr(self.tool, "func", None), getattr(self.tool, "coroutine", None))
+        return [function for function in functions if function is not None]
+
+    def _check(self, target: Any) -> None:
+        pickled(
+            target,
+            cloudpickle,
+            f"tool {self.name!r} cannot run in a worker",
+            fix="create such objects inside the tool's function (or load them there once),"
+            " or do not wrap this tool with remote_tool",
+        )
+        self.runtime.ship(target, self.name)
+
+    def in_place(self, kwargs: Mapping[str, Any], *, asynchronous: bool) -> bool:
+        """Whether this call stays in the caller: it gets the graph's store, or the tool
+        has no body for this mode (LangChain then raises, or runs the sync body in a
+        thread, exactly as without Maze)."""
+        if any(_is_store(value) for value in kwargs.values()):
+            return True
+        if not self.function_based:
+            return False
+        if asynchronous:
+            return False
+        return getattr(self.tool, "func", None) is None
+
+    def submit(
+        self, asynchronous: bool, args: tuple[Any, ...], kwargs: dict[str, Any], config: Any
+    ) -> Any:
+        target = self.tool
+        if self.function_based:
+            coroutine = getattr(self.tool, "coroutine", None)
+            target = coroutine if asynchronous and coroutine is not None else self.tool.func
+        portable = _portable_kwargs(kwargs, self.name)
+        call = ToolCallBody(target, asynchronous, args, portable, portable_config(config))
+        return self.runtime.submit(self.graph, call=call)
+
+    def finish(self, result: Any, kwargs: Mapping[str, Any]) -> Any:
+        record = result.tasks[self.name]
+        if record.status != "done":
+            raise user_exception(record.error, self.name)
+        reply: ToolReply = result[self.name]
+        writer = next(
+            (value.stream_writer for value in kwargs.values() if _is_tool_runtime(value)), None
+        )
+        for chunk in reply.chunks:
+            if writer is not None:
+                writer(chunk)
+        return reply.value
+
+
+def _function_based(tool: BaseTool) -> bool:
+    """Whether the body is the tool's ``func``/``coroutine`` (StructuredTool, Tool): then
+    only the function travels, not the tool with its generated schema classes."""
+    from langchain_core.tools import StructuredTool, Tool
+
+    return type(tool)._run in (StructuredTool._run, Tool._run)
+
+
+def _resources(name: str, resources: Resources | Mapping[str, Any] | None) -> Resources | None:
+    if resources is None or isinstance(resources, Resources):
+        return resources
+    try:
+        return Resources(**resources)
+    except (TypeError, ValueError) as exc:
+        raise MazeError(
+            f"tool {name!r} has resources={resources!r}: {exc}",
+            fix='use keys of Resources: {"cpus": 1, "gpus": 0, "memory": "1GiB", ...}',
+            culprit=name,
+        ) from None
+
+
+def _portable_kwargs(kwargs: Mapping[str, Any], tool: str) -> dict[str, Any]:
+    """The body's keyword arguments; a ``ToolRuntime`` without its live parts."""
+    portable = {}
+    for name, value in kwargs.items():
+        if _is_tool_runtime(value):
+            value = dataclasses.replace(
+                value,
+                config=portable_config(value.config),
+                stream_writer=None,
+                tools=[],
+                store=None if value.store is None else StoreLeftBehind(tool),
+            )
+        portable[name] = value
+    return portable
+
+
+@functools.cache
+def _tool_runtime_type() -> type | None:
+    try:
+        from langgraph.prebuilt.tool_node import ToolRuntime
+    except ImportError:
+        return None
+    return ToolRuntime
+
+
+@functools.cache
+def _store_type() -> type | None:
+    try:
+        from langgraph.store.base import BaseStore
+    except ImportError:
+        return None
+    return BaseStore
+
+
+def _is_tool_runtime(value: Any) -> bool:
+    runtime_type = _tool_runtime_type()
+    return runtime_type is not None and isinstance(value, runtime_type)
+
+
+def _is_store(value: Any) -> bool:
+    store_type = _store_type()
+    return store_type is not None and isinstance(value, store_type)
+
+
+class StoreLeftBehind:
+    """What a worker's ``ToolRuntime.store`` is: the graph's store is a live connection of
+    the caller's process, so any use of it says what to do instead."""
+
+    def __init__(self, tool: str) -> None:
+        self.tool = tool
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise MazeError(
+            f"tool {self.tool!r} used runtime.store in a Maze worker, which does not have"
+            " the graph's store",
+            fix=f"take the store as an InjectedStore argument (such calls run in place), or"
+            f" keep the tool local: MazeToolMiddleware(keep_local=[{self.tool!r}])",
+            culprit=self.tool,
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (StoreLeftBehind, (self.tool,))

@@ -1,0 +1,339 @@
+"""remote_tool and MazeToolMiddleware: agents see the same messages, tool bodies run in Maze."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import time
+from typing import Annotated, Any
+
+import pytest
+
+pytest.importorskip("langchain", reason="langchain is not installed (pip install -e '.[dev]')")
+
+from langchain_core.messages import ToolMessage
+from langchain_core.tools import BaseTool, InjectedToolCallId, ToolException
+from langchain_core.tools import tool as lc_tool
+from langgraph.prebuilt import InjectedState, InjectedStore, ToolRuntime
+from langgraph.types import Command
+
+from maze_core import LocalRuntime, MazeError, Resources, Workflow
+from maze_core import tool as maze_tool
+from maze_langchain import (
+    MazeToolMiddleware,
+    as_langchain_tool,
+    from_langchain_tool,
+    remote_tool,
+)
+from tests.adapters.fakes import ScriptedChatModel
+
+
+@pytest.fixture(scope="module")
+def processes():
+    with LocalRuntime("processes", cpus=2, autoload_plugins=False) as runtime:
+        yield runtime
+
+
+@lc_tool
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+@lc_tool
+async def shout(text: str) -> str:
+    """Upper-case a text, asynchronously."""
+    await asyncio.sleep(0.01)
+    return text.upper()
+
+
+@lc_tool(response_format="content_and_artifact")
+def count(n: int) -> tuple[str, list[int]]:
+    """Count to n; the numbers are the artifact."""
+    return f"{n} numbers", list(range(n))
+
+
+@lc_tool
+def remember(fact: str, tool_call_id: Annotated[str, InjectedToolCallId]) -> Command:
+    """Store a fact in the conversation."""
+    message = ToolMessage(f"noted {fact}", tool_call_id=tool_call_id, name="remember")
+    return Command(update={"messages": [message]})
+
+
+@lc_tool
+def refuse(reason: str) -> str:
+    """Always fails."""
+    raise ToolException(f"refused: {reason}")
+
+
+refuse.handle_tool_error = True
+
+
+class Reverse(BaseTool):
+    """A BaseTool subclass with its own _run."""
+
+    name: str = "reverse"
+    description: str = "Reverse a text."
+
+    def _run(self, text: str) -> str:
+        return text[::-1]
+
+
+CALLS = [
+    {"name": "add", "args": {"a": 2, "b": 3}},
+    {"name": "shout", "args": {"text": "hi"}},
+    {"name": "count", "args": {"n": 3}},
+    {"name": "remember", "args": {"fact": "maze"}},
+    {"name": "refuse", "args": {"reason": "no"}},
+    {"name": "reverse", "args": {"text": "abc"}},
+]
+TOOLS = [add, shout, count, remember, refuse, Reverse()]
+SYNC_TOOLS = [t for t in TOOLS if t is not shout]  # a coroutine-only tool needs ainvoke
+QUESTION = {"messages": [("user", "go")]}
+
+
+def digest(messages: list[Any]) -> list[tuple[Any, ...]]:
+    """What an agent's history says, without the ids that differ between runs."""
+    return [
+        (
+            type(m).__name__,
+            m.content,
+            [(c["name"], c["args"], c["id"]) for c in getattr(m, "tool_calls", [])],
+            getattr(m, "tool_call_id", None),
+            getattr(m, "artifact", None),
+            getattr(m, "status", None),
+        )
+        for m in messages
+    ]
+
+
+def scripted(tools: list[Any]) -> ScriptedChatModel:
+    """A model that calls each of ``tools`` once, all in one message."""
+    names = {t.name for t in tools}
+    return ScriptedChatModel(calls=[call for call in CALLS if call["name"] in names])
+
+
+def create_agent(tools: list[Any], middleware: list[Any] = ()) -> Any:
+    from langchain.agents import create_agent
+
+    return create_agent(scripted(tools), tools, middleware=list(middleware))
+
+
+def react_agent(tools: list[Any]) -> Any:
+    from langgraph.prebuilt import create_react_agent
+
+    with pytest.warns(Warning, match="create_react_agent has been moved"):
+        return create_react_agent(scripted(tools), tools)
+
+
+def test_the_twin_keeps_the_tool_s_surface(processes):
+    for original in TOOLS:
+        twin = remote_tool(original, runtime=processes)
+        assert isinstance(twin, type(original))
+        assert (twin.name, twin.description, twin.args) == (
+            original.name,
+            original.description,
+            original.args,
+        )
+        assert twin.response_format == original.response_format
+        assert twin.return_direct == original.return_direct
+        assert twin.handle_tool_error == original.handle_tool_error
+    assert remote_tool(add, runtime=processes).invoke({"a": 1, "b": 2}) == 3
+
+
+def test_bodies_run_in_a_worker_process(processes):
+    @lc_tool
+    def where() -> int:
+        """The process id."""
+        return os.getpid()
+
+    twin = remote_tool(where, runtime=processes)
+    assert twin.invoke({}) != os.getpid()
+    assert asyncio.run(twin.ainvoke({})) != os.getpid()
+
+
+def test_content_and_artifact_and_errors_reach_the_agent_as_without_maze(processes):
+    call = {"type": "tool_call", "name": "count", "args": {"n": 2}, "id": "c1"}
+    message = remote_tool(count, runtime=processes).invoke(call)
+    assert (message.content, message.artifact) == ("2 numbers", [0, 1])
+    call = {"type": "tool_call", "name": "refuse", "args": {"reason": "x"}, "id": "c2"}
+    message = remote_tool(refuse, runtime=processes).invoke(call)
+    assert (message.content, message.status) == ("refused: x", "error")
+    strict = refuse.model_copy(update={"handle_tool_error": False})
+    with pytest.raises(ToolException, match="refused: y"):
+        remote_tool(strict, runtime=processes).invoke({"reason": "y"})
+    with pytest.raises(Exception, match="validation error"):
+        remote_tool(add, runtime=processes).invoke({"a": "not a number", "b": 1})
+
+
+def test_a_coroutine_only_tool_still_refuses_sync_calls(processes):
+    twin = remote_tool(shout, runtime=processes)
+    with pytest.raises(NotImplementedError, match="does not support sync"):
+        twin.invoke({"text": "x"})
+    assert asyncio.run(twin.ainvoke({"text": "x"})) == "X"
+
+
+def test_a_tool_that_cannot_be_pickled_fails_at_wrap_time(processes):
+    lock = threading.Lock()
+
+    @lc_tool
+    def locked(x: int) -> int:
+        """Uses a lock."""
+        with lock:
+            return x
+
+    with pytest.raises(MazeError, match=r"'locked' cannot run in a worker.*'lock'"):
+        remote_tool(locked, runtime=processes)
+    with pytest.raises(MazeError, match="BaseTool"):
+        remote_tool(len, runtime=processes)
+
+
+@pytest.mark.parametrize("make", [create_agent, react_agent], ids=["create_agent", "react"])
+def test_an_agent_with_remote_tools_gives_the_same_messages(processes, make):
+    plain = make(SYNC_TOOLS).invoke(QUESTION)["messages"]
+    twins = [remote_tool(t, runtime=processes) for t in SYNC_TOOLS]
+    remote = make(twins).invoke(QUESTION)["messages"]
+    assert digest(remote) == digest(plain)
+    assert "refused: no" in remote[-1].content  # the failing tool's error reached the model
+    plain = asyncio.run(make(TOOLS).ainvoke(QUESTION))["messages"]
+    twins = [remote_tool(t, runtime=processes) for t in TOOLS]
+    assert digest(asyncio.run(make(twins).ainvoke(QUESTION))["messages"]) == digest(plain)
+
+
+def test_the_middleware_distributes_every_call_sync_and_async(processes):
+    middleware = MazeToolMiddleware(runtime=processes, resources={"add": {"cpus": 1}})
+    plain = create_agent(SYNC_TOOLS).invoke(QUESTION)["messages"]
+    remote = create_agent(SYNC_TOOLS, [middleware]).invoke(QUESTION)["messages"]
+    assert digest(remote) == digest(plain)
+    plain = asyncio.run(create_agent(TOOLS).ainvoke(QUESTION))["messages"]
+    remote = asyncio.run(create_agent(TOOLS, [middleware]).ainvoke(QUESTION))["messages"]
+    assert digest(remote) == digest(plain)
+    assert len(middleware._twins) == len(TOOLS)
+
+
+def test_the_middleware_works_on_a_tool_node(processes):
+    from langgraph.graph import START, MessagesState, StateGraph
+    from langgraph.prebuilt import ToolNode
+
+    def graph(node: ToolNode) -> Any:
+        builder = StateGraph(MessagesState)
+        builder.add_node("tools", node)
+        builder.add_edge(START, "tools")
+        return builder.compile()
+
+    middleware = MazeToolMiddleware(runtime=processes)
+    ai = scripted(SYNC_TOOLS).invoke([("user", "go")])
+    plain = graph(ToolNode(SYNC_TOOLS)).invoke({"messages": [ai]})["messages"]
+    node = ToolNode(SYNC_TOOLS, wrap_tool_call=middleware.wrap_tool_call)
+    remote = graph(node).invoke({"messages": [ai]})["messages"]
+    assert len(remote) == 1 + len(SYNC_TOOLS)
+    assert digest(remote) == digest(plain)
+
+
+@lc_tool
+def nap(seconds: float) -> list[float]:
+    """Sleep; return when it started and ended, and where."""
+    start = time.time()
+    time.sleep(seconds)
+    return [start, time.time(), os.getpid()]
+
+
+def test_parallel_tool_calls_run_in_parallel_in_workers(processes):
+    calls = [{"name": "nap", "args": {"seconds": 0.5}}] * 2
+    from langchain.agents import create_agent as make
+
+    middleware = MazeToolMiddleware(runtime=processes)
+    agent = make(ScriptedChatModel(calls=calls), [nap], middleware=[middleware])
+    messages = agent.invoke(QUESTION)["messages"]
+    (start1, end1, pid1), (start2, end2, pid2) = (
+        json.loads(m.content) for m in messages if m.type == "tool"
+    )
+    assert max(start1, start2) < min(end1, end2)  # the two sleeps overlapped
+    assert os.getpid() not in (pid1, pid2)
+    assert pid1 != pid2
+
+
+@lc_tool
+def tally(word: str, runtime: ToolRuntime, state: Annotated[dict, InjectedState]) -> str:
+    """Count the conversation's messages and stream a progress note."""
+    runtime.stream_writer({"progress": word})
+    return f"{word}: {len(state['messages'])} messages, call {runtime.tool_call_id}, {os.getpid()}"
+
+
+@lc_tool
+def note(word: str, store: Annotated[Any, InjectedStore()]) -> str:
+    """Save a word in the graph's store."""
+    store.put(("notes",), word, {"pid": os.getpid()})
+    return f"saved {word}"
+
+
+def test_injected_state_runtime_and_store_keep_working(processes):
+    from langchain.agents import create_agent as make
+    from langgraph.store.memory import InMemoryStore
+
+    calls = [{"name": "tally", "args": {"word": "w"}}, {"name": "note", "args": {"word": "n"}}]
+    store = InMemoryStore()
+    middleware = MazeToolMiddleware(runtime=processes)
+    agent = make(
+        ScriptedChatModel(calls=calls), [tally, note], middleware=[middleware], store=store
+    )
+    chunks = list(agent.stream(QUESTION, stream_mode=["custom", "values"]))
+    custom = [data for mode, data in chunks if mode == "custom"]
+    messages = next(data for mode, data in reversed(chunks) if mode == "values")["messages"]
+    tallied = next(m.content for m in messages if m.type == "tool" and m.name == "tally")
+    assert tallied.startswith("w: 2 messages, call call_0, ")
+    assert not tallied.endswith(str(os.getpid()))  # ran in a worker, with the state
+    assert custom == [{"progress": "w"}]  # the worker's stream chunk was replayed
+    assert store.get(("notes",), "n").value == {"pid": os.getpid()}  # with a store: in place
+
+
+def test_conversions_both_ways(processes):
+    @maze_tool(resources=Resources(cpus=1), retries=1)
+    def scale(x: int, factor: int = 2) -> int:
+        """Multiply x by factor."""
+        return x * factor
+
+    as_lc = as_langchain_tool(scale, runtime=processes)
+    assert (as_lc.name, as_lc.description) == ("scale", "Multiply x by factor.")
+    assert set(as_lc.args) == {"x", "factor"}
+    assert as_lc.invoke({"x": 4}) == 8
+    assert as_lc.maze_body.graph.tasks["scale"].spec.retries == 1
+
+    spec = from_langchain_tool(add, resources=Resources(cpus=1))
+    assert spec.parameters["required"] == ["a", "b"]
+    wf = Workflow("from-langchain")
+    total = wf.add(spec, a=2, b=3)
+    assert processes.submit(wf).result(timeout=60)[total] == 5
+    with pytest.raises(MazeError, match="cannot call tool 'add'"):
+        Workflow("bad").add(spec, a=1)
+
+
+def test_the_main_features_on_ray(ray_runtime):
+    middleware = MazeToolMiddleware(runtime=ray_runtime)
+    plain = create_agent(SYNC_TOOLS).invoke(QUESTION)["messages"]
+    remote = create_agent(SYNC_TOOLS, [middleware]).invoke(QUESTION)["messages"]
+    assert digest(remote) == digest(plain)
+    plain = asyncio.run(create_agent(TOOLS).ainvoke(QUESTION))["messages"]
+    remote = asyncio.run(create_agent(TOOLS, [middleware]).ainvoke(QUESTION))["messages"]
+    assert digest(remote) == digest(plain)
+
+
+@lc_tool
+def peek(key: str, runtime: ToolRuntime) -> str:
+    """Read the store through the runtime."""
+    return str(runtime.store.get(("notes",), key))
+
+
+def test_the_store_through_a_workers_runtime_says_what_to_do(processes):
+    from langchain.agents import create_agent as make
+    from langgraph.store.memory import InMemoryStore
+
+    calls = [{"name": "peek", "args": {"key": "k"}}]
+    middleware = MazeToolMiddleware(runtime=processes)
+    agent = make(
+        ScriptedChatModel(calls=calls), [peek], middleware=[middleware], store=InMemoryStore()
+    )
+    with pytest.raises(MazeError, match=r"(?s)runtime.store.*InjectedStore.*keep_local=\['peek'\]"):
+        agent.invoke(QUESTION)
