@@ -27,7 +27,7 @@ from maze_langchain import (
     from_langchain_tool,
     remote_tool,
 )
-from tests.adapters.fakes import ScriptedChatModel
+from maze_langchain.testing import ScriptedChatModel
 
 
 @pytest.fixture(scope="module")

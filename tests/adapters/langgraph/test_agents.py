@@ -18,8 +18,8 @@ from langgraph.graph import START, StateGraph
 from langgraph.types import CachePolicy
 
 from maze_core import LocalRuntime
+from maze_langchain.testing import ScriptedChatModel
 from maze_langgraph import compare, distribute
-from tests.adapters.fakes import ScriptedChatModel
 
 
 @pytest.fixture(scope="module")

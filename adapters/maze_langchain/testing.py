@@ -1,4 +1,5 @@
-"""A scripted chat model for agent tests: stateless, deterministic, tool-calling, picklable."""
+"""A scripted chat model for tests, examples and benchmarks of agents: stateless,
+deterministic, tool-calling, picklable, offline."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
+
+__all__ = ["ScriptedChatModel"]
 
 
 class ScriptedChatModel(BaseChatModel):
