@@ -160,6 +160,21 @@ class ToolSpec:
         return f"{self.fn.__module__}:{self.fn.__qualname__}"
 
 
+def as_resources(value: Resources | Mapping[str, Any] | None, subject: str) -> Resources | None:
+    """``value`` as Resources (a mapping gives its keyword arguments); a ValidationError
+    saying ``subject`` (who declared it) when it is not one."""
+    if value is None or isinstance(value, Resources):
+        return value
+    try:
+        return Resources(**value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            f"{subject}={value!r}: {exc}",
+            fix='use keys of Resources: {"cpus": 1, "gpus": 0, "memory": "1GiB", ...}',
+            culprit=subject,
+        ) from None
+
+
 def make_spec(
     fn: Callable[..., Any],
     *,

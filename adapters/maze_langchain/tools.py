@@ -37,7 +37,7 @@ from maze_core.graph import TaskGraph
 from maze_core.run.executors import settle
 from maze_core.run.runtime import Runtime, get_runtime
 from maze_core.run.shipping import pickled
-from maze_core.tools import Kind, make_spec
+from maze_core.tools import Kind, as_resources, make_spec
 from maze_langchain.config import portable_config
 
 if TYPE_CHECKING:
@@ -131,7 +131,8 @@ def remote_tool(
             fix="wrap a function with langchain_core.tools.tool first, or use a Maze @tool",
             culprit=tool,
         )
-    options = {"resources": _resources(tool.name, resources), "kind": kind, "model": model}
+    declared = as_resources(resources, f"tool {tool.name!r} has resources")
+    options = {"resources": declared, "kind": kind, "model": model}
     return twin(tool, get_runtime(runtime), options)
 
 
@@ -269,19 +270,6 @@ def _function_based(tool: BaseTool) -> bool:
     from langchain_core.tools import StructuredTool, Tool
 
     return type(tool)._run in (StructuredTool._run, Tool._run)
-
-
-def _resources(name: str, resources: Resources | Mapping[str, Any] | None) -> Resources | None:
-    if resources is None or isinstance(resources, Resources):
-        return resources
-    try:
-        return Resources(**resources)
-    except (TypeError, ValueError) as exc:
-        raise MazeError(
-            f"tool {name!r} has resources={resources!r}: {exc}",
-            fix='use keys of Resources: {"cpus": 1, "gpus": 0, "memory": "1GiB", ...}',
-            culprit=name,
-        ) from None
 
 
 def _portable_kwargs(kwargs: Mapping[str, Any], tool: str) -> dict[str, Any]:

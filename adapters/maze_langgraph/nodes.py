@@ -31,7 +31,7 @@ from maze_core.errors import user_exception
 from maze_core.graph import TaskGraph
 from maze_core.run.runtime import RunHints, Runtime, get_runtime
 from maze_core.run.shipping import pickled
-from maze_core.tools import make_spec
+from maze_core.tools import as_resources, make_spec
 from maze_langchain.config import pickles, portable_config
 from maze_langgraph.remote import NodeCall, NodeReply, run_node
 from maze_langgraph.structure import GraphShape
@@ -154,19 +154,10 @@ def _resources(name: str, node: Any, declared: Mapping[str, Resources]) -> _Plac
     model, kind = meta.get("model"), meta.get("kind")
     if name in declared:
         return _Placement(declared[name], kind, model)
-    spec = meta.get("resources")
+    spec = as_resources(meta.get("resources"), f"node {name!r} declares metadata maze.resources")
     if spec is None:
         return _Placement(Resources(cpus=0) if kind == "io" else Resources(), kind, model)
-    if isinstance(spec, Resources):
-        return _Placement(spec, kind, model)
-    try:
-        return _Placement(Resources(**spec), kind, model)
-    except (TypeError, ValueError) as exc:
-        raise MazeError(
-            f"node {name!r} declares metadata maze.resources={spec!r}: {exc}",
-            fix='use keys of Resources: {"cpus": 1, "gpus": 0, "memory": "1GiB", ...}',
-            culprit=name,
-        ) from None
+    return _Placement(spec, kind, model)
 
 
 def _checkpickles(name: str, func: Any) -> None:

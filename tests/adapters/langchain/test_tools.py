@@ -19,7 +19,7 @@ from langchain_core.tools import tool as lc_tool
 from langgraph.prebuilt import InjectedState, InjectedStore, ToolRuntime
 from langgraph.types import Command
 
-from maze_core import LocalRuntime, MazeError, Resources, Workflow
+from maze_core import MazeError, Resources, Workflow
 from maze_core import tool as maze_tool
 from maze_langchain import (
     MazeToolMiddleware,
@@ -28,12 +28,6 @@ from maze_langchain import (
     remote_tool,
 )
 from maze_langchain.testing import ScriptedChatModel
-
-
-@pytest.fixture(scope="module")
-def processes():
-    with LocalRuntime("processes", cpus=2, autoload_plugins=False) as runtime:
-        yield runtime
 
 
 @lc_tool
@@ -202,14 +196,19 @@ def test_an_agent_with_remote_tools_gives_the_same_messages(processes, make):
     assert digest(asyncio.run(make(twins).ainvoke(QUESTION))["messages"]) == digest(plain)
 
 
-def test_the_middleware_distributes_every_call_sync_and_async(processes):
-    middleware = MazeToolMiddleware(runtime=processes, resources={"add": {"cpus": 1}})
+def assert_same_messages_with(middleware: MazeToolMiddleware) -> None:
+    """create_agent with and without ``middleware`` says the same, sync and async."""
     plain = create_agent(SYNC_TOOLS).invoke(QUESTION)["messages"]
     remote = create_agent(SYNC_TOOLS, [middleware]).invoke(QUESTION)["messages"]
     assert digest(remote) == digest(plain)
     plain = asyncio.run(create_agent(TOOLS).ainvoke(QUESTION))["messages"]
     remote = asyncio.run(create_agent(TOOLS, [middleware]).ainvoke(QUESTION))["messages"]
     assert digest(remote) == digest(plain)
+
+
+def test_the_middleware_distributes_every_call_sync_and_async(processes):
+    middleware = MazeToolMiddleware(runtime=processes, resources={"add": {"cpus": 1}})
+    assert_same_messages_with(middleware)
     assert len(middleware._twins) == len(TOOLS)
 
 
@@ -311,13 +310,7 @@ def test_conversions_both_ways(processes):
 
 
 def test_the_main_features_on_ray(ray_runtime):
-    middleware = MazeToolMiddleware(runtime=ray_runtime)
-    plain = create_agent(SYNC_TOOLS).invoke(QUESTION)["messages"]
-    remote = create_agent(SYNC_TOOLS, [middleware]).invoke(QUESTION)["messages"]
-    assert digest(remote) == digest(plain)
-    plain = asyncio.run(create_agent(TOOLS).ainvoke(QUESTION))["messages"]
-    remote = asyncio.run(create_agent(TOOLS, [middleware]).ainvoke(QUESTION))["messages"]
-    assert digest(remote) == digest(plain)
+    assert_same_messages_with(MazeToolMiddleware(runtime=ray_runtime))
 
 
 @lc_tool

@@ -17,15 +17,8 @@ from langgraph.func import entrypoint, task
 from langgraph.graph import START, StateGraph
 from langgraph.types import CachePolicy
 
-from maze_core import LocalRuntime
 from maze_langchain.testing import ScriptedChatModel
 from maze_langgraph import compare, distribute
-
-
-@pytest.fixture(scope="module")
-def processes():
-    with LocalRuntime("processes", cpus=2, autoload_plugins=False) as runtime:
-        yield runtime
 
 
 @lc_tool

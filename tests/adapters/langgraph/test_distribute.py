@@ -21,14 +21,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, RetryPolicy, Send, interrupt
 
-from maze_core import LocalRuntime, Resources, SerializationError
+from maze_core import Resources, SerializationError
 from maze_langgraph import distribute
-
-
-@pytest.fixture(scope="module")
-def processes():
-    with LocalRuntime("processes", cpus=2, autoload_plugins=False) as runtime:
-        yield runtime
 
 
 class Fan(TypedDict):
