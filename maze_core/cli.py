@@ -75,6 +75,10 @@ def run(
             "--input", "-i", help="A workflow input, NAME=VALUE (VALUE as JSON if it parses)."
         ),
     ] = None,
+    timeline: Annotated[
+        Path | None,
+        typer.Option(help="Write the run here as Chrome trace-event JSON (Perfetto)."),
+    ] = None,
 ) -> None:
     """Run a Workflow defined in a file or module and print its outputs and timings."""
     from maze_core.loading import load_workflow
@@ -85,7 +89,7 @@ def run(
     except MazeError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
-    result = _run(workflow, executor, inputs)
+    result = _run(workflow, executor, inputs, timeline)
     for task_id, value in result.outputs.items():
         console.print(f"[bold]{task_id}[/] = {_short(value)}")
 
@@ -110,12 +114,18 @@ def sim(
         Path | None, typer.Option(help="Trace folder (default: ../shared/traces if present).")
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures here.")] = None,
+    timeline: Annotated[
+        Path | None,
+        typer.Option(help="Write the first policy's run here as Chrome trace-event JSON."),
+    ] = None,
 ) -> None:
     """Simulate scheduling policies on the published Maze workload, in virtual time."""
-    from maze_core.sim.engine import ClusterSpec, SimConfig
-    from maze_core.sim.engine import compare as run_all
+    from dataclasses import replace
+
+    from maze_core.sim.engine import ClusterSpec, SimConfig, simulate
     from maze_core.sim.report import policy_table
     from maze_core.sim.trace import load_workload_source
+    from maze_core.timeline import write_trace
 
     policies = [p.strip() for p in compare.split(",")] if compare else [policy]
     config = SimConfig(
@@ -129,15 +139,41 @@ def sim(
     try:
         trace = load_workload_source(trace_dir)
         with console.status(f"simulating {', '.join(policies)}..."):
-            results = run_all(trace, config, policies)
+            runs = {p: simulate(trace, replace(config, policy=p)) for p in policies}
     except MazeError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
+    results = {policy: run.summary() for policy, run in runs.items()}
     title = f"{workload} x{load:g}, {nodes} nodes, seed {seed}, {predictor} predictions"
     console.print(policy_table(results, title))
     console.print(f"[dim]workload source: {trace.source}[/]")
     if json_out is not None:
         json_out.write_text(json.dumps(results, indent=2))
+    if timeline is not None:
+        write_trace(timeline, runs[policies[0]].timeline)
+        console.print(f"timeline of {policies[0]}: {timeline} (virtual seconds)")
+
+
+@app.command("timeline")
+def timeline_command(
+    trace: Annotated[Path, typer.Argument(help="A timeline written by --timeline.")],
+    png: Annotated[Path, typer.Option(help="Where to draw the Gantt chart.")],
+    title: Annotated[str | None, typer.Option(help="The chart's title.")] = None,
+) -> None:
+    """Draw a timeline (of `maze run`, `maze sim` or RunResult.timeline) as a Gantt chart."""
+    from maze_core.timeline import gantt, read_trace
+
+    try:
+        slices = read_trace(trace)
+        gantt(slices, png, title)
+    except MazeError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    span = max((s.end for s in slices), default=0.0) - min((s.start for s in slices), default=0.0)
+    nodes = len({s.node for s in slices})
+    console.print(
+        f"{png}: {len(slices)} tasks on {nodes} node{'s' * (nodes != 1)} over {span:.2f} s"
+    )
 
 
 @app.command()
@@ -276,7 +312,9 @@ def predictor_show() -> None:
     console.print(table if models else "No models yet: run some workflows first.")
 
 
-def _run(workflow: Any, executor: str, inputs: dict[str, Any]) -> RunResult:
+def _run(
+    workflow: Any, executor: str, inputs: dict[str, Any], timeline: Path | None = None
+) -> RunResult:
     from maze_core.progress import Progress
     from maze_core.report import timing_table
     from maze_core.run.runtime import LocalRuntime
@@ -296,6 +334,9 @@ def _run(workflow: Any, executor: str, inputs: dict[str, Any]) -> RunResult:
         with progress.live(console):
             result = handle.result()
     console.print(timing_table(result))
+    if timeline is not None:
+        result.timeline(timeline)
+        console.print(f"timeline: {timeline} (open it in https://ui.perfetto.dev)")
     if not result.ok:
         for task_id, error in result.errors.items():
             console.print(f"[red]{task_id} failed:[/] {error}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from maze_core.errors import MazeError, TaskCancelledError, ValidationError
@@ -32,6 +33,7 @@ class TaskRecord:
     node: str | None = None
     predicted_seconds: float | None = None
     error: BaseException | None = None
+    deps: tuple[str, ...] = ()  # the tasks it waited for
 
     @property
     def seconds(self) -> float | None:
@@ -125,6 +127,14 @@ class RunResult:
     def errors(self) -> dict[str, BaseException]:
         """The error of every task that failed (cancelled tasks are left out)."""
         return {k: r.error for k, r in self.tasks.items() if r.status == "failed" and r.error}
+
+    def timeline(self, path: str | Path) -> Path:
+        """Write this run as Chrome trace-event JSON (Perfetto, chrome://tracing): a track
+        per node and worker slot, a slice per task, arrows along data dependencies.
+        ``maze timeline FILE --png OUT`` draws it as a Gantt chart."""
+        from maze_core.timeline import slices_of, write_trace
+
+        return write_trace(path, slices_of(self))
 
     def raise_for_status(self) -> RunResult:
         """Raise the first task failure (or cancellation) if the run did not succeed."""

@@ -58,7 +58,9 @@ class RunRecord:
         self.submitted = now
         self.future: Future[RunResult] = Future()
         self.records = {
-            task_id: TaskRecord(task_id, task.spec.name, task.spec.kind, submitted=now)
+            task_id: TaskRecord(
+                task_id, task.spec.name, task.spec.kind, submitted=now, deps=task.deps
+            )
             for task_id, task in graph.tasks.items()
         }
         self.outputs: dict[str, Any] = {}

@@ -41,6 +41,7 @@ from maze_core.predict.malearn import MaLearn
 from maze_core.schedule import Dispatch, Finish, Node, Reject, Scheduler, SubmitRun, TaskDone
 from maze_core.schedule.scheduler import DEFAULT_SECONDS
 from maze_core.sim.trace import DagTemplate, TaskTemplate, TraceData
+from maze_core.timeline import Slice
 from maze_core.tools import Kind, Resources, make_spec
 
 __all__ = [
@@ -110,8 +111,8 @@ class SimResult:
     decision_us: list[float]
     model_loads: int
     tasks: int
-    timeline: list[tuple[int, str, str, float, float]] = field(default_factory=list)
-    """(workflow, task, node, start, end) of every task, in dispatch order."""
+    timeline: list[Slice] = field(default_factory=list)
+    """Every task as it ran, in dispatch order (``maze_core.timeline`` draws it)."""
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.response_s)
@@ -304,7 +305,8 @@ def simulate(trace: TraceData, config: SimConfig) -> SimResult:
                 dispatched += 1
                 seconds = durations[instruction.run_id][instruction.task_id]
                 seconds += trace.model_load_s if instruction.model_load else 0.0
-                stats.started(instruction, now, seconds)
+                template = templates[instruction.run_id]
+                stats.started(instruction, now, seconds, template, graphs[template])
                 done = TaskDone(
                     instruction.run_id, instruction.task_id, instruction.attempt, now + seconds
                 )
@@ -332,9 +334,11 @@ class _Stats:
         self.decision_us: list[float] = []
         self.model_loads = 0
         self.tasks = 0
-        self.timeline: list[tuple[int, str, str, float, float]] = []
+        self.timeline: list[Slice] = []
 
-    def started(self, dispatch: Dispatch, now: float, seconds: float) -> None:
+    def started(
+        self, dispatch: Dispatch, now: float, seconds: float, template: str, graph: TaskGraph
+    ) -> None:
         resources = dispatch.allocation.resources
         kind = "gpu" if resources.gpus else ("io" if not resources.cpus else "cpu")
         self.queue[kind].append(now - dispatch.ready_at)
@@ -342,8 +346,22 @@ class _Stats:
         self.gpu_memory += (resources.gpu_memory or 0) * len(dispatch.allocation.gpu_ids) * seconds
         self.model_loads += dispatch.model_load
         self.tasks += 1
-        node = dispatch.allocation.node
-        self.timeline.append((dispatch.run_id, dispatch.task_id, node, now, now + seconds))
+        task = graph.tasks[dispatch.task_id]
+        self.timeline.append(
+            Slice(
+                run=dispatch.run_id,
+                workflow=template,
+                task=dispatch.task_id,
+                tool=task.spec.name,
+                kind=kind,
+                node=dispatch.allocation.node,
+                start=now,
+                end=now + seconds,
+                queued=dispatch.ready_at,
+                deps=task.deps,
+                attempts=dispatch.attempt + 1,
+            )
+        )
 
     def finished(self, run_id: int, now: float) -> None:
         arrived = self.arrived.pop(run_id)

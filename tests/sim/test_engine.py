@@ -43,16 +43,16 @@ def test_every_policy_completes_the_identical_workload(policy):
 
 def test_tasks_respect_dependencies_and_gpu_capacity():
     result = simulate(DATA, SMALL)
-    ends = {(run, task): end for run, task, _, _, end in result.timeline}
-    starts = {(run, task): start for run, task, _, start, _ in result.timeline}
+    ends = {(s.run, s.task): s.end for s in result.timeline}
+    starts = {(s.run, s.task): s.start for s in result.timeline}
     for index, (_, template) in enumerate(arrivals(DATA, SMALL)):
         for src, dst in DATA.templates[template].edges:
             assert starts[index, dst] >= ends[index, src] - 1e-9
     gpu_tasks = {(t.name) for tpl in DATA.templates.values() for t in tpl.tasks if t.kind == "gpu"}
     by_node: dict[str, list[tuple[float, float]]] = {}
-    for _, task, node, start, end in result.timeline:
-        if task in gpu_tasks:
-            by_node.setdefault(node, []).append((start, end))
+    for s in result.timeline:
+        if s.task in gpu_tasks:
+            by_node.setdefault(s.node, []).append((s.start, s.end))
     for intervals in by_node.values():  # one GPU per node: never two GPU tasks at once
         intervals.sort()
         assert all(b[0] >= a[1] - 1e-9 for a, b in itertools.pairwise(intervals))
@@ -63,8 +63,8 @@ def test_agent_level_runs_each_workflow_on_one_node_one_task_at_a_time():
 
     result = simulate(DATA, replace(SMALL, policy="agent-level"))
     per_run: dict[int, list[tuple[float, float, str]]] = {}
-    for run, _, node, start, end in result.timeline:
-        per_run.setdefault(run, []).append((start, end, node))
+    for s in result.timeline:
+        per_run.setdefault(s.run, []).append((s.start, s.end, s.node))
     for spans in per_run.values():
         spans.sort()
         assert len({node for _, _, node in spans}) == 1
@@ -125,3 +125,14 @@ def test_maze_sim_explains_a_bad_policy():
     result = CliRunner().invoke(app, ["sim", "--policy", "random", "--workload", "batched"])
     assert result.exit_code == 2
     assert "unknown scheduling policy 'random'" in result.output
+
+
+def test_a_simulation_writes_the_same_timeline_format_as_a_run(tmp_path):
+    from maze_core.timeline import read_trace, write_trace
+
+    result = simulate(DATA, SMALL)
+    slices = read_trace(write_trace(tmp_path / "sim.json", result.timeline))
+    assert len(slices) == result.tasks
+    assert {s.kind for s in slices} <= {"cpu", "gpu", "io"}
+    assert {s.node for s in slices} <= {f"node{i}" for i in range(3)}
+    assert any(s.deps for s in slices)
