@@ -87,6 +87,19 @@ def maze_task_transition(
 
 
 @hookspec
+def maze_task_wrap(run_id: int, task: Task, attempt: int) -> tuple[str, Any] | None:
+    """What the worker should run this attempt inside: ``("module:factory", argument)``.
+
+    Called in the driver when an attempt is dispatched, right after its ``running``
+    transition. The worker imports ``factory`` and enters ``factory(argument)`` (a context
+    manager) around the tool's call, so a plugin can carry something into the worker that
+    the tool's code then sees (a tracing context, say). ``argument`` must pickle; the
+    module must be importable where the task runs (if it is not, the call runs unwrapped
+    and the worker logs a warning).
+    """
+
+
+@hookspec
 def maze_run_finished(result: RunResult) -> None:
     """A run ended (done, failed or cancelled); ``result`` is what the caller receives.
 

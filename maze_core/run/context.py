@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from maze_core.schedule.events import Dispatch
@@ -28,9 +28,10 @@ class TaskContext:
     node: str
     gpu_ids: tuple[int, ...] = ()
     model_load: bool = False
+    wrappers: tuple[tuple[str, Any], ...] = ()  # from plugins: see the maze_task_wrap hook
 
     @classmethod
-    def of(cls, dispatch: Dispatch) -> TaskContext:
+    def of(cls, dispatch: Dispatch, wrappers: tuple[tuple[str, Any], ...] = ()) -> TaskContext:
         """The context of the attempt a Dispatch instruction starts."""
         allocation = dispatch.allocation
         return cls(
@@ -40,6 +41,7 @@ class TaskContext:
             allocation.node,
             allocation.gpu_ids,
             dispatch.model_load,
+            wrappers,
         )
 
 

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import importlib
 import inspect
+import logging
 import multiprocessing
 import os
 import pickle
@@ -28,7 +31,7 @@ import time
 import traceback
 import weakref
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -50,6 +53,8 @@ __all__ = [
     "run_call",
     "settle",
 ]
+
+log = logging.getLogger("maze")
 
 ExecutorName = Literal["inline", "threads", "processes"]
 EXECUTORS: tuple[ExecutorName, ...] = ("inline", "threads", "processes")
@@ -116,7 +121,7 @@ def run_call(
     export_token = _exported.set(exported)
     started = time.time()
     try:
-        with serving(model):
+        with serving(model), _wrapped(context):
             started = time.time()  # a model load is not the tool's duration
             value = fn(*args, **kwargs)
             if is_async:
@@ -128,6 +133,32 @@ def run_call(
         _current.reset(token)
         _exported.reset(export_token)
     return Outcome(True, value, None, "", started, time.time(), exported)
+
+
+@contextlib.contextmanager
+def _wrapped(context: TaskContext | None) -> Iterator[None]:
+    """Enter what plugins asked the call to run inside (see the ``maze_task_wrap`` hook)."""
+    if context is None or not context.wrappers:
+        yield
+        return
+    with contextlib.ExitStack() as stack:
+        for path, argument in context.wrappers:
+            try:
+                factory = _factory(path)
+            except (ImportError, AttributeError, ValueError) as exc:
+                log.warning("maze: cannot wrap task %s in %s here: %s", context.task_id, path, exc)
+                continue
+            stack.enter_context(factory(argument))
+        yield
+
+
+@functools.cache
+def _factory(path: str) -> Callable[[Any], contextlib.AbstractContextManager[Any]]:
+    module, _, name = path.partition(":")
+    factory: Callable[[Any], contextlib.AbstractContextManager[Any]] = getattr(
+        importlib.import_module(module), name
+    )
+    return factory
 
 
 def settle(value: Any) -> Any:

@@ -259,7 +259,8 @@ class RayRuntime(Runtime):
                 deps = task_refs((args, kwargs))
             outputs = self.book.outputs_of(run_id)
             values = [outputs[dep] for dep in deps]
-            call = _call(args, kwargs, deps, TaskContext.of(instruction))
+            context = TaskContext.of(instruction, self.book.wrappers(run_id, task, attempt))
+            call = _call(args, kwargs, deps, context)
             spec = task.spec
             if spec.load is not None and spec.model is not None:
                 options = self._options_for(spec, node)
@@ -415,8 +416,9 @@ def _tool_task(spec: ToolSpec) -> Callable[..., tuple[Outcome, Any]]:
         args, kwargs, deps, context = call
         if deps:
             args, kwargs = resolve((args, kwargs), dict(zip(deps, dep_values, strict=True)), {})
-        run_id, task_id, attempt, node, gpu_ids, model_load = context
-        context = TaskContext(run_id, task_id, attempt, node, tuple(gpu_ids), model_load)
+        run_id, task_id, attempt, node, gpu_ids, model_load, wrappers = context
+        wrapped = tuple((path, argument) for path, argument in wrappers)
+        context = TaskContext(run_id, task_id, attempt, node, tuple(gpu_ids), model_load, wrapped)
         outcome = run_call(fn, args, kwargs, is_async, None, True, context, model)
         if not outcome.ok:
             return outcome, None
@@ -433,7 +435,8 @@ def _call(args: Any, kwargs: Any, deps: list[str], context: TaskContext) -> list
     serializes those with msgpack, several times cheaper than pickling a tuple or object
     (which matters at thousands of tasks a second)."""
     place = [context.run_id, context.task_id, context.attempt, context.node]
-    return [list(args), kwargs, deps, [*place, list(context.gpu_ids), context.model_load]]
+    wrappers = [list(wrapper) for wrapper in context.wrappers]
+    return [list(args), kwargs, deps, [*place, list(context.gpu_ids), context.model_load, wrappers]]
 
 
 def _outcome_future(done: Future[Any], value_ref: Any, task_id: str) -> Future[Outcome]:

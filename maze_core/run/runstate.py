@@ -144,6 +144,18 @@ class RunBook:
         run.features[task.id] = features
         return task, args, kwargs
 
+    def wrappers(self, run_id: int, task: Task, attempt: int) -> tuple[tuple[str, Any], ...]:
+        """What plugins want this attempt's call wrapped in (the ``maze_task_wrap`` hook)."""
+        hook = self._hook.maze_task_wrap
+        if not hook.get_hookimpls():
+            return ()
+        try:
+            found = hook(run_id=run_id, task=task, attempt=attempt)
+        except Exception:
+            log.exception("maze: hook maze_task_wrap raised")
+            return ()
+        return tuple((str(path), argument) for path, argument in found)
+
     def _occupy(self, run: RunRecord, task: Task, node: str) -> int:
         """Count the task in (node, its model or kind); return how many were there before:
         GPU tasks sharing a model server slow each other down, so the predictor learns it."""

@@ -68,6 +68,7 @@ from maze_core.tools import ToolRegistry, ToolSpec, parse_size
 __all__ = ["LocalRuntime", "RunHandle", "RunHints", "Runtime", "get_runtime"]
 
 log = logging.getLogger("maze")
+_RUN_IDS = itertools.count(1)  # one sequence for every runtime: hooks tell runs apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +142,6 @@ class Runtime(abc.ABC):
         self.plugins.hook.maze_register_policies(policies=policies)
         self.scheduler = Scheduler(nodes, make_policy(policy, policies))
         self.book = RunBook(self.plugins.hook)
-        self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._inbox: deque[Callable[[], Event | None]] = deque()
         self._owner: int | None = None  # the thread driving the loop now
@@ -172,7 +172,7 @@ class Runtime(abc.ABC):
         if forwarded is not None:
             return forwarded
         self._check_not_inside_loop()
-        run = self.book.open(next(self._ids), graph, values, time.time())
+        run = self.book.open(next(_RUN_IDS), graph, values, time.time())
         with self._lock:
             self._owner = threading.get_ident()
             try:
@@ -366,7 +366,7 @@ class LocalRuntime(Runtime):
             in_process = self.executor_name == "processes" and spec.kind != "io"
             allocation = instruction.allocation
             env = _gpu_env(allocation.gpu_ids) if in_process else None
-            context = TaskContext.of(instruction)
+            context = TaskContext.of(instruction, self.book.wrappers(run_id, task, attempt))
             model = model_use(spec, self.model_idle_s)
             try:
                 future = executor.submit(

@@ -293,9 +293,10 @@ def test_hooks_see_every_transition_in_order(tmp_path):
 
     with LocalRuntime("inline", plugins=[Recorder()], autoload_plugins=False) as runtime:
         wf, _ = chain(1)
-        runtime.submit(wf).result()
+        handle = runtime.submit(wf)
+        handle.result()
     assert seen == [
-        ("started", 1),
+        ("started", handle.run_id),
         ("inc", "", "pending"),
         ("inc", "pending", "ready"),
         ("inc", "ready", "running"),

@@ -1,0 +1,155 @@
+"""The tracing plugin: spans from Maze's hooks, a trace context carried into workers.
+
+A run's span (``maze.run <workflow>``) starts when the run is submitted, as a child of the
+span current in the submitting code: a LangGraph invocation or an agent turn that is traced
+contains its runs. A task's span (``maze.task <tool>``) starts when its first attempt is
+dispatched, as a child of its run's, and its W3C trace context goes with the call to the
+worker (``maze_otel.worker.inside``), so spans the tool opens there nest under it. Both end
+when the run ends, with the times the workers measured and the attributes known then: tool,
+kind, node, resources, predicted and actual seconds, retries, outcome.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.trace import Status, StatusCode
+
+from maze_core.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from maze_core.graph import Task, TaskGraph
+    from maze_core.run.result import RunResult
+
+__all__ = ["TRACING", "MazeTracing", "disable", "enable"]
+
+ENV = "MAZE_OTEL"
+_switch = {"on": False}
+
+
+def enable() -> None:
+    """Turn tracing on for every runtime's entry-point plugin (as ``MAZE_OTEL=1`` does)."""
+    _switch["on"] = True
+
+
+def disable() -> None:
+    _switch["on"] = False
+
+
+class MazeTracing:
+    """Maze's hooks as OpenTelemetry spans. ``enabled=None`` follows :func:`enable` and the
+    ``MAZE_OTEL`` environment variable, checked when each run starts."""
+
+    def __init__(self, enabled: bool | None = None, tracer_provider: Any = None) -> None:
+        self.enabled = enabled
+        self.tracer_provider = tracer_provider
+        self._runs: dict[int, trace.Span] = {}
+        self._tasks: dict[tuple[int, str], trace.Span] = {}
+        self._lock = threading.Lock()
+
+    def on(self) -> bool:
+        if self.enabled is not None:
+            return self.enabled
+        return _switch["on"] or os.environ.get(ENV, "") not in ("", "0", "false")
+
+    @property
+    def tracer(self) -> trace.Tracer:
+        return trace.get_tracer("maze", tracer_provider=self.tracer_provider)
+
+    @hookimpl
+    def maze_run_started(self, run_id: int, graph: TaskGraph, inputs: Mapping[str, Any]) -> None:
+        if not self.on():
+            return
+        span = self.tracer.start_span(  # the submitting code's current span is the parent
+            f"maze.run {graph.name}",
+            attributes={"maze.workflow": graph.name, "maze.tasks": len(graph.tasks)},
+        )
+        with self._lock:
+            self._runs[run_id] = span
+
+    @hookimpl
+    def maze_task_transition(
+        self, run_id: int, task: Task, new: str, time: float, node: str | None
+    ) -> None:
+        if new != "running":
+            return
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None or (run_id, task.id) in self._tasks:
+                return
+        spec = task.spec
+        attributes: dict[str, Any] = {
+            "maze.task": task.id,
+            "maze.tool": spec.name,
+            "maze.kind": spec.kind,
+            "maze.node": node or "",
+            "maze.resources.cpus": spec.resources.cpus,
+            "maze.resources.gpus": spec.resources.gpus,
+        }
+        if spec.resources.memory:
+            attributes["maze.resources.memory"] = spec.resources.memory
+        if spec.model:
+            attributes["maze.model"] = spec.model
+        span = self.tracer.start_span(
+            f"maze.task {spec.name}",
+            context=trace.set_span_in_context(run),
+            attributes=attributes,
+            start_time=_ns(time),
+        )
+        with self._lock:
+            self._tasks[run_id, task.id] = span
+
+    @hookimpl
+    def maze_task_wrap(self, run_id: int, task: Task) -> tuple[str, Any] | None:
+        with self._lock:
+            span = self._tasks.get((run_id, task.id))
+        if span is None:
+            return None
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=trace.set_span_in_context(span, context.Context()))
+        return ("maze_otel.worker:inside", carrier)
+
+    @hookimpl
+    def maze_run_finished(self, result: RunResult) -> None:
+        with self._lock:
+            run = self._runs.pop(result.run_id, None)
+            spans = {
+                task_id: self._tasks.pop((result.run_id, task_id), None) for task_id in result.tasks
+            }
+        if run is None:
+            return
+        for task_id, span in spans.items():
+            if span is not None:
+                _finish_task(span, result.tasks[task_id])
+        run.set_attribute("maze.status", result.status)
+        if not result.ok:
+            run.set_status(Status(StatusCode.ERROR, f"run {result.status}"))
+        run.end(end_time=_ns(result.finished))
+
+
+def _finish_task(span: trace.Span, record: Any) -> None:
+    span.set_attribute("maze.outcome", record.status)
+    span.set_attribute("maze.retries", max(0, record.attempts - 1))
+    span.set_attribute("maze.node", record.node or "")
+    if record.predicted_seconds is not None:
+        span.set_attribute("maze.predicted_s", float(record.predicted_seconds))
+    if record.seconds is not None:
+        span.set_attribute("maze.actual_s", record.seconds)
+    if record.queue_seconds is not None:
+        span.set_attribute("maze.queue_s", record.queue_seconds)
+    if record.status == "failed" and record.error is not None:
+        span.record_exception(record.error)
+        span.set_status(Status(StatusCode.ERROR, str(record.error).splitlines()[0]))
+    span.end(end_time=_ns(record.finished) if record.finished else None)
+
+
+def _ns(seconds: float) -> int:
+    return int(seconds * 1e9)
+
+
+TRACING = MazeTracing()
+"""The instance the ``maze`` entry point registers (off until enabled)."""
