@@ -11,17 +11,27 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from maze_core.errors import ValidationError, missing_dependency
+from maze_core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from maze_core.run.result import RunResult
 
-__all__ = ["Slice", "gantt", "read_trace", "slices_of", "trace_events", "write_trace"]
+__all__ = [
+    "Recorder",
+    "Slice",
+    "gantt",
+    "read_trace",
+    "slices_of",
+    "trace_events",
+    "write_trace",
+]
 
 KIND_COLOURS = {"cpu": "#4C72B0", "gpu": "#DD8452", "io": "#55A868"}
 
@@ -70,6 +80,31 @@ def slices_of(results: RunResult | Iterable[RunResult]) -> list[Slice]:
         for record in result.tasks.values()
         if record.started is not None and record.finished is not None
     ]
+
+
+class Recorder:
+    """A plugin that keeps the slices of every run that finishes on a runtime, for a
+    timeline of many runs (all node runs of LangGraph invocations, say)::
+
+        recorder = Recorder()
+        runtime = LocalRuntime(plugins=[recorder])
+        ...
+        recorder.write("timeline.json")
+    """
+
+    def __init__(self) -> None:
+        self.slices: list[Slice] = []
+        self._lock = threading.Lock()
+
+    @hookimpl
+    def maze_run_finished(self, result: RunResult) -> None:
+        found = slices_of(result)
+        with self._lock:
+            self.slices.extend(found)
+
+    def write(self, path: str | Path) -> Path:
+        with self._lock:
+            return write_trace(path, list(self.slices))
 
 
 def trace_events(slices: Sequence[Slice]) -> dict[str, Any]:
@@ -149,13 +184,15 @@ def gantt(slices: Sequence[Slice], png: str | Path, title: str | None = None) ->
     rows = sorted({(s.node, lanes[s]) for s in slices})
     row_of = {row: index for index, row in enumerate(rows)}
     origin = min((s.start for s in slices), default=0.0)
+    span = max((s.end for s in slices), default=origin) - origin
+    least = span / 300  # a task shorter than a pixel or two is still drawn, as a tick
     figure, axes = plt.subplots(figsize=(12, max(2.5, 0.32 * len(rows) + 1.2)))
     for kind, colour in KIND_COLOURS.items():
         by_row: dict[int, list[tuple[float, float]]] = {}
         for s in slices:
             if s.kind == kind:
-                span = (s.start - origin, max(s.end - s.start, 1e-6))
-                by_row.setdefault(row_of[(s.node, lanes[s])], []).append(span)
+                bar = (s.start - origin, max(s.end - s.start, least))
+                by_row.setdefault(row_of[(s.node, lanes[s])], []).append(bar)
         for row, spans in by_row.items():
             axes.broken_barh(spans, (row - 0.4, 0.8), facecolors=colour, edgecolor="white")
     axes.set_yticks(range(len(rows)))
@@ -166,7 +203,8 @@ def gantt(slices: Sequence[Slice], png: str | Path, title: str | None = None) ->
     nodes = len({s.node for s in slices})
     axes.set_title(title or f"{len(slices)} tasks on {nodes} node{'s' * (nodes != 1)}")
     used = sorted({s.kind for s in slices} & KIND_COLOURS.keys())
-    axes.legend(handles=[Patch(color=KIND_COLOURS[k], label=k) for k in used], loc="upper right")
+    handles = [Patch(color=KIND_COLOURS[k], label=k) for k in used]
+    axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes.grid(axis="x", alpha=0.3)
     figure.tight_layout()
     png = Path(png)
