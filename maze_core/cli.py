@@ -54,11 +54,15 @@ def _root(
 def demo(
     executor: ExecutorOption = "threads",
     out: Annotated[Path | None, typer.Option(help="Where to write the report.")] = None,
+    timeline: Annotated[
+        Path | None,
+        typer.Option(help="Write the run here as Chrome trace-event JSON (Perfetto)."),
+    ] = None,
 ) -> None:
     """Run the quickstart example: Maze studies its own documentation in parallel."""
     quickstart = _quickstart()
     workflow = quickstart.build_workflow(out=str(out) if out else None)
-    result = _run(workflow, executor, {})
+    result = _run(workflow, executor, {}, timeline)
     report = result["merge"].split("\n## ")
     console.print(Markdown("\n## ".join(report[:4]) + "\n\n*...*"))
     written = result["write_report"]
@@ -221,22 +225,36 @@ def status(
     address: Annotated[
         str | None, typer.Option(help="HEAD:PORT (default: what maze start recorded).")
     ] = None,
+    watch: Annotated[bool, typer.Option(help="Refresh until interrupted (Ctrl-C).")] = False,
+    every: Annotated[float, typer.Option(help="Seconds between refreshes with --watch.")] = 1.0,
 ) -> None:
-    """Nodes, resources, queued tasks per kind and running tasks of the cluster."""
-    from rich.table import Table
+    """Nodes, resources, queued tasks per kind, running tasks and predictor error."""
+    from rich.live import Live
 
     from maze_core.run import server
 
     try:
-        state = server.status(address)
+        if not watch:
+            console.print(_status_view(server.status(address)))
+            return
+        with Live(console=console, refresh_per_second=4) as live:
+            for state in server.watch(address, every):
+                live.update(_status_view(state))
     except MazeError as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(1) from None
-    if not state["service"]:
-        console.print(f"Ray at {state['address']} has no shared Maze scheduler; its nodes:")
-        for node in state["nodes"]:
-            console.print(f"  {node['node'][:12]}  {node['resources']}")
+    except KeyboardInterrupt:
         return
+
+
+def _status_view(state: dict[str, Any]) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+
+    if not state["service"]:
+        lines = [f"Ray at {state['address']} has no shared Maze scheduler; its nodes:"]
+        lines += [f"  {node['node'][:12]}  {node['resources']}" for node in state["nodes"]]
+        return "\n".join(lines)
     table = Table(title=f"Maze at {state['address']}", title_justify="left")
     for column in ("node", "CPUs busy", "GPUs busy", "models", "running"):
         table.add_column(column)
@@ -248,9 +266,16 @@ def status(
             ", ".join(node["models"]),
             ", ".join(node["running"][:5]) + (" ..." if len(node["running"]) > 5 else ""),
         )
-    console.print(table)
     queued = ", ".join(f"{kind} {n}" for kind, n in sorted(state["queued"].items())) or "none"
-    console.print(f"active runs: {state['active_runs']}; queued tasks: {queued}")
+    parts: list[Any] = [table, f"active runs: {state['active_runs']}; queued tasks: {queued}"]
+    learned = [row for row in state.get("predictor", []) if row["error"] is not None]
+    if learned:
+        worst = sorted(learned, key=lambda row: -row["error"])[:5]
+        parts.append(
+            "predictor |log error| (worst tools): "
+            + ", ".join(f"{r['tool']} {r['error']:.2f} ({r['serving']})" for r in worst)
+        )
+    return Group(*parts)
 
 
 @app.command()

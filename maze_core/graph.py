@@ -198,18 +198,39 @@ class Workflow:
         *,
         fail_fast: bool = False,
         timeout: float | None = None,
+        progress: bool = False,
         **inputs: Any,
     ) -> RunResult:
         """Run once and wait for the result (outputs, per-task status, timings, errors).
 
         A run still going after ``timeout`` seconds is cancelled and TaskTimeoutError raised.
+        ``progress=True`` shows the run's tasks live while it runs (on a terminal).
         """
+        if progress:
+            return self._run_with_progress(runtime, fail_fast, timeout, inputs)
         handle = self.submit(runtime, fail_fast=fail_fast, **inputs)
+        return _wait(handle, timeout)
+
+    def _run_with_progress(
+        self,
+        runtime: Runtime | str | None,
+        fail_fast: bool,
+        timeout: float | None,
+        inputs: dict[str, Any],
+    ) -> RunResult:
+        from maze_core.progress import Progress
+        from maze_core.run.runtime import get_runtime
+
+        target = get_runtime(runtime)
+        watcher = Progress(only=set())
+        target.plugins.register(watcher)
         try:
-            return handle.result(timeout)
-        except TimeoutError:
-            handle.cancel(f"wf.run(timeout={timeout}) expired")
-            raise
+            handle = target.submit(self, fail_fast=fail_fast, **inputs)
+            watcher.only = {handle.run_id}
+            with watcher.live():
+                return _wait(handle, timeout)
+        finally:
+            target.plugins.unregister(watcher)
 
     async def arun(
         self, runtime: Runtime | str | None = None, /, *, fail_fast: bool = False, **inputs: Any
@@ -297,6 +318,14 @@ class Workflow:
             task_id = f"{spec.name}-{n}"
         self._name_counts[spec.name] = n + 1
         return task_id
+
+
+def _wait(handle: RunHandle, timeout: float | None) -> RunResult:
+    try:
+        return handle.result(timeout)
+    except TimeoutError:
+        handle.cancel(f"wf.run(timeout={timeout}) expired")
+        raise
 
 
 def _mismatch(signature: inspect.Signature, kwargs: dict[str, Any], error: TypeError) -> str:

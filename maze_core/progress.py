@@ -1,8 +1,9 @@
-"""A live view of what a runtime is doing: tasks per kind and state, as a rich table.
+"""A live view of what a runtime is doing: workflows, tasks per kind and state, tasks per node.
 
-:class:`Progress` is a plugin (it implements ``maze_task_transition``); register it on a
-runtime and wrap the wait in ``with progress.live(console):``. When the console is not a
-terminal the live view stays off and nothing is printed.
+:class:`Progress` is a plugin (it implements the run and transition hooks); register it on a
+runtime and wrap the wait in ``with progress.live(console):``. ``wf.run(progress=True)``
+and the CLI do both. When the console is not a terminal the live view stays off and nothing
+is printed.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
@@ -22,44 +23,88 @@ from maze_core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from maze_core.graph import Task
+    from maze_core.run.result import RunResult
 
 __all__ = ["STATES", "Progress"]
 
 STATES = ("pending", "ready", "running", "done", "retrying", "failed", "cancelled")
+FINAL = ("done", "failed", "cancelled")
 
 
 class Progress:
-    """Counts tasks per (kind, state) from transitions; renders them as a table."""
+    """Counts workflows by status, tasks by (kind, state) and running tasks by node.
+    ``only`` limits it to some run ids (set it once they are known)."""
 
-    def __init__(self) -> None:
-        self.counts: Counter[tuple[str, str]] = Counter()
+    def __init__(self, only: set[int] | None = None) -> None:
+        self.only = only
+        self.tasks: Counter[tuple[int, str, str]] = Counter()  # (run, kind, state)
+        self.runs: dict[int, str] = {}
+        self.nodes: Counter[str] = Counter()  # running tasks per node
+        self._where: dict[tuple[int, str], str] = {}
         self.started = time.monotonic()
         self._lock = threading.Lock()
 
     @hookimpl
-    def maze_task_transition(self, task: Task, old: str, new: str) -> None:
+    def maze_run_started(self, run_id: int) -> None:
+        with self._lock:
+            self.runs[run_id] = "running"
+
+    @hookimpl
+    def maze_run_finished(self, result: RunResult) -> None:
+        with self._lock:
+            self.runs[result.run_id] = result.status
+
+    @hookimpl
+    def maze_task_transition(
+        self, run_id: int, task: Task, old: str, new: str, node: str | None
+    ) -> None:
         kind = task.spec.kind
         with self._lock:
             if old:
-                self.counts[kind, old] -= 1
-            self.counts[kind, new] += 1
+                self.tasks[run_id, kind, old] -= 1
+            self.tasks[run_id, kind, new] += 1
+            if old == "running":
+                self.nodes[self._where.pop((run_id, task.id), "?")] -= 1
+            if new == "running":
+                place = self._where[run_id, task.id] = node or "?"
+                self.nodes[place] += 1
 
-    def table(self) -> Table:
-        """The current counts: one row per kind, one column per state."""
-        elapsed = time.monotonic() - self.started
-        table = Table(title=f"Maze tasks ({elapsed:.1f}s)", title_justify="left")
-        table.add_column("kind")
-        for state in STATES:
-            table.add_column(state, justify="right")
+    def counts(self) -> Counter[tuple[str, str]]:
+        """Tasks by (kind, state), over the runs shown."""
         with self._lock:
-            kinds = sorted({kind for kind, _ in self.counts})
-            for kind in kinds:
-                table.add_row(kind, *(str(self.counts[kind, s] or "") for s in STATES))
-        return table
+            found: Counter[tuple[str, str]] = Counter()
+            for (run, kind, state), n in self.tasks.items():
+                if self.only is None or run in self.only:
+                    found[kind, state] += n
+            return found
+
+    def table(self) -> Group:
+        """The current counts: workflows, tasks per kind and state, running tasks per node."""
+        elapsed = time.monotonic() - self.started
+        counts = self.counts()
+        tasks = Table(title=f"Maze tasks ({elapsed:.1f}s)", title_justify="left")
+        tasks.add_column("kind")
+        for state in STATES:
+            tasks.add_column(state, justify="right")
+        for kind in sorted({kind for kind, _ in counts}):
+            tasks.add_row(kind, *(str(counts[kind, s] or "") for s in STATES))
+        parts: list[Any] = [tasks]
+        with self._lock:
+            runs = Counter(
+                status for run, status in self.runs.items() if self.only is None or run in self.only
+            )
+            busy = {node: n for node, n in sorted(self.nodes.items()) if n > 0}
+        if sum(runs.values()) > 1:
+            parts.append(
+                "workflows: " + ", ".join(f"{runs[s]} {s}" for s in ("running", *FINAL) if runs[s])
+            )
+        if len(busy) > 1 or (busy and "local" not in busy):
+            parts.append("running on " + ", ".join(f"{_short(n)}: {k}" for n, k in busy.items()))
+        return Group(*parts)
 
     @contextmanager
     def live(self, console: Console | None = None) -> Iterator[None]:
-        """Show the table live while the block runs (only on a terminal)."""
+        """Show the counts live while the block runs (only on a terminal)."""
         console = console or Console()
         if not console.is_terminal:
             yield
@@ -68,3 +113,7 @@ class Progress:
             get_renderable=self.table, console=console, refresh_per_second=8, transient=False
         ):
             yield
+
+
+def _short(node: str) -> str:
+    return node[:8] if len(node) > 16 else node

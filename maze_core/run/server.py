@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -104,10 +105,20 @@ def _describe(runtime: Any) -> dict[str, Any]:
                 "running": sorted(f"{ts.run.run_id}:{ts.task.id}" for ts in running),
             }
         )
+    predictor = runtime.predictor.summary() if runtime.predictor is not None else []
     return {
         "nodes": nodes,
         "queued": scheduler.ready_by_kind(),
         "active_runs": scheduler.active_runs,
+        "predictor": [
+            {
+                "tool": row["tool"],
+                "samples": row["samples"],
+                "serving": row["serving"],
+                "error": row["errors"].get(row["serving"]),  # recent |log error| of it
+            }
+            for row in predictor
+        ],
     }
 
 
@@ -175,6 +186,15 @@ def stop(grace_s: float = 5.0) -> list[int]:
 
 def status(address: str | None = None) -> dict[str, Any]:
     """The service's view of the cluster (or Ray's, when there is no service)."""
+    snapshots = watch(address)
+    try:
+        return next(snapshots)
+    finally:
+        snapshots.close()
+
+
+def watch(address: str | None = None, every: float = 0.0) -> Generator[dict[str, Any], None, None]:
+    """:func:`status` again and again, ``every`` seconds apart, on one connection."""
     address = address or _load_state().get("address")
     if not address:
         raise MazeError(
@@ -192,15 +212,19 @@ def status(address: str | None = None) -> dict[str, Any]:
             culprit=address,
         ) from None
     try:
-        service = find_service(ray)
-        if service is not None:
-            return {"address": address, "service": True, **ray.get(service.status.remote())}
-        nodes = [
-            {"node": n["NodeID"], "resources": n["Resources"]} for n in ray.nodes() if n["Alive"]
-        ]
-        return {"address": address, "service": False, "nodes": nodes}
+        while True:
+            yield _snapshot(ray, address)
+            time.sleep(every)
     finally:
         ray.shutdown()
+
+
+def _snapshot(ray: Any, address: str) -> dict[str, Any]:
+    service = find_service(ray)
+    if service is not None:
+        return {"address": address, "service": True, **ray.get(service.status.remote())}
+    nodes = [{"node": n["NodeID"], "resources": n["Resources"]} for n in ray.nodes() if n["Alive"]]
+    return {"address": address, "service": False, "nodes": nodes}
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -84,6 +86,18 @@ def test_start_status_client_and_stop_on_loopback(tmp_path):
         assert shown.returncode == 0, shown.stderr[-3000:]
         assert "active runs: 0" in shown.stdout
         assert "0 / 2" in shown.stdout  # the head's CPUs, none busy
+        watching = subprocess.Popen(
+            [sys.executable, "-m", "maze_core", "status", "--watch", "--every", "0.2"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        time.sleep(6)
+        watching.send_signal(signal.SIGINT)
+        out, err = watching.communicate(timeout=60)
+        assert watching.returncode == 0, err[-3000:]
+        assert "active runs: 0" in out
     finally:
         stopped = maze("stop", env=env)
     assert "stopped" in stopped.stdout, stopped.stdout + stopped.stderr
