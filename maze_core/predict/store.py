@@ -48,12 +48,27 @@ def default_home() -> Path:
     return Path(os.environ.get("MAZE_HOME") or "~/.maze").expanduser()
 
 
+def private_folder(folder: Path) -> Path:
+    """``folder``, created readable by this user only when it does not exist (the history
+    holds pickled models: whoever can write it can run code in your next runtime)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
+
+
+def private_file(path: Path) -> Path:
+    """``path``, created (if needed) and kept readable and writable by this user only."""
+    private_folder(path.parent)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    path.chmod(0o600)
+    return path
+
+
 class HistoryStore:
     """Append-only observations plus one saved model per tool (see the module docstring)."""
 
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path is not None else default_home() / "history.sqlite3"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(self.path.parent)
         self._db = self._open()
         self._lock = threading.Lock()  # the connection is shared by the writer and readers
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -207,7 +222,8 @@ class HistoryStore:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level="DEFERRED")
+    # SQLite gives its -wal and -shm files the database file's permissions
+    db = sqlite3.connect(private_file(path), check_same_thread=False, isolation_level="DEFERRED")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(SCHEMA)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from maze_core.errors import MazeError, ValidationError, missing_dependency
+from maze_core.predict.store import default_home, private_file
 
 __all__ = [
     "NAMESPACE",
@@ -368,8 +369,6 @@ def _zombie(pid: int) -> bool:
 
 
 def _state_path() -> Path:
-    from maze_core.predict.store import default_home
-
     return default_home() / "server.json"
 
 
@@ -385,7 +384,5 @@ def _remember(session: str, address: str, head: bool) -> None:
     state = _load_state()
     state.setdefault("sessions", []).append({"session": session, "head": head})
     state["address"] = address
-    path = _state_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = private_file(_state_path())
     path.write_text(json.dumps(state, indent=2))
-    path.chmod(0o600)

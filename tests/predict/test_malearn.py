@@ -220,3 +220,16 @@ def test_a_model_saved_by_another_version_is_relearned(tmp_path):
     store.save_models({"t": old})
     assert store.load_models() == {}
     store.close()
+
+
+def test_the_history_is_private_to_its_user(tmp_path):
+    home = tmp_path / "home"
+    store = HistoryStore(home / "history.sqlite3")
+    store.record("t", "cpu", {}, 1.0)
+    store.flush()
+    store.close()
+    assert (home.stat().st_mode & 0o777) == 0o700
+    assert ((home / "history.sqlite3").stat().st_mode & 0o777) == 0o600
+    for suffix in ("-wal", "-shm"):
+        side = home / f"history.sqlite3{suffix}"
+        assert not side.exists() or (side.stat().st_mode & 0o077) == 0

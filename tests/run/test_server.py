@@ -70,6 +70,7 @@ def test_start_status_client_and_stop_on_loopback(tmp_path):
     try:
         assert started.returncode == 0, started.stdout + started.stderr[-3000:]
         assert "shared Maze scheduler" in started.stdout
+        assert ((tmp_path / "server.json").stat().st_mode & 0o777) == 0o600
         processes = session_processes(tmp_path)
         assert processes, "maze start left no trace of the Ray it started"
         client = tmp_path / "client.py"
