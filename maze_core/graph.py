@@ -10,7 +10,11 @@ run any number of times with different inputs.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import numbers
+import types
+import typing
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -270,6 +274,7 @@ class Workflow:
                 fix="pass exactly the parameters the tool declares",
                 culprit=spec.name,
             ) from None
+        _check_types(spec, bound.arguments)
         return bound.args, bound.kwargs
 
     def _dependencies(self, spec: ToolSpec, arguments: Any) -> tuple[dict[str, None], bool]:
@@ -318,6 +323,62 @@ class Workflow:
             task_id = f"{spec.name}-{n}"
         self._name_counts[spec.name] = n + 1
         return task_id
+
+
+def _check_types(spec: ToolSpec, arguments: Mapping[str, Any]) -> None:
+    """A value given directly (not a ref) for a parameter annotated with a built-in class
+    (or a union of them, or a generic whose origin is one) must be an instance of it;
+    anything else is left to the tool. Numbers follow Python's tower (an ``int``, or a NumPy
+    integer, passes for ``float``)."""
+    hints = _hints(spec.fn)
+    for name, value in arguments.items():
+        expected = _classes(hints.get(name))
+        if not expected or _holds_ref(value):
+            continue
+        if not isinstance(value, tuple(_NUMBERS.get(cls, cls) for cls in expected)):
+            wanted = " | ".join(cls.__name__ for cls in expected)
+            raise ValidationError(
+                f"tool {spec.name!r} takes {name}: {wanted}, but was given"
+                f" {type(value).__name__} {value!r:.60}",
+                fix=f"pass {name} as {wanted} (or convert it in the tool, annotated as such)",
+                culprit=f"{spec.name}.{name}",
+            )
+
+
+_NUMBERS: dict[type, type] = {
+    int: numbers.Integral,
+    float: numbers.Real,
+    complex: numbers.Complex,
+}
+
+
+@functools.cache
+def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn)
+    except Exception:  # forward references that do not resolve: check nothing
+        return {}
+
+
+def _classes(annotation: Any) -> tuple[type, ...]:
+    """The classes ``annotation`` admits, or () when it is not simple enough to check."""
+    if annotation is None or annotation is Any:
+        return ()
+    if annotation is type(None):
+        return (type(None),)
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        parts = [_classes(arg) for arg in typing.get_args(annotation)]
+        return () if any(not part for part in parts) else tuple(c for p in parts for c in p)
+    if origin is not None:
+        return (origin,) if isinstance(origin, type) else ()
+    if isinstance(annotation, type) and annotation.__module__ == "builtins":
+        return (annotation,)
+    return ()  # user classes, protocols, TypeVars: duck typing is the tool's business
+
+
+def _holds_ref(value: Any) -> bool:
+    return any(True for _ in _refs(value))
 
 
 def _wait(handle: RunHandle, timeout: float | None) -> RunResult:

@@ -56,10 +56,16 @@ def private_folder(folder: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """``path``, created (if needed) and kept readable and writable by this user only."""
+    """``path``, created (if needed) and kept readable and writable by this user only.
+
+    An existing file is never opened here: closing any descriptor of a file drops every
+    POSIX lock this process holds on it, which would let SQLite connections of this
+    process to the same database write without their locks."""
     private_folder(path.parent)
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-    path.chmod(0o600)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        path.chmod(0o600)
     return path
 
 

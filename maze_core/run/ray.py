@@ -110,15 +110,26 @@ class RayRuntime(Runtime):
         ray = _ray()
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
-            ray.init(
-                address=address or "local",  # embedded: never attach to a stray local cluster
-                num_cpus=num_cpus if address is None else None,
-                num_gpus=num_gpus if address is None else None,
-                object_store_memory=object_store_memory if address is None else None,
-                include_dashboard=include_dashboard,
-                log_to_driver=True,
-                runtime_env=runtime_env,
-            )
+            if address is not None:
+                from maze_core.run.server import check_reachable
+
+                check_reachable(address)
+            try:
+                ray.init(
+                    address=address or "local",  # embedded: never attach to a stray cluster
+                    num_cpus=num_cpus if address is None else None,
+                    num_gpus=num_gpus if address is None else None,
+                    object_store_memory=object_store_memory if address is None else None,
+                    include_dashboard=include_dashboard,
+                    log_to_driver=True,
+                    runtime_env=runtime_env,
+                )
+            except ConnectionError as exc:
+                raise MazeError(
+                    f"cannot join the Ray cluster at {address!r}: {exc}",
+                    fix="start one with `maze start --head`, or give its HOST:PORT",
+                    culprit=address,
+                ) from None
         self.pipeline = pipeline
         super().__init__(
             _ray_nodes(ray, pipeline),

@@ -25,8 +25,10 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Generator
 from pathlib import Path
@@ -203,6 +205,7 @@ def watch(address: str | None = None, every: float = 0.0) -> Generator[dict[str,
             fix="start one with `maze start --head`, or name it: maze status --address HOST:PORT",
             culprit="maze status",
         )
+    check_reachable(address)
     ray = _ray()
     try:
         ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR")
@@ -265,6 +268,35 @@ def _check_port(port: int) -> None:
             fix="choose a port between 1024 and 65535",
             culprit=port,
         )
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail at once, naming ``address``, when nothing listens there: ``ray.init`` would
+    retry an unreachable head for minutes. ``"auto"`` is checked against what Ray would
+    resolve it to (``RAY_ADDRESS``, or the cluster Ray last started on this machine)."""
+    if address == "auto":
+        address = os.environ.get("RAY_ADDRESS") or _last_local_cluster() or ""
+        if not address:
+            return  # Ray says itself that it found no cluster
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # not HOST:PORT: leave the parsing and its error to Ray
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise MazeError(
+            f"no Ray cluster answers at {address} ({exc})",
+            fix="start one there with `maze start --head` (or `ray start --head`), or give the"
+            " head's HOST:PORT",
+            culprit=address,
+        ) from None
+
+
+def _last_local_cluster() -> str | None:
+    try:
+        return Path(tempfile.gettempdir(), "ray", "ray_current_cluster").read_text().strip()
+    except OSError:
+        return None
 
 
 def is_loopback(host: str) -> bool:
