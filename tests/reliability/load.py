@@ -63,10 +63,10 @@ def wave(runtime: Any, workflows: int, first_seed: int = 0) -> Wave:
     submitted = []
     for seed in range(first_seed, first_seed + workflows):
         wf, expected = ten_task_workflow(seed)
-        submitted.append((runtime.submit(wf), expected, time.perf_counter()))
+        submitted.append((runtime.submit(wf), expected))
     completed = wrong = retries = 0
     latencies = []
-    for handle, expected, when in submitted:
+    for handle, expected in submitted:
         result = handle.result(timeout=600)
         latencies.append(result.seconds)
         retries += sum(max(0, r.attempts - 1) for r in result.tasks.values())
