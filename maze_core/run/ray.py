@@ -476,11 +476,17 @@ def _lost_errors() -> tuple[type[BaseException], ...]:
         exceptions.ObjectLostError,  # ObjectReconstructionFailedError and kin derive from it
         exceptions.OwnerDiedError,
         exceptions.RayActorError,  # a model actor died with its process or node
+        # the pinned node left between the scheduler's choice and Ray's placement
+        exceptions.TaskUnschedulableError,
     )
 
 
 def _node_died(error: BaseException) -> bool:
-    return isinstance(error.__cause__, _ray().exceptions.NodeDiedError)
+    """Whether ``error`` says the task's node is gone (not only its worker): the node then
+    leaves the scheduler's cluster before the failure is reported, so its tasks run again
+    elsewhere without spending a retry."""
+    exceptions = _ray().exceptions
+    return isinstance(error.__cause__, exceptions.NodeDiedError | exceptions.TaskUnschedulableError)
 
 
 def _lost(error: BaseException, task_id: str) -> BaseException:

@@ -1,0 +1,140 @@
+"""Chaos: workflows on a 4-node Ray cluster while a killer removes worker nodes (a fresh one
+joins for each) and SIGKILLs Ray worker processes. Every workflow must complete with the
+answer a plain local run gives; afterwards no run is active, the scheduler's books balance and
+every node's resources are free again.
+
+    python tests/reliability/chaos.py WORKFLOWS KILL_EVERY_S     (prints one CHAOS line)
+
+Run by tests/reliability/test_chaos.py (short) and benchmarks/soak.py (full size).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import statistics
+import sys
+import time
+
+import ray
+from ray.cluster_utils import Cluster
+
+from maze_core import Workflow, tool
+from maze_core.run.ray import RayRuntime
+
+
+@tool(retries=8)
+def work(seed: int, i: int) -> int:
+    time.sleep(0.05 + ((seed * 7 + i) % 5) * 0.04)
+    return (seed * 31 + i) % 1009
+
+
+@tool(retries=8)
+def combine(values: list) -> int:
+    time.sleep(0.05)
+    return sum(values) % 1009
+
+
+def workflow(seed: int) -> Workflow:
+    """A fan-out of 4, a fan-in, then a chain of 2: 7 tasks."""
+    wf = Workflow(f"chaos-{seed}")
+    total = wf.add(combine, [wf.add(work, seed, i) for i in range(4)])
+    step = wf.add(work, seed, 10)
+    wf.add(combine, [total, step], task_name="answer")
+    return wf
+
+
+def expected(seed: int) -> int:
+    """The answer, computed by calling the tools in place."""
+    total = combine([work(seed, i) for i in range(4)])
+    return combine([total, work(seed, 10)])
+
+
+class Killer:
+    """Removes a worker node and adds a fresh one, or SIGKILLs a Ray worker process, in turn.
+    Called from the main thread (Ray starts nodes only there)."""
+
+    def __init__(self, cluster: Cluster, nodes: list) -> None:
+        self.cluster, self.nodes = cluster, nodes
+        self.removed = self.killed = self.turn = 0
+        self.rng = random.Random(7)
+
+    def strike(self) -> None:
+        self.turn += 1
+        if self.turn % 2:
+            victim = self.nodes.pop(self.rng.randrange(len(self.nodes)))
+            self.cluster.remove_node(victim)
+            self.nodes.append(self.cluster.add_node(num_cpus=1))
+            self.removed += 1
+        else:
+            workers = busy_workers()
+            if workers:
+                os.kill(self.rng.choice(workers), signal.SIGKILL)
+                self.killed += 1
+
+
+def busy_workers() -> list[int]:
+    """Pids of Ray worker processes running a ``work`` task (Ray names them ``ray::work``)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    if cmdline.read().startswith(b"ray::work"):
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+def main(workflows: int, every: float) -> dict:
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    nodes = [cluster.add_node(num_cpus=1) for _ in range(3)]
+    cluster.wait_for_nodes()
+    runtime = RayRuntime(address=cluster.address, autoload_plugins=False, predictor=False)
+    killer = Killer(cluster, nodes)
+    try:
+        handles = [(seed, runtime.submit(workflow(seed))) for seed in range(workflows)]
+        deadline = time.monotonic() + 900
+        while not all(h.done() for _, h in handles) and time.monotonic() < deadline:
+            time.sleep(every)
+            killer.strike()
+        results = [(seed, handle.result(timeout=60)) for seed, handle in handles]
+        wrong = [seed for seed, r in results if not r.ok or r["answer"] != expected(seed)]
+        for seed in wrong[:3]:
+            errors = dict(results)[seed].errors
+            print(f"workflow {seed}: {errors}", file=sys.stderr)
+        retries = sum(max(0, t.attempts - 1) for _, r in results for t in r.tasks.values())
+        time.sleep(2.5)  # the node watcher polls every second
+        scheduler = runtime.scheduler
+        scheduler.check_invariants()
+        unfreed = [
+            name
+            for name, node in scheduler.nodes.items()
+            if abs(node.free_cpus - node.admitted_cpus) > 1e-9 or node.free_memory != node.memory
+        ]
+        latencies = sorted(r.seconds for _, r in results)
+        return {
+            "workflows": workflows,
+            "completed": sum(r.ok for _, r in results),
+            "wrong": wrong,
+            "retries": retries,
+            "nodes_removed": killer.removed,
+            "workers_killed": killer.killed,
+            "active_runs": scheduler.active_runs,
+            "unfreed_nodes": unfreed,
+            "p95_s": statistics.quantiles(latencies, n=20)[-1] if len(latencies) > 1 else 0.0,
+        }
+    finally:
+        runtime.close()
+        ray.shutdown()
+        cluster.shutdown()
+
+
+if __name__ == "__main__":
+    figures = main(int(sys.argv[1]), float(sys.argv[2]))
+    print("CHAOS " + json.dumps(figures))
+    ok = not figures["wrong"] and not figures["unfreed_nodes"] and not figures["active_runs"]
+    sys.exit(0 if ok and figures["completed"] == figures["workflows"] else 1)
