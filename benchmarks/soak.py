@@ -59,6 +59,7 @@ def load(runtime, workflows: int) -> dict:
         "p95_s": max(w.p95_s for w in waves),
         "rss_before_mib": before / MiB,
         "rss_after_waves_mib": [w.rss_after / MiB for w in waves],
+        "decision_us_per_wave": [w.decision_us for w in waves],
     }
 
 
@@ -80,15 +81,26 @@ def main() -> None:
         figures["load, Ray"] = load(runtime, args.load_workflows)
 
     table = Table(title="Soak: chaos and load at full size")
-    for column in ("scenario", "workflows", "completed", "retries", "P95 s", "driver RSS MiB"):
+    columns = (
+        "scenario",
+        "workflows",
+        "completed",
+        "retries",
+        "P95 s",
+        "driver RSS MiB",
+        "µs/decision",
+    )
+    for column in columns:
         table.add_column(column, justify="right")
     for label, row in figures.items():
         if "rss_before_mib" in row:
             rss = f"{row['rss_before_mib']:.0f} -> " + " -> ".join(
                 f"{value:.0f}" for value in row["rss_after_waves_mib"]
             )
+            decisions = " / ".join(f"{value:.0f}" for value in row["decision_us_per_wave"])
         else:
             rss = f"{row['nodes_removed']} nodes removed, {row['workers_killed']} workers killed"
+            decisions = ""
         table.add_row(
             label,
             f"{row['workflows']:,}",
@@ -96,8 +108,9 @@ def main() -> None:
             f"{row['retries']:,}",
             f"{row['p95_s']:.2f}",
             rss,
+            decisions,
         )
-    Console(width=140).print(table)
+    Console(width=160).print(table)
     Path(args.json).write_text(json.dumps(figures, indent=2))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import math
@@ -124,9 +125,7 @@ def sim(
     ] = None,
 ) -> None:
     """Simulate scheduling policies on the published Maze workload, in virtual time."""
-    from dataclasses import replace
-
-    from maze_core.sim.engine import ClusterSpec, SimConfig, simulate
+    from maze_core.sim.engine import ClusterSpec, SimConfig
     from maze_core.sim.report import policy_table
     from maze_core.sim.trace import load_workload_source
     from maze_core.timeline import write_trace
@@ -142,8 +141,7 @@ def sim(
     )
     try:
         trace = load_workload_source(trace_dir)
-        with console.status(f"simulating {', '.join(policies)}..."):
-            runs = {p: simulate(trace, replace(config, policy=p)) for p in policies}
+        runs = _simulate_all(trace, config, policies)
     except MazeError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
@@ -156,6 +154,25 @@ def sim(
     if timeline is not None:
         write_trace(timeline, runs[policies[0]].timeline)
         console.print(f"timeline of {policies[0]}: {timeline} (virtual seconds)")
+
+
+def _simulate_all(trace: Any, config: Any, policies: list[str]) -> dict[str, Any]:
+    """Each policy on the workload, with a live bar of simulated workflows done per policy."""
+    from dataclasses import replace
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from maze_core.sim.engine import arrivals, simulate
+
+    total = len(arrivals(trace, config))
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    runs = {}
+    with Progress(*columns, console=console, transient=True) as bars:
+        for policy in policies:
+            bar = bars.add_task(f"simulating {policy}", total=total)
+            done = functools.partial(lambda bar, n: bars.update(bar, completed=n), bar)
+            runs[policy] = simulate(trace, replace(config, policy=policy), done)
+    return runs
 
 
 @app.command("timeline")

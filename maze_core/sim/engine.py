@@ -265,8 +265,11 @@ class _Clock:
         heapq.heappush(self.heap, (when, kind, self.order, payload))
 
 
-def simulate(trace: TraceData, config: SimConfig) -> SimResult:
-    """Run one policy on one workload and measure it."""
+def simulate(
+    trace: TraceData, config: SimConfig, on_finish: Callable[[int], None] | None = None
+) -> SimResult:
+    """Run one policy on one workload and measure it; ``on_finish(workflows done)`` is
+    called as workflows end (for a progress display)."""
     nodes = config.cluster.build()
     scheduler = Scheduler(nodes, config.policy, model_load_s=trace.model_load_s)
     graphs = {name: _graph(t) for name, t in trace.templates.items()}
@@ -313,6 +316,8 @@ def simulate(trace: TraceData, config: SimConfig) -> SimResult:
                 clock.push(now + seconds, 0, done)
             elif isinstance(instruction, Finish):
                 stats.finished(instruction.run_id, now)
+                if on_finish is not None:
+                    on_finish(len(stats.response))
                 del durations[instruction.run_id], templates[instruction.run_id]
             elif isinstance(instruction, Reject):
                 raise instruction.error
