@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -44,13 +45,21 @@ from maze_core.run.runstate import RunBook
 from maze_core.run.runtime import RunHandle, RunHints, Runtime
 from maze_core.run.shipping import check_shippable, ship_by_value
 from maze_core.run.timers import Deadlines
-from maze_core.schedule import Dispatch, ModelUnloaded, Node, NodeAdded, NodeRemoved
+from maze_core.schedule import (
+    CancelRun,
+    Dispatch,
+    ModelUnloaded,
+    Node,
+    NodeAdded,
+    NodeRemoved,
+)
 from maze_core.schedule.policies import Policy
 from maze_core.tools import ToolSpec, parse_size
 
 __all__ = ["RayRuntime"]
 
 log = logging.getLogger("maze")
+CLUSTER_LOST_S = 10.0  # the head silent this long: the cluster is gone
 _SKIPPED_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 
 
@@ -337,9 +346,33 @@ class RayRuntime(Runtime):
     # -- nodes ----------------------------------------------------------------------------------
 
     def _watch_nodes(self, every: float) -> None:
+        """Poll Ray's nodes; when the cluster's control store stops answering for
+        ``CLUSTER_LOST_S``, end every run with an error that says so: Ray itself would keep
+        the runs waiting until it terminates this process, a minute later."""
+        gcs = _ray().get_runtime_context().gcs_address
+        silent_since: float | None = None
         while not self._stop.wait(every):
-            self._refresh_nodes()
-            self._actors.evict_idle(self.model_idle_s)
+            if _answers(gcs):
+                silent_since = None
+                self._refresh_nodes()
+                self._actors.evict_idle(self.model_idle_s)
+                continue
+            silent_since = silent_since or time.monotonic()
+            if time.monotonic() - silent_since >= CLUSTER_LOST_S:
+                self._cluster_lost(gcs)
+                return
+
+    def _cluster_lost(self, gcs: str) -> None:
+        now = time.time()
+        reason = (
+            f"the Ray cluster at {gcs} stopped answering for {CLUSTER_LOST_S:g} s (its head"
+            " is gone); restart it and submit again"
+        )
+        log.error("maze: %s", reason)
+        for name in list(self.scheduler.nodes):
+            self.post_event(NodeRemoved(name, now))
+        for run_id in self.book.active():
+            self.post_event(CancelRun(run_id, now, reason))
 
     def _refresh_nodes(self, dead: str | None = None) -> None:
         """Tell the scheduler which nodes left (``dead`` among them: Ray said so, even if
@@ -359,6 +392,16 @@ class RayRuntime(Runtime):
                 self.post_event(NodeRemoved(name, now))
             for name in alive.keys() - known - self._dead:
                 self.post_event(NodeAdded(alive[name], now))
+
+
+def _answers(address: str, timeout: float = 1.0) -> bool:
+    """Whether something accepts connections at ``address`` (HOST:PORT)."""
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _ray_nodes(ray: Any, pipeline: float = 1.0) -> list[Node]:

@@ -96,3 +96,49 @@ def test_a_langgraph_invocation_cut_by_a_killed_worker_resumes_from_its_checkpoi
             graph.invoke({"n": 1}, config)
         assert graph.get_state(config).next == ("fragile",)  # "first" is checkpointed
         assert graph.invoke(None, config) == {"n": 20}  # resumed, not started over
+
+
+CLUSTER_GOES_AWAY = """
+import os, sys, time
+from ray.cluster_utils import Cluster
+from maze_core import Workflow, tool
+from maze_core.run.ray import RayRuntime
+
+@tool
+def slow(i: int) -> int:
+    time.sleep(60)
+    return i
+
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+runtime = RayRuntime(address=cluster.address, autoload_plugins=False, predictor=False)
+wf = Workflow("doomed")
+for i in range(2):
+    wf.add(slow, i)
+handle = runtime.submit(wf)
+time.sleep(3)
+cluster.head_node.kill_all_processes(check_alive=False, allow_graceful=False)
+start = time.monotonic()
+result = handle.result(timeout=50)
+errors = [str(r.error) for r in result.tasks.values()]
+print("GONE", result.status, round(time.monotonic() - start), errors[0].splitlines()[0])
+sys.stdout.flush()
+os._exit(0)  # Ray would end this process a minute after its head died
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_runs_end_with_a_clear_error_when_the_cluster_disappears(tmp_path):
+    pytest.importorskip("ray", reason="ray is not installed")
+    script = tmp_path / "gone.py"
+    script.write_text(CLUSTER_GOES_AWAY)
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "MAZE_HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=240, env=env
+    )
+    line = next((s for s in out.stdout.splitlines() if s.startswith("GONE ")), "")
+    assert line, out.stdout[-2000:] + out.stderr[-3000:]
+    _, status, seconds, reason = line.split(" ", 3)
+    assert status == "cancelled"
+    assert int(seconds) < 40  # not the minute Ray takes to end the process, nor forever
+    assert "stopped answering" in reason
