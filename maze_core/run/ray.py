@@ -118,11 +118,13 @@ class RayRuntime(Runtime):
             use_ray_token()
         ray = _ray()
         self._owns_ray = not ray.is_initialized()
-        if self._owns_ray:
-            if address is not None:
-                from maze_core.run.server import check_reachable
+        if address is not None:
+            from maze_core.run.server import check_reachable
 
-                check_reachable(address)
+            check_reachable(address)
+            if not self._owns_ray:
+                _check_same_cluster(ray, address)
+        if self._owns_ray:
             try:
                 ray.init(
                     address=address or "local",  # embedded: never attach to a stray cluster
@@ -392,6 +394,20 @@ class RayRuntime(Runtime):
                 self.post_event(NodeRemoved(name, now))
             for name in alive.keys() - known - self._dead:
                 self.post_event(NodeAdded(alive[name], now))
+
+
+def _check_same_cluster(ray: Any, address: str) -> None:
+    """A process already connected to Ray stays on that cluster: asking for another is an
+    error, not a silent reuse of the first."""
+    current = ray.get_runtime_context().gcs_address
+    port = address.rpartition(":")[2]
+    if address != "auto" and port.isdigit() and port != current.rpartition(":")[2]:
+        raise MazeError(
+            f"this process is already connected to the Ray cluster at {current}, not {address}",
+            fix="use one cluster per process (ray.shutdown() first to switch), or pass"
+            f" address={current!r}",
+            culprit=address,
+        )
 
 
 def _answers(address: str, timeout: float = 1.0) -> bool:
