@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from maze_core import LocalRuntime
+from maze_core.progress import Progress
 from maze_langgraph import distribute
 
 
@@ -151,7 +152,13 @@ def agent_latencies(policy: str, invocations: int = 50, every_s: float = 0.1) ->
     """Agents arriving every ``every_s``, each a plan and then 1 or (one in four) 4 rounds
     on the single GPU: the GPU gets more work than it can do while they arrive, and a GPU
     round of an older agent competes with the first rounds of newer ones."""
-    with LocalRuntime("threads", cpus=2, gpus=1, policy=policy, predictor=False) as runtime:
+    progress = Progress()  # live on a terminal
+    with (
+        LocalRuntime(
+            "threads", cpus=2, gpus=1, policy=policy, predictor=False, plugins=[progress]
+        ) as runtime,
+        progress.live(),
+    ):
         graph = distribute(gpu_graph(), runtime)
 
         def one(i: int) -> float:

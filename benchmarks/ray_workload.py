@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from maze_core import Workflow, tool
+from maze_core.progress import Progress
 from maze_core.sim.engine import (
     ClusterSpec,
     SimConfig,
@@ -95,20 +96,24 @@ def _copy(fn, name):
 def run_policy(trace: TraceData, policy: str, scale: float, config: SimConfig, address: str):
     from maze_core.run.ray import RayRuntime
 
-    runtime = RayRuntime(address=address, policy=policy, predictor=False, pipeline=1.0)
+    progress = Progress()  # live on a terminal: workflows, tasks per kind, tasks per node
+    runtime = RayRuntime(
+        address=address, policy=policy, predictor=False, pipeline=1.0, plugins=[progress]
+    )
     workload = arrivals(trace, config)
     handles, lock = [], threading.Lock()
     start = time.perf_counter()
-    for index, (when, template) in enumerate(workload):
-        rng = random.Random(f"workflow/{config.seed}/{index}")
-        tpl = trace.templates[template]
-        durations = {t.name: trace.draw(template, t.name, rng) / scale for t in tpl.tasks}
-        delay = start + when / scale - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        with lock:
-            handles.append(runtime.submit(build(tpl, durations, trace.model_load_s / scale)))
-    results = [h.result(timeout=1800) for h in handles]
+    with progress.live():
+        for index, (when, template) in enumerate(workload):
+            rng = random.Random(f"workflow/{config.seed}/{index}")
+            tpl = trace.templates[template]
+            durations = {t.name: trace.draw(template, t.name, rng) / scale for t in tpl.tasks}
+            delay = start + when / scale - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            with lock:
+                handles.append(runtime.submit(build(tpl, durations, trace.model_load_s / scale)))
+        results = [h.result(timeout=1800) for h in handles]
     makespan = time.perf_counter() - start
     runtime.close()
     responses = sorted(r.seconds for r in results)

@@ -49,8 +49,14 @@ def chaos(workflows: int, every: float) -> dict:
 
 
 def load(runtime, workflows: int) -> dict:
+    from maze_core.progress import Progress
+
     before = rss_bytes()
-    waves = [wave(runtime, workflows, first_seed=i * workflows) for i in range(3)]
+    progress = Progress()  # live on a terminal
+    runtime.plugins.register(progress)
+    with progress.live():
+        waves = [wave(runtime, workflows, first_seed=i * workflows) for i in range(3)]
+    runtime.plugins.unregister(progress)
     return {
         "workflows": workflows * len(waves),
         "completed": sum(w.completed for w in waves),
