@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +149,20 @@ def start_head(
     """Start a Ray head on this machine and the scheduler service in it; return the
     address clients and workers use."""
     _check_port(port)
+    with _one_at_a_time():
+        return _start_head(port, host, num_cpus, num_gpus, policy)
+
+
+def _start_head(
+    port: int, host: str, num_cpus: int | None, num_gpus: int | None, policy: str
+) -> str:
+    if _answers(host, port):
+        raise MazeError(
+            f"something already listens on {host}:{port}",
+            fix="`maze status` shows a Maze cluster there; `maze stop` stops it, or choose"
+            " another --port",
+            culprit=f"{host}:{port}",
+        )
     args = ["--head", f"--port={port}", f"--node-ip-address={host}"]
     args += ["--include-dashboard=false", "--disable-usage-stats"]
     if num_cpus is not None:
@@ -170,8 +184,9 @@ def start_worker(address: str, num_cpus: int | None = None, num_gpus: int | None
         args.append(f"--num-cpus={num_cpus}")
     if num_gpus is not None:
         args.append(f"--num-gpus={num_gpus}")
-    _ray_start(args)
-    _remember(_session_of(gcs_address=address), address, head=False)
+    with _one_at_a_time():
+        _ray_start(args)
+        _remember(_session_of(gcs_address=address), address, head=False)
     return address
 
 
@@ -259,6 +274,28 @@ def _ray() -> Any:
     except ImportError:
         raise missing_dependency("ray", "ray") from None
     return ray
+
+
+@contextlib.contextmanager
+def _one_at_a_time() -> Iterator[None]:
+    """Serialise ``maze start`` on this machine (two at once would race for the port and
+    for the state file): an exclusive lock on ``$MAZE_HOME/server.lock``."""
+    import fcntl
+
+    with open(private_file(default_home() / "server.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1.0).close()
+    except OSError:
+        return False
+    return True
 
 
 def _check_port(port: int) -> None:

@@ -118,3 +118,31 @@ def test_status_without_a_cluster_says_how_to_start_one(tmp_path):
     shown = maze("status", env=env)
     assert shown.returncode == 1
     assert "maze start --head" in shown.stdout
+
+
+@pytest.mark.slow
+def test_two_maze_starts_at_once_give_one_cluster_and_one_clear_error(tmp_path):
+    pytest.importorskip("ray")
+    env = {**os.environ, "MAZE_HOME": str(tmp_path), "COLUMNS": "200"}
+    port = str(free_port())
+    command = [sys.executable, "-m", "maze_core", "start", "--head", "--port", port]
+    starts = [
+        subprocess.Popen(
+            [*command, "--num-cpus", "1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
+    try:
+        outputs = [(p.wait(timeout=240), *p.communicate()) for p in starts]
+        codes = sorted(code for code, _, _ in outputs)
+        assert codes[0] == 0, outputs
+        assert codes[1] != 0, outputs
+        refused = next(out + err for code, out, err in outputs if code != 0)
+        assert f"127.0.0.1:{port}" in refused
+        assert "maze stop" in refused
+    finally:
+        maze("stop", env=env)
