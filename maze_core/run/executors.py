@@ -279,7 +279,13 @@ class ProcessExecutor(Executor):
     with WorkerLostError and is replaced on demand.
     """
 
-    def __init__(self, max_workers: int | None = None, start_method: str | None = None) -> None:
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        start_method: str | None = None,
+        max_result: int | None = None,
+    ) -> None:
+        self.max_result = max_result  # bytes a result may take, pickled; None: no limit
         if start_method is None:
             methods = multiprocessing.get_all_start_methods()
             start_method = "fork" if "fork" in methods else "spawn"
@@ -351,7 +357,7 @@ class ProcessExecutor(Executor):
         if not self._hooked:
             _before_interpreter_joins(_kill_at_exit(weakref.ref(self)))
             self._hooked = True
-        worker = _Worker(self._context, self._done, self._lost)
+        worker = _Worker(self._context, self._done, self._lost, self.max_result)
         self._workers.add(worker)
         return worker
 
@@ -406,11 +412,12 @@ class _Worker:
         context: Any,
         done: Callable[[_Worker, bytes], None],
         lost: Callable[[_Worker], None],
+        max_result: int | None = None,
     ) -> None:
         self.current: Future[Any] | None = None
         here, there = context.Pipe()
         self._conn = here
-        self._process = context.Process(target=_serve, args=(there,), daemon=True)
+        self._process = context.Process(target=_serve, args=(there, max_result), daemon=True)
         self._process.start()
         there.close()
         self.pid = self._process.pid
@@ -444,14 +451,14 @@ class _Worker:
             done(self, data)
 
 
-def _serve(conn: Any) -> None:
+def _serve(conn: Any, max_result: int | None = None) -> None:
     """A worker process: run calls from the pipe until it closes."""
     while True:
         try:
             payload = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        conn.send_bytes(_run_payload(payload))
+        conn.send_bytes(_run_payload(payload, max_result))
 
 
 def _shut_down() -> RuntimeError:
@@ -549,15 +556,16 @@ def _fails_to_pickle(value: Any) -> bool:
     return False
 
 
-def _run_payload(payload: bytes) -> bytes:
-    """Worker side of :class:`ProcessExecutor`: run the call, pickle what it returned."""
+def _run_payload(payload: bytes, max_result: int | None = None) -> bytes:
+    """Worker side of :class:`ProcessExecutor`: run the call, pickle what it returned
+    (refused when that is over ``max_result`` bytes)."""
     fn, args, kwargs = cloudpickle.loads(payload)
     try:
         result: tuple[bool, Any] = (True, fn(*args, **kwargs))
     except BaseException as exc:
         result = (False, _portable_error(exc) if isinstance(exc, Exception) else exc)
     try:
-        return dumps(result)
+        data = dumps(result)
     except Exception as exc:
         error = SerializationError(
             f"the result ({type(result[1]).__name__}) cannot be pickled to send it back: {exc}",
@@ -565,16 +573,33 @@ def _run_payload(payload: bytes) -> bytes:
             culprit=type(result[1]).__name__,
         )
         return bytes(cloudpickle.dumps((False, error)))
+    if max_result is not None and len(data) > max_result:
+        value = getattr(result[1], "value", result[1])  # an Outcome carries the tool's value
+        return bytes(cloudpickle.dumps((False, result_too_large(value, len(data), max_result))))
+    return data
 
 
-def make_executor(name: str, *, max_workers: int) -> Executor:
-    """An executor by name: ``inline``, ``threads`` or ``processes``."""
+def result_too_large(value: Any, size: int, limit: int) -> SerializationError:
+    """The error of a task whose result is over the runtime's ``max_result``."""
+    kind = type(value).__name__
+    return SerializationError(
+        f"the task's result ({kind}, {size:,} bytes) is over the runtime's limit of"
+        f" {limit:,} bytes (max_result)",
+        fix="return less (write big data to storage and return where it is), or raise"
+        " max_result= of the runtime",
+        culprit=kind,
+    )
+
+
+def make_executor(name: str, *, max_workers: int, max_result: int | None = None) -> Executor:
+    """An executor by name: ``inline``, ``threads`` or ``processes`` (``max_result``
+    bounds what a result may take to come back from a process)."""
     if name == "inline":
         return InlineExecutor()
     if name == "threads":
         return ThreadExecutor(max_workers)
     if name == "processes":
-        return ProcessExecutor(max_workers)
+        return ProcessExecutor(max_workers, max_result=max_result)
     raise ValidationError(
         f"unknown executor {name!r}",
         fix=f"use one of {', '.join(EXECUTORS)}",

@@ -38,7 +38,7 @@ from maze_core.errors import MazeError, WorkerLostError, missing_dependency
 from maze_core.graph import TaskGraph, resolve, task_refs
 from maze_core.predict.malearn import MaLearn
 from maze_core.run.context import TaskContext
-from maze_core.run.executors import Outcome, run_call, size_hint
+from maze_core.run.executors import Outcome, result_too_large, run_call, size_hint
 from maze_core.run.models import ModelUse
 from maze_core.run.ray_actors import ModelActors
 from maze_core.run.runstate import RunBook
@@ -85,7 +85,8 @@ class RayRuntime(Runtime):
     shipping by value cannot carry: data files, modules imported only at run time.
 
     Tools declared with ``load=`` run in per-node model actors (see
-    :mod:`maze_core.run.ray_actors`), stopped after ``model_idle_s`` unused.
+    :mod:`maze_core.run.ray_actors`), stopped after ``model_idle_s`` unused. ``max_result``
+    bounds a result's (estimated) size: a bigger one fails its task with a SerializationError.
 
     Joining a cluster that ``maze start --head`` started, the runtime is a client of the
     cluster's shared scheduler (see :mod:`maze_core.run.server`): runs go to one queue for
@@ -111,6 +112,7 @@ class RayRuntime(Runtime):
         runtime_env: dict[str, Any] | None = None,
         model_idle_s: float = 300.0,
         shared: bool | None = None,
+        max_result: int | str | None = None,
     ) -> None:
         if address is not None:
             from maze_core.run.server import use_ray_token
@@ -151,6 +153,7 @@ class RayRuntime(Runtime):
         )
         self.book = RunBook(self.plugins.hook, fetch=_fetch)
         self.ship_limit = parse_size(ship_limit, what="ship_limit") or 0
+        self.max_result = parse_size(max_result, what="max_result")
         self._shipped: dict[Any, Any] = {}  # tool, or (function, async, GPUs) -> remote
         self._checked: set[ToolSpec] = set()
         self._ship_checked: dict[int, Callable[..., Any]] = {}
@@ -249,7 +252,7 @@ class RayRuntime(Runtime):
         remote = self._shipped.get(key)
         if remote is None:
             self._check_code(spec)
-            task = _tool_task(spec)
+            task = _tool_task(spec, self.max_result)
             remote = self._shipped[key] = task if spec.load else _remote_function(task, spec)
         return remote
 
@@ -473,7 +476,7 @@ def _remote_function(task: Callable[..., Any], spec: ToolSpec) -> Any:
     return _ray().remote(num_gpus=gpus)(task) if gpus else _ray().remote(task)
 
 
-def _tool_task(spec: ToolSpec) -> Callable[..., tuple[Outcome, Any]]:
+def _tool_task(spec: ToolSpec, max_result: int | None = None) -> Callable[..., tuple[Outcome, Any]]:
     """The function Ray runs for ``spec``, named after its function (calls are named after
     their tool)."""
     fn, is_async = spec.fn, spec.is_async
@@ -492,9 +495,12 @@ def _tool_task(spec: ToolSpec) -> Callable[..., tuple[Outcome, Any]]:
         outcome = run_call(fn, args, kwargs, is_async, None, True, context, model)
         if not outcome.ok:
             return outcome, None
-        return [outcome.started, outcome.finished, outcome.exported, size_hint(outcome.value)], (
-            outcome.value
-        )
+        size = size_hint(outcome.value)
+        if max_result is not None and size > max_result:
+            outcome.ok, outcome.error = False, result_too_large(outcome.value, size, max_result)
+            outcome.value = None
+            return outcome, None
+        return [outcome.started, outcome.finished, outcome.exported, size], outcome.value
 
     execute.__name__ = execute.__qualname__ = getattr(fn, "__name__", "task").strip("<>")
     return execute

@@ -307,7 +307,8 @@ class LocalRuntime(Runtime):
     ``policy`` orders ready tasks: ``daps`` (default), ``fcfs``, ``heft``, ``maze-original``,
     ``agent-level``, a name a plugin registered, or a Policy object. Models of tools
     declared with ``load=`` stay resident in each worker process until unused for
-    ``model_idle_s`` seconds.
+    ``model_idle_s`` seconds. ``max_result`` bounds what a result may take (pickled) to come
+    back from a worker process: a bigger one fails its task with a SerializationError.
     """
 
     def __init__(
@@ -325,6 +326,7 @@ class LocalRuntime(Runtime):
         autoload_plugins: bool | None = None,
         max_io_threads: int = 256,
         model_idle_s: float = 300.0,
+        max_result: int | str | None = None,
     ) -> None:
         node = _local_node(cpus, memory, gpus, gpu_memory, custom or {})
         super().__init__(
@@ -337,7 +339,8 @@ class LocalRuntime(Runtime):
         self.executor_name = executor
         slots = max(1, math.ceil(node.cpus))
         workers = slots if executor == "processes" else max(32, 4 * slots)
-        self._executor = make_executor(executor, max_workers=workers)
+        limit = parse_size(max_result, what="max_result")
+        self._executor = make_executor(executor, max_workers=workers, max_result=limit)
         io_name = "inline" if executor == "inline" else "threads"
         self._io_executor = make_executor(io_name, max_workers=max_io_threads)
         self._deadlines = Deadlines()

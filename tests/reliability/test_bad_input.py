@@ -289,6 +289,17 @@ def case_a_tool_that_kills_its_own_process(processes):
     return task_error(processes, one(exits), "exits")
 
 
+@tool
+def big_result(size: int) -> bytes:
+    return b"x" * size
+
+
+def case_a_result_over_the_limit(processes):
+    with LocalRuntime("processes", cpus=1, autoload_plugins=False, max_result="10KB") as small:
+        assert small.submit(one(big_result, 1000)).result(timeout=30).ok  # under it: fine
+        return task_error(small, one(big_result, 50_000), "big_result")
+
+
 def case_a_tool_that_never_returns_in_a_process(processes):
     return task_error(processes, one(never_returns), "never_returns")
 
@@ -330,6 +341,7 @@ PROCESS_CASES: list[tuple[Callable[[Any], BaseException], type[BaseException], s
     (case_an_exception_that_cannot_be_pickled, TaskFailedError, "Unpicklable"),
     (case_a_tool_that_kills_its_own_process, WorkerLostError, "died"),
     (case_a_tool_that_never_returns_in_a_process, TaskTimeoutError, "never_returns"),
+    (case_a_result_over_the_limit, SerializationError, "10,000 bytes (max_result)"),
 ]
 
 
