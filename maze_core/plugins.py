@@ -7,6 +7,8 @@ plugins the caller passes. ``check_pending()`` makes a misspelled ``maze_*`` hoo
 
 from __future__ import annotations
 
+import importlib.metadata
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -21,6 +23,7 @@ from maze_core.tools import DEFAULT_SECONDS
 __all__ = ["DEFAULT_SECONDS", "DefaultDurations", "make_plugin_manager"]
 
 AUTOLOAD_ENV = "MAZE_DISABLE_PLUGIN_AUTOLOAD"
+log = logging.getLogger("maze")
 
 
 class DefaultDurations:
@@ -32,6 +35,25 @@ class DefaultDurations:
     @hookimpl(trylast=True)
     def maze_predict_duration(self, task: Task, kind: str) -> float | None:
         return self.seconds.get(kind)
+
+
+def _load_entry_points(manager: pluggy.PluginManager) -> None:
+    """Register the plugins of the ``maze`` entry-point group. One that fails to load is
+    skipped with a warning naming it: a broken plugin must not stop every runtime."""
+    for entry in importlib.metadata.entry_points(group=hookspecs.PROJECT):
+        if manager.get_plugin(entry.name) is not None:
+            continue
+        try:
+            plugin = entry.load()
+        except Exception as exc:
+            log.warning(
+                "maze: plugin %r (%s) could not be loaded, skipped: %s",
+                entry.name,
+                entry.value,
+                exc,
+            )
+            continue
+        manager.register(plugin, name=entry.name)
 
 
 def make_plugin_manager(
@@ -54,7 +76,7 @@ def make_plugin_manager(
     if autoload is None:
         autoload = not os.environ.get(AUTOLOAD_ENV)
     if autoload:
-        manager.load_setuptools_entrypoints(hookspecs.PROJECT)
+        _load_entry_points(manager)
     for plugin in plugins:
         manager.register(plugin)
     manager.check_pending()
