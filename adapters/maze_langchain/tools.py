@@ -151,9 +151,9 @@ def twin(tool: BaseTool, runtime: Runtime, options: Mapping[str, Any]) -> BaseTo
         "get_input_schema": _input_schema,
         "_injected_args_keys": functools.cached_property(_injected_args_keys),
     }
-    twin = tool.model_copy()
-    twin.__class__ = type(type(tool).__name__, (type(tool),), namespace)
-    return twin
+    clone = tool.model_copy()
+    clone.__class__ = type(type(tool).__name__, (type(tool),), namespace)
+    return clone
 
 
 def _run(
