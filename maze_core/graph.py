@@ -329,13 +329,13 @@ def _check_types(spec: ToolSpec, arguments: Mapping[str, Any]) -> None:
     """A value given directly (not a ref) for a parameter annotated with a built-in class
     (or a union of them, or a generic whose origin is one) must be an instance of it;
     anything else is left to the tool. Numbers follow Python's tower (an ``int``, or a NumPy
-    integer, passes for ``float``)."""
+    integer, passes for ``float``) and ``bytearray`` passes for ``bytes``."""
     hints = _hints(spec.fn)
     for name, value in arguments.items():
         expected = _classes(hints.get(name))
         if not expected or _holds_ref(value):
             continue
-        if not isinstance(value, tuple(_NUMBERS.get(cls, cls) for cls in expected)):
+        if not isinstance(value, tuple(c for cls in expected for c in _ACCEPTS.get(cls, (cls,)))):
             wanted = " | ".join(cls.__name__ for cls in expected)
             raise ValidationError(
                 f"tool {spec.name!r} takes {name}: {wanted}, but was given"
@@ -345,10 +345,11 @@ def _check_types(spec: ToolSpec, arguments: Mapping[str, Any]) -> None:
             )
 
 
-_NUMBERS: dict[type, type] = {
-    int: numbers.Integral,
-    float: numbers.Real,
-    complex: numbers.Complex,
+_ACCEPTS: dict[type, tuple[type, ...]] = {  # what type checkers let pass for these
+    int: (numbers.Integral,),
+    float: (numbers.Real,),
+    complex: (numbers.Complex,),
+    bytes: (bytes, bytearray, memoryview),
 }
 
 

@@ -148,3 +148,30 @@ def test_the_graph_lists_dependents_in_topological_order():
     assert list(graph.tasks) == ["double", "double-1", "double-2", "total"]
     assert graph.dependents["double"] == ("double-1", "double-2")
     assert isinstance(top, TaskRef)
+
+
+def test_values_given_for_annotated_parameters_are_checked_when_added():
+    import numpy as np
+
+    @tool
+    def typed(n: int, ratio: float, blob: bytes, tags: list[str], note: str | None = None) -> int:
+        return n
+
+    class Custom:
+        pass
+
+    @tool
+    def loose(thing: Custom, anything) -> None:  # user classes and no annotation: unchecked
+        return None
+
+    wf = Workflow("types")
+    wf.add(typed, True, np.int64(3), bytearray(b"x"), ["a"], None)  # what Python allows
+    wf.add(typed, wf.add(typed, 1, 2.0, b"", []), 0.5, b"", [], "n")  # refs are not checked
+    wf.add(loose, "not a Custom", object())
+    with pytest.raises(ValidationError, match=r"takes n: int, but was given str") as caught:
+        wf.add(typed, "1", 1.0, b"", [])
+    assert caught.value.culprit == "typed.n"
+    with pytest.raises(ValidationError, match=r"tags: list"):
+        wf.add(typed, 1, 1.0, b"", ("a",))
+    with pytest.raises(ValidationError, match=r"note: str \| NoneType"):
+        wf.add(typed, 1, 1.0, b"", [], note=3)
