@@ -10,12 +10,13 @@ run any number of times with different inputs.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import inspect
 import numbers
 import types
 import typing
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -353,12 +354,23 @@ _ACCEPTS: dict[type, tuple[type, ...]] = {  # what type checkers let pass for th
 }
 
 
-@functools.cache
+_HINTS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    """``fn``'s resolved annotations, cached while ``fn`` lives (tools made on the fly, such
+    as lambdas, must not be kept alive by the cache)."""
     try:
-        return typing.get_type_hints(fn)
+        return _HINTS[fn]
+    except (KeyError, TypeError):  # not seen yet, or not weak-referenceable (builtins)
+        pass
+    try:
+        hints = typing.get_type_hints(fn)
     except Exception:  # forward references that do not resolve: check nothing
-        return {}
+        hints = {}
+    with contextlib.suppress(TypeError):
+        _HINTS[fn] = hints
+    return hints
 
 
 def _classes(annotation: Any) -> tuple[type, ...]:
