@@ -20,6 +20,7 @@ from rich.live import Live
 from rich.table import Table
 
 from maze_core.hookspecs import hookimpl
+from maze_core.timeline import short_node
 
 if TYPE_CHECKING:
     from maze_core.graph import Task
@@ -99,7 +100,9 @@ class Progress:
                 "workflows: " + ", ".join(f"{runs[s]} {s}" for s in ("running", *FINAL) if runs[s])
             )
         if len(busy) > 1 or (busy and "local" not in busy):
-            parts.append("running on " + ", ".join(f"{_short(n)}: {k}" for n, k in busy.items()))
+            parts.append(
+                "running on " + ", ".join(f"{short_node(n)}: {k}" for n, k in busy.items())
+            )
         return Group(*parts)
 
     @contextmanager
@@ -113,7 +116,3 @@ class Progress:
             get_renderable=self.table, console=console, refresh_per_second=8, transient=False
         ):
             yield
-
-
-def _short(node: str) -> str:
-    return node[:8] if len(node) > 16 else node

@@ -116,7 +116,7 @@ def trace_events(slices: Sequence[Slice]) -> dict[str, Any]:
     lanes = _lanes(slices)
     events: list[dict[str, Any]] = []
     for node, pid in nodes.items():
-        events.append(_meta("process_name", pid, 0, {"name": f"node {_short(node)}"}))
+        events.append(_meta("process_name", pid, 0, {"name": f"node {short_node(node)}"}))
         for lane in sorted({lanes[s] for s in slices if s.node == node}):
             events.append(_meta("thread_name", pid, lane, {"name": f"slot {lane}"}))
     where: dict[tuple[int, str], tuple[Slice, int, int]] = {}
@@ -196,7 +196,7 @@ def gantt(slices: Sequence[Slice], png: str | Path, title: str | None = None) ->
         for row, spans in by_row.items():
             axes.broken_barh(spans, (row - 0.4, 0.8), facecolors=colour, edgecolor="white")
     axes.set_yticks(range(len(rows)))
-    axes.set_yticklabels([f"{_short(node)} / {lane}" for node, lane in rows], fontsize=8)
+    axes.set_yticklabels([f"{short_node(node)} / {lane}" for node, lane in rows], fontsize=8)
     axes.invert_yaxis()
     axes.set_xlabel("seconds")
     axes.set_ylabel("node / slot")
@@ -268,6 +268,6 @@ def _us(seconds: float) -> int:
     return round(seconds * 1e6)
 
 
-def _short(node: str) -> str:
+def short_node(node: str) -> str:
     """Ray node ids are 56 hex digits: their first 8 tell them apart."""
     return node[:8] if len(node) > 16 and all(c in "0123456789abcdef" for c in node) else node

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import math
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -413,14 +412,12 @@ def _check_same_cluster(ray: Any, address: str) -> None:
         )
 
 
-def _answers(address: str, timeout: float = 1.0) -> bool:
+def _answers(address: str) -> bool:
     """Whether something accepts connections at ``address`` (HOST:PORT)."""
+    from maze_core.run.server import connect_error
+
     host, _, port = address.rpartition(":")
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except (OSError, ValueError):
-        return False
-    return True
+    return port.isdigit() and connect_error(host, int(port)) is None
 
 
 def _ray_nodes(ray: Any, pipeline: float = 1.0) -> list[Node]:

@@ -156,7 +156,7 @@ def start_head(
 def _start_head(
     port: int, host: str, num_cpus: int | None, num_gpus: int | None, policy: str
 ) -> str:
-    if _answers(host, port):
+    if connect_error(host, port) is None:
         raise MazeError(
             f"something already listens on {host}:{port}",
             fix="`maze status` shows a Maze cluster there; `maze stop` stops it, or choose"
@@ -290,12 +290,13 @@ def _one_at_a_time() -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _answers(host: str, port: int) -> bool:
+def connect_error(host: str, port: int, timeout: float = 1.0) -> OSError | None:
+    """Why nothing accepts connections at ``host:port``, or None when something does."""
     try:
-        socket.create_connection((host, port), timeout=1.0).close()
-    except OSError:
-        return False
-    return True
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return exc
+    return None
 
 
 def _check_port(port: int) -> None:
@@ -318,15 +319,14 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return  # not HOST:PORT: leave the parsing and its error to Ray
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as exc:
+    error = connect_error(host, int(port), timeout)
+    if error is not None:
         raise MazeError(
-            f"no Ray cluster answers at {address} ({exc})",
+            f"no Ray cluster answers at {address} ({error})",
             fix="start one there with `maze start --head` (or `ray start --head`), or give the"
             " head's HOST:PORT",
             culprit=address,
-        ) from None
+        )
 
 
 def _last_local_cluster() -> str | None:
