@@ -294,9 +294,17 @@ class Workflow:
                 deps[ref.task_id] = None
         return deps, has_refs
 
-    def _after(self, spec: ToolSpec, after: Iterable[TaskRef]) -> list[str]:
+    def _after(self, spec: ToolSpec, after: Iterable[TaskRef] | None) -> list[str]:
+        if after is None:
+            return []
         if isinstance(after, TaskRef):
             after = [after]
+        if not isinstance(after, Iterable) or isinstance(after, str | bytes):
+            raise ValidationError(
+                f"after= of tool {spec.name!r} is {after!r}, not refs of this workflow's tasks",
+                fix="give after=[ref, ...] with refs returned by this workflow's add()",
+                culprit=after,
+            )
         ids = []
         for ref in after:
             if not isinstance(ref, TaskRef) or ref.workflow_id != self.id:
