@@ -72,21 +72,29 @@ class MazeTracing:
             self._runs[run_id] = span
 
     @hookimpl
-    def maze_task_transition(
-        self, run_id: int, task: Task, new: str, time: float, node: str | None
-    ) -> None:
-        if new != "running":
-            return
+    def maze_task_wrap(self, run_id: int, task: Task) -> tuple[str, Any] | None:
+        """Start the task's span at its first dispatch (here rather than on its ``running``
+        transition: a plugin with no transition hook spares every task of every run four
+        hook calls) and carry its context to the worker."""
         with self._lock:
             run = self._runs.get(run_id)
-            if run is None or (run_id, task.id) in self._tasks:
-                return
+            span = self._tasks.get((run_id, task.id))
+        if run is None:
+            return None
+        if span is None:
+            span = self._start_task(run, task)
+            with self._lock:
+                self._tasks[run_id, task.id] = span
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=trace.set_span_in_context(span, context.Context()))
+        return ("maze_otel.worker:inside", carrier)
+
+    def _start_task(self, run: trace.Span, task: Task) -> trace.Span:
         spec = task.spec
         attributes: dict[str, Any] = {
             "maze.task": task.id,
             "maze.tool": spec.name,
             "maze.kind": spec.kind,
-            "maze.node": node or "",
             "maze.resources.cpus": spec.resources.cpus,
             "maze.resources.gpus": spec.resources.gpus,
         }
@@ -94,24 +102,9 @@ class MazeTracing:
             attributes["maze.resources.memory"] = spec.resources.memory
         if spec.model:
             attributes["maze.model"] = spec.model
-        span = self.tracer.start_span(
-            f"maze.task {spec.name}",
-            context=trace.set_span_in_context(run),
-            attributes=attributes,
-            start_time=_ns(time),
+        return self.tracer.start_span(
+            f"maze.task {spec.name}", context=trace.set_span_in_context(run), attributes=attributes
         )
-        with self._lock:
-            self._tasks[run_id, task.id] = span
-
-    @hookimpl
-    def maze_task_wrap(self, run_id: int, task: Task) -> tuple[str, Any] | None:
-        with self._lock:
-            span = self._tasks.get((run_id, task.id))
-        if span is None:
-            return None
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier, context=trace.set_span_in_context(span, context.Context()))
-        return ("maze_otel.worker:inside", carrier)
 
     @hookimpl
     def maze_run_finished(self, result: RunResult) -> None:
