@@ -14,7 +14,7 @@ from typing import Any
 
 import cloudpickle
 
-__all__ = ["pickles", "portable_config"]
+__all__ = ["pickles", "portable", "portable_config"]
 
 _CONF = "configurable"
 
@@ -22,17 +22,21 @@ _CONF = "configurable"
 def portable_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
     """``config`` without callbacks, ``__pregel_*`` keys and values that do not pickle."""
     config = config or {}
-    portable = {
-        key: value
-        for key, value in config.items()
-        if key not in ("callbacks", _CONF) and pickles(value)
-    }
-    portable[_CONF] = {
-        key: value
-        for key, value in (config.get(_CONF) or {}).items()
-        if not key.startswith("__pregel_") and pickles(value)
-    }
-    return portable
+    kept = portable({k: v for k, v in config.items() if k not in ("callbacks", _CONF)})
+    configurable = config.get(_CONF) or {}
+    kept[_CONF] = portable({k: v for k, v in configurable.items() if not k.startswith("__pregel_")})
+    return kept
+
+
+def portable(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` without the entries that do not pickle. One C-pickler pass over the whole
+    mapping settles the usual case (everything travels) in a few µs; only when it fails is
+    each value tried on its own (a node runs this for every call)."""
+    try:
+        pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return {key: value for key, value in values.items() if pickles(value)}
+    return values
 
 
 def pickles(value: Any) -> bool:

@@ -32,7 +32,7 @@ from maze_core.graph import TaskGraph
 from maze_core.run.runtime import RunHints, Runtime, get_runtime
 from maze_core.run.shipping import pickled
 from maze_core.tools import as_resources, make_spec
-from maze_langchain.config import pickles, portable_config
+from maze_langchain.config import portable, portable_config
 from maze_langgraph.remote import NodeCall, NodeReply, run_node
 from maze_langgraph.structure import GraphShape
 
@@ -311,5 +311,4 @@ def _current_config(get_config: Any) -> dict[str, Any]:
 def _portable_runtime(runtime: Any) -> dict[str, Any]:
     if runtime is None:
         return {}
-    fields = {name: getattr(runtime, name, None) for name in _RUNTIME_FIELDS}
-    return {name: value for name, value in fields.items() if pickles(value)}
+    return portable({name: getattr(runtime, name, None) for name in _RUNTIME_FIELDS})
