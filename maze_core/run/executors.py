@@ -121,7 +121,7 @@ def run_call(
     export_token = _exported.set(exported)
     started = time.time()
     try:
-        with serving(model), _wrapped(context):
+        with _around(model, context):
             started = time.time()  # a model load is not the tool's duration
             value = fn(*args, **kwargs)
             if is_async:
@@ -133,6 +133,25 @@ def run_call(
         _current.reset(token)
         _exported.reset(export_token)
     return Outcome(True, value, None, "", started, time.time(), exported)
+
+
+_NOTHING = contextlib.nullcontext()
+
+
+def _around(
+    model: ModelUse | None, context: TaskContext | None
+) -> contextlib.AbstractContextManager[Any]:
+    """What the call runs inside: its model and the plugins' wrappers, or (the usual case,
+    and a few µs of every task) nothing."""
+    if model is None and (context is None or not context.wrappers):
+        return _NOTHING
+    return _serving_wrapped(model, context)
+
+
+@contextlib.contextmanager
+def _serving_wrapped(model: ModelUse | None, context: TaskContext | None) -> Iterator[None]:
+    with serving(model), _wrapped(context):
+        yield
 
 
 @contextlib.contextmanager
