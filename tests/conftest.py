@@ -71,6 +71,14 @@ USER_PACKAGE = {
         @tool
         def heavy(x: int) -> int:
             return x + len(BIG)
+
+        class Point:
+            def __init__(self, x):
+                self.x = x
+
+        @tool
+        def point(x: int) -> Point:
+            return Point(x)
     """),
     "graphs.py": textwrap.dedent("""
         from typing import TypedDict

@@ -208,8 +208,7 @@ class _Body:
         workflow = Workflow(f"tool:{tool.name}")
         workflow.add(spec, workflow.input("call"), task_name=tool.name)
         self.graph: TaskGraph = workflow.build()
-        for target in self._targets():
-            self._check(target)
+        self.travels = {id(target): self._check(target) for target in self._targets()}
 
     def _targets(self) -> list[Any]:
         if not self.function_based:
@@ -217,7 +216,8 @@ class _Body:
         functions = (getattr(self.tool, "func", None), getattr(self.tool, "coroutine", None))
         return [function for function in functions if function is not None]
 
-    def _check(self, target: Any) -> None:
+    def _check(self, target: Any) -> Any:
+        """What travels for ``target`` (see ``Runtime.ship``), once it is known it can."""
         pickled(
             target,
             cloudpickle,
@@ -225,7 +225,7 @@ class _Body:
             fix="create such objects inside the tool's function (or load them there once),"
             " or do not wrap this tool with remote_tool",
         )
-        self.runtime.ship(target, self.name)
+        return self.runtime.ship(target, self.name)
 
     def in_place(self, kwargs: Mapping[str, Any], *, asynchronous: bool) -> bool:
         """Whether this call stays in the caller: it gets the graph's store, or the tool
@@ -247,6 +247,7 @@ class _Body:
             coroutine = getattr(self.tool, "coroutine", None)
             target = coroutine if asynchronous and coroutine is not None else self.tool.func
         portable = _portable_kwargs(kwargs, self.name)
+        target = self.travels.get(id(target), target)
         call = ToolCallBody(target, asynchronous, args, portable, portable_config(config))
         return self.runtime.submit(self.graph, call=call)
 

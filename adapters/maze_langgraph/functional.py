@@ -110,19 +110,19 @@ def _task_graph(func: Callable[..., Any]) -> Any:
 
 def _remote(func: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
     graph = _task_graph(func)
-    runtime.ship(func, next(iter(graph.tasks.values())).spec.name)
+    travels = runtime.ship(func, next(iter(graph.tasks.values())).spec.name)
     if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)
         async def astub(*args: Any, **kwargs: Any) -> Any:
-            result = await runtime.submit(graph, func=func, args=args, kwargs=kwargs)
+            result = await runtime.submit(graph, func=travels, args=args, kwargs=kwargs)
             return _value(result)
 
         return astub
 
     @functools.wraps(func)
     def stub(*args: Any, **kwargs: Any) -> Any:
-        return _value(runtime.submit(graph, func=func, args=args, kwargs=kwargs).result())
+        return _value(runtime.submit(graph, func=travels, args=args, kwargs=kwargs).result())
 
     return stub
 

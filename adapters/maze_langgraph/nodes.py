@@ -140,7 +140,7 @@ def _distributed_node(
         _checkpickles(name, func)
     placement = _resources(name, node, declared)
     submit = _NodeTask(graph.name or "graph", name, func, placement, shape)
-    runtime.ship(func, submit.name)
+    submit.travels = runtime.ship(func, submit.name)
     stub_bound = copy.copy(bound)
     stub_bound.func = submit.sync_stub(runtime)
     stub_bound.afunc = submit.async_stub(runtime)
@@ -186,6 +186,7 @@ class _NodeTask:
         resources, model = placement.resources, placement.model
         self.node = node
         self.func = func
+        self.travels: Any = func  # what goes to workers in its place (Runtime.ship)
         self.shape = shape
 
         # one module-level function for every node (pickled by reference: a closure per
@@ -232,7 +233,7 @@ class _NodeTask:
         writer = injected.get("writer") or getattr(live_runtime, "stream_writer", None)
         loop = _Loop(writer, configurable.get(CONFIG_KEY_SEND), scratchpad)
         call = NodeCall(
-            func=self.func,
+            func=self.travels,
             input=state,
             kwargs={k: v for k, v in injected.items() if k not in _REBUILT},
             wants=tuple(k for k in _REBUILT if k in injected),

@@ -72,6 +72,7 @@ class Outcome:
     finished: float
     exported: dict[str, float] = field(default_factory=dict)
     output_size: int = 0
+    held: bool = False  # the value is in the driver, not on the node that ran it
 
 
 def size_hint(value: Any, depth: int = 2) -> int:

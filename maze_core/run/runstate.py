@@ -242,7 +242,7 @@ class RunBook:
                 time=outcome.finished,
             )
             self._transition(run, task_id, "done", outcome.finished)
-            return TaskDone(run_id, task_id, attempt, now, outcome.output_size)
+            return TaskDone(run_id, task_id, attempt, now, outcome.output_size, outcome.held)
         error = _task_error(run.graph.tasks[task_id], outcome)
         return TaskError(run_id, task_id, attempt, now, error)
 

@@ -202,11 +202,12 @@ class Runtime(abc.ABC):
         in server mode), hand it over and return its handle; None to run it here."""
         return None
 
-    def ship(self, fn: Callable[..., Any], name: str) -> None:
+    def ship(self, fn: Any, name: str) -> Any:
         """Make sure ``fn`` (run by workers inside a tool named ``name``, as adapters do with
         the functions they wrap) reaches this runtime's workers, or raise a
-        SerializationError naming what cannot. Local workers share this machine's files."""
-        return None
+        SerializationError naming what cannot; return what to send in its place with each
+        call. Local workers share this machine's files: ``fn`` itself."""
+        return fn
 
     def post_event(self, event: Event) -> None:
         """Feed one event to the scheduler (from any thread)."""

@@ -19,9 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import importlib.metadata
+import inspect
+import pickle
 import site
 import sys
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -29,7 +34,7 @@ from typing import Any
 
 from maze_core.errors import SerializationError
 
-__all__ = ["check_shippable", "pickled", "ship_by_value"]
+__all__ = ["Shipped", "check_shippable", "pickled", "ship_by_value", "shipped_once"]
 
 
 @functools.cache
@@ -76,6 +81,65 @@ def ship_by_value(fn: Callable[..., Any], pickler: ModuleType) -> str | None:
         return None
     pickler.register_pickle_by_value(module)
     return package
+
+
+class Shipped:
+    """A function that travels by value, pickled once here and unpickled once per worker
+    process (then taken from that process's cache), instead of both on every call.
+
+    Adapters send the function a node, task or tool call runs inside every call; by value,
+    cloudpickle rebuilt its code on both sides each time (~0.3 ms a call on Ray). Like a Ray
+    remote function, it is captured when shipped: a later change to a global it reads is
+    not seen by workers. Here (the driver) it calls through to the function."""
+
+    __slots__ = ("data", "fn", "key")
+
+    def __init__(self, fn: Callable[..., Any], pickler: ModuleType) -> None:
+        self.fn = fn
+        self.data: bytes = pickler.dumps(fn)
+        self.key = hashlib.blake2b(self.data, digest_size=16).digest()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_unshipped, (self.key, self.data))
+
+
+_CACHED = 256  # functions a worker process keeps
+_cache: OrderedDict[bytes, Any] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _unshipped(key: bytes, data: bytes) -> Any:
+    """Worker side of :class:`Shipped`: the function, unpickled on first sight only."""
+    with _cache_lock:
+        fn = _cache.get(key)
+        if fn is not None:
+            _cache.move_to_end(key)
+            return fn
+    fn = pickle.loads(data)
+    with _cache_lock:
+        _cache[key] = fn
+        while len(_cache) > _CACHED:
+            _cache.popitem(last=False)
+    return fn
+
+
+def shipped_once(fn: Any, pickler: ModuleType) -> Any:
+    """``fn`` as a :class:`Shipped` when it is a function that would travel by value (its
+    code is in ``__main__``, a module registered by value, or a closure); ``fn`` itself
+    otherwise (by reference it costs little, and objects keep their state per call)."""
+    if not inspect.isfunction(fn):
+        return fn
+    module = getattr(fn, "__module__", None) or "__main__"
+    by_value = module.partition(".")[0] in pickler.list_registry_pickle_by_value()
+    if not by_value and module != "__main__":
+        try:
+            pickle.dumps(fn, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            by_value = True  # a lambda, a closure: only cloudpickle's by-value code can
+    return Shipped(fn, pickler) if by_value or module == "__main__" else fn
 
 
 def pickled(fn: Callable[..., Any], pickler: ModuleType, subject: str, fix: str) -> bytes:

@@ -62,13 +62,15 @@ class SubmitRun:
 @dataclass(frozen=True, slots=True)
 class TaskDone:
     """Attempt ``attempt`` of a task returned normally; its output (``output_size`` bytes,
-    0 if unknown) now lives on the node that ran it."""
+    0 if unknown) now lives on the node that ran it, or in the driver when ``held`` (a
+    small value that came back with the task's report: no node's loss loses it)."""
 
     run_id: int
     task_id: str
     attempt: int
     time: float
     output_size: int = 0
+    held: bool = False
 
 
 @dataclass(frozen=True, slots=True)

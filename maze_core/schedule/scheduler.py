@@ -301,7 +301,7 @@ class Scheduler:
             return
         allocation = ts.allocation
         self._release(ts)
-        ts.output_node = allocation.node if allocation is not None else None
+        ts.output_node = allocation.node if allocation is not None and not event.held else None
         ts.output_size = event.output_size
         self._final(ts, DONE)
         run = ts.run

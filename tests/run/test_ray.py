@@ -21,6 +21,7 @@ from maze_core import (
     current_model,
     tool,
 )
+from maze_core.run.ray import INLINE_BYTES
 
 
 @tool
@@ -61,9 +62,29 @@ def test_a_workflow_gives_the_same_results_as_locally(ray_runtime):
     assert result.ok
     assert result[total] == 4
     assert result[parts]["head"] == 4
+
+
+@tool
+def blob(size: int) -> bytes:
+    return b"x" * size
+
+
+@tool
+def length(data: bytes) -> int:
+    return len(data)
+
+
+def test_big_outputs_stay_in_ray_and_small_ones_come_back_with_their_report(ray_runtime):
     import ray
 
-    assert isinstance(result.outputs[total.task_id], ray.ObjectRef)  # data stays in Ray
+    wf = Workflow("ray-where")
+    big, small = wf.add(blob, 2 * INLINE_BYTES), wf.add(blob, 10)
+    total = wf.add(length, big)  # the big output goes worker to worker
+    short = wf.add(length, small)  # the small one rides in the downstream task's call
+    result = ray_runtime.submit(wf).result(timeout=60)
+    assert isinstance(result.outputs[big.task_id], ray.ObjectRef)
+    assert not isinstance(result.outputs[small.task_id], ray.ObjectRef)
+    assert (result[total], result[short], result[small]) == (2 * INLINE_BYTES, 10, b"x" * 10)
 
 
 @tool
@@ -195,7 +216,10 @@ def test_a_tool_from_a_module_workers_cannot_import_is_shipped(ray_runtime, user
     assert ray.get(importable.remote()) is False  # the workers really lack the files
     wf = Workflow("ray-shipped")
     ref = wf.add(user_package.triple, 5)
-    assert ray_runtime.submit(wf).result(timeout=60)[ref] == 15
+    point = wf.add(user_package.point, 2)
+    result = ray_runtime.submit(wf).result(timeout=60)
+    assert result[ref] == 15
+    assert type(result[point]) is user_package.Point  # the class it shipped, not a copy
 
 
 def test_a_tool_capturing_something_unpicklable_fails_at_submit(ray_runtime, user_package):

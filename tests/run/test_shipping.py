@@ -30,3 +30,34 @@ def test_a_module_is_importable_everywhere_only_from_a_folder_the_environment_pu
 
 def test_a_module_never_imported_here_is_not_assumed_importable():
     assert not shipping._importable_everywhere("no_such_module_anywhere")
+
+
+def test_a_function_travelling_by_value_is_pickled_once_and_unpickled_once_per_process(
+    monkeypatch,
+):
+    import pickle
+
+    import cloudpickle
+
+    factor = 3
+    scale = lambda x: x * factor  # noqa: E731 - a closure: only cloudpickle carries it
+    shipped = shipping.shipped_once(scale, cloudpickle)
+    assert isinstance(shipped, shipping.Shipped)
+    assert shipped(2) == 6  # here it calls through
+    monkeypatch.setattr(shipping, "_cache", type(shipping._cache)())
+    arrivals = [pickle.loads(pickle.dumps(shipped)) for _ in range(3)]  # three calls' worth
+    assert arrivals[0] is not scale  # rebuilt from its bytes...
+    assert arrivals[0](2) == 6
+    assert all(arrival is arrivals[0] for arrival in arrivals)  # ...once, then reused
+    assert list(shipping._cache) == [shipped.key]
+
+
+def test_objects_and_functions_pickled_by_reference_travel_as_they_are():
+    import cloudpickle
+
+    class Tool:
+        pass
+
+    tool = Tool()
+    assert shipping.shipped_once(tool, cloudpickle) is tool  # keeps its state per call
+    assert shipping.shipped_once(shipping.pickled, cloudpickle) is shipping.pickled
