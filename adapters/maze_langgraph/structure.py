@@ -29,6 +29,10 @@ class GraphShape:
         self.successors = _successors(graph)
         self.seconds: dict[str, float] = {}
         self._after: dict[str, float] | None = None
+        # the structure is fixed: components and their order are found once, and only the
+        # path lengths are recomputed when an estimate moves (each node's first run does)
+        self._component, self._next = _condensed(self.successors)
+        self._order = sorted(self._next)  # Tarjan's numbering: successors come first
 
     def observed(self, node: str, seconds: float) -> None:
         with self._lock:
@@ -46,27 +50,34 @@ class GraphShape:
             return self._after.get(node, 0.0)
 
     def _paths(self) -> dict[str, float]:
-        graph = {n: {m for m in out if m != _END} for n, out in self.successors.items()}
-        for out in list(graph.values()):
-            for name in out:
-                graph.setdefault(name, set())
-        component = _components(graph)
-        weight: dict[int, float] = {}
+        component, seconds = self._component, self.seconds
+        weight: dict[int, float] = dict.fromkeys(self._next, 0.0)
         for name, index in component.items():
-            weight[index] = weight.get(index, 0.0) + self.seconds.get(name, _DEFAULT_SECONDS)
-        after: dict[int, set[int]] = {index: set() for index in weight}
-        for name, out in graph.items():
-            for successor in out:
-                if component[successor] != component[name]:
-                    after[component[name]].add(component[successor])
+            weight[index] += seconds.get(name, _DEFAULT_SECONDS)
         longest: dict[int, float] = {}
-        # Tarjan numbers components in reverse topological order: successors come first
-        for index in sorted(weight):
-            longest[index] = weight[index] + max((longest[s] for s in after[index]), default=0.0)
+        for index in self._order:
+            longest[index] = weight[index] + max(
+                (longest[s] for s in self._next[index]), default=0.0
+            )
         return {
-            name: longest[index] - self.seconds.get(name, _DEFAULT_SECONDS)
+            name: longest[index] - seconds.get(name, _DEFAULT_SECONDS)
             for name, index in component.items()
         }
+
+
+def _condensed(successors: dict[str, set[str]]) -> tuple[dict[str, int], dict[int, set[int]]]:
+    """Each node's strongly connected component, and each component's successors."""
+    graph = {n: {m for m in out if m != _END} for n, out in successors.items()}
+    for out in list(graph.values()):
+        for name in out:
+            graph.setdefault(name, set())
+    component = _components(graph)
+    after: dict[int, set[int]] = {index: set() for index in component.values()}
+    for name, out in graph.items():
+        for successor in out:
+            if component[successor] != component[name]:
+                after[component[name]].add(component[successor])
+    return component, after
 
 
 def _components(graph: dict[str, set[str]]) -> dict[str, int]:
