@@ -182,7 +182,8 @@ def main() -> None:
         plain = fan_graph(8, cpu_node)
         remote = distribute(plain, processes)
         timed(remote, {"n": 0, "out": []})  # start the worker processes
-        plain_s, maze_s = timed(plain, {"n": 0, "out": []}), timed(remote, {"n": 0, "out": []})
+        plain_s = timed(plain, {"n": 0, "out": []}, repeat=2)
+        maze_s = timed(remote, {"n": 0, "out": []}, repeat=2)
         figures["8 CPU-bound nodes x 0.5 s"] = {"plain_s": plain_s, "maze_s": maze_s}
 
         plain = fan_graph(64, io_node, {"maze": {"kind": "io"}})
@@ -194,8 +195,8 @@ def main() -> None:
         plain = chain_graph(length)
         remote = distribute(plain, processes)
         timed(remote, {"n": 0, "out": []})
-        plain_s = timed(plain, {"n": 0, "out": []}, repeat=3)
-        maze_s = timed(remote, {"n": 0, "out": []}, repeat=3)
+        plain_s = timed(plain, {"n": 0, "out": []}, repeat=7)
+        maze_s = timed(remote, {"n": 0, "out": []}, repeat=7)
         figures[f"chain of {length} trivial nodes, local processes"] = {
             "plain_s": plain_s,
             "maze_s": maze_s,
@@ -208,8 +209,8 @@ def main() -> None:
         with RayRuntime(num_cpus=2) as ray_runtime:
             remote = distribute(chain_graph(length), ray_runtime)
             timed(remote, {"n": 0, "out": []})
-            maze_s = timed(remote, {"n": 0, "out": []}, repeat=3)
-            plain_s = timed(chain_graph(length), {"n": 0, "out": []}, repeat=3)
+            maze_s = timed(remote, {"n": 0, "out": []}, repeat=7)
+            plain_s = timed(chain_graph(length), {"n": 0, "out": []}, repeat=7)
             import ray
 
             bare = ray.remote(lambda: 0)

@@ -5,8 +5,9 @@
 2. A 200-task DAG (a chain of 20 stages, each fanning out to 10 tasks that all feed the next
    stage): raw Ray passing ObjectRefs, vs the same Maze workflow.
 
-Both sides use the same embedded Ray (2 CPUs unless --cpus) and alternate for --rounds rounds;
-each side's best round counts. Prints a table, writes JSON.
+Both sides use the same embedded Ray (2 CPUs unless --cpus) and alternate for --rounds rounds
+(the DAG, a few hundred ms a run, three times a round); each side's best run counts. Prints a
+table, writes JSON.
 
     python benchmarks/ray_overhead.py [--json OUT] [--cpus N] [--rounds N]
 """
@@ -92,8 +93,9 @@ def main() -> None:
     for _ in range(args.rounds):
         timings["noop"][0].append(raw_noop(ray, args.tasks))
         timings["noop"][1].append(maze_noop(runtime, args.tasks))
-        timings["dag"][0].append(raw_dag(ray, 20, 10))
-        timings["dag"][1].append(maze_dag(runtime, 20, 10))
+        for _ in range(3):
+            timings["dag"][0].append(raw_dag(ray, 20, 10))
+            timings["dag"][1].append(maze_dag(runtime, 20, 10))
     rows = {
         f"{args.tasks:,} no-op tasks": (args.tasks, *map(min, timings["noop"])),
         "200-task DAG (20 x 10)": (200, *map(min, timings["dag"])),
