@@ -64,6 +64,8 @@ __all__ = ["RayRuntime"]
 
 log = logging.getLogger("maze")
 CLUSTER_LOST_S = 10.0  # the head silent this long: the cluster is gone
+MAX_BUNDLE = 32  # tiny tasks sharing one Ray task, at most
+MIN_SPLIT = 4  # a group of tiny tasks is split across CPUs into bundles no smaller
 INLINE_BYTES = 100 * 1024  # Ray's own max_direct_call_object_size
 _SKIPPED_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 
@@ -88,6 +90,12 @@ class RayRuntime(Runtime):
     :mod:`maze_core.run.shipping`), each checked against ``ship_limit`` when first submitted.
     ``runtime_env`` goes to ``ray.init`` (when this runtime starts or joins Ray) for what
     shipping by value cannot carry: data files, modules imported only at run time.
+
+    Tasks predicted (90th percentile) to take less than ``bundle_s`` seconds, dispatched
+    together to one node, share Ray tasks (one per CPU of the node): Ray's own cost per task,
+    about a millisecond here, would otherwise be most of their run time. Each keeps its own
+    call, outcome, retries and output; ``bundle_s=0`` turns this off. Tools with a timeout,
+    a model or GPUs never share.
 
     Tools declared with ``load=`` run in per-node model actors (see
     :mod:`maze_core.run.ray_actors`), stopped after ``model_idle_s`` unused. ``max_result``
@@ -118,6 +126,7 @@ class RayRuntime(Runtime):
         model_idle_s: float = 300.0,
         shared: bool | None = None,
         max_result: int | str | None = None,
+        bundle_s: float = 0.002,
     ) -> None:
         if address is not None:
             from maze_core.run.server import use_ray_token
@@ -163,6 +172,10 @@ class RayRuntime(Runtime):
         self._checked: set[ToolSpec] = set()
         self._ship_checked: dict[int, tuple[Any, Any]] = {}  # id -> (fn, what travels)
         self._remotes: dict[tuple[ToolSpec, str], Any] = {}
+        self.bundle_s = bundle_s
+        self.bundled = 0  # tasks that ran in bundles
+        self._bundles: dict[tuple[ToolSpec, str, int], Any] = {}
+        self._shipped_bundle: dict[ToolSpec, Any] = {}
         self.model_idle_s = model_idle_s
         self._actors = ModelActors(ray, self._model_unloaded)
         self._options_cache: dict[tuple[ToolSpec, str], dict[str, Any]] = {}
@@ -267,12 +280,56 @@ class RayRuntime(Runtime):
 
     # -- dispatch -----------------------------------------------------------------------------
 
-    def _dispatch(self, instruction: Dispatch) -> None:
+    def _process(self, events: list[Any]) -> None:
+        instructions = self.scheduler.handle(*events)
+        start = 0
+        while start < len(instructions):
+            group = self._bundle_at(instructions, start)
+            try:
+                if len(group) > 1:
+                    self._dispatch_bundle(group)
+                else:
+                    self._apply(instructions[start])
+            except Exception:  # a bug of ours must not strand a run: log it and go on
+                log.exception("maze: could not carry out %r", instructions[start : start + 1])
+            start += max(1, len(group))
+
+    def _bundle_at(self, instructions: list[Any], start: int) -> list[Dispatch]:
+        """The dispatches from ``start`` on that can share one Ray task: consecutive, of one
+        tool, to one node, each predicted to take less than ``bundle_s`` (Ray's own cost
+        per task, ~1 ms, would dwarf them), no more than the node's CPUs can split."""
+        first = instructions[start]
+        if not self.bundle_s or not isinstance(first, Dispatch) or not self._tiny(first):
+            return []
+        spec = self.book.task_of(first.run_id, first.task_id).spec
+        group = [first]
+        for instruction in instructions[start + 1 : start + MAX_BUNDLE]:
+            if (
+                not isinstance(instruction, Dispatch)
+                or instruction.allocation.node != first.allocation.node
+                or self.book.task_of(instruction.run_id, instruction.task_id).spec is not spec
+                or not self._tiny(instruction)
+            ):
+                break
+            group.append(instruction)
+        return group
+
+    def _tiny(self, instruction: Dispatch) -> bool:
+        task = self.book.task_of(instruction.run_id, instruction.task_id)
+        spec = task.spec
+        if spec.load is not None or spec.resources.gpus or spec.timeout is not None:
+            return False
+        p90 = self.book.predicted_p90(instruction.run_id, instruction.task_id)
+        return p90 is not None and p90 < self.bundle_s
+
+    def _reporter(self, instruction: Dispatch) -> Callable[..., None]:
+        """What hands an attempt's outcome to the loop (from Ray's callback thread); with
+        ``pump=False`` the loop runs later (a bundle's members go in together)."""
         run_id, task_id, attempt = instruction.run_id, instruction.task_id, instruction.attempt
         key = (run_id, task_id, attempt)
         node = instruction.allocation.node
 
-        def report(future: Future[Outcome]) -> None:
+        def report(future: Future[Outcome], pump: bool = True) -> None:
             ref = self._tasks.pop(key, None)
             error = future.exception()
             if ref is not None:
@@ -283,21 +340,32 @@ class RayRuntime(Runtime):
                 dead = node if _node_died(error) else None
                 self._failures.submit(self._report_lost, dead, run_id, task_id, attempt, future)
                 return
-            self._post(lambda: self.book.outcome(run_id, task_id, attempt, future))
+            self._inbox.append(lambda: self.book.outcome(run_id, task_id, attempt, future))
+            if pump:
+                self._pump()
 
+        return report
+
+    def _prepare(self, instruction: Dispatch) -> tuple[ToolSpec, list[Any], list[Any]]:
+        """Record that the task starts; its spec, call and the upstream ObjectRefs it takes."""
+        run_id, attempt = instruction.run_id, instruction.attempt
+        task, args, kwargs = self.book.running(instruction, resolve_refs=False)
+        deps: list[str] = []
+        if task.has_refs:  # inputs are here; upstream outputs go worker to worker
+            args, kwargs = resolve((args, kwargs), None, self.book.inputs_of(run_id))
+            deps = task_refs((args, kwargs))
+        outputs = self.book.outputs_of(run_id)
+        inline = {dep: outputs[dep].data for dep in deps if isinstance(outputs[dep], _Inline)}
+        deps = [dep for dep in deps if dep not in inline]
+        context = TaskContext.of(instruction, self.book.wrappers(run_id, task, attempt))
+        return task.spec, _call(args, kwargs, deps, context, inline), [outputs[d] for d in deps]
+
+    def _dispatch(self, instruction: Dispatch) -> None:
+        run_id, task_id, attempt = instruction.run_id, instruction.task_id, instruction.attempt
+        node = instruction.allocation.node
+        report = self._reporter(instruction)
         try:
-            task, args, kwargs = self.book.running(instruction, resolve_refs=False)
-            deps: list[str] = []
-            if task.has_refs:  # inputs are here; upstream outputs go worker to worker
-                args, kwargs = resolve((args, kwargs), None, self.book.inputs_of(run_id))
-                deps = task_refs((args, kwargs))
-            outputs = self.book.outputs_of(run_id)
-            inline = {dep: outputs[dep].data for dep in deps if isinstance(outputs[dep], _Inline)}
-            deps = [dep for dep in deps if dep not in inline]
-            values = [outputs[dep] for dep in deps]
-            context = TaskContext.of(instruction, self.book.wrappers(run_id, task, attempt))
-            call = _call(args, kwargs, deps, context, inline)
-            spec = task.spec
+            spec, call, values = self._prepare(instruction)
             if spec.load is not None and spec.model is not None:
                 options = self._options_for(spec, node)
                 execute = self._ship(spec)
@@ -309,18 +377,78 @@ class RayRuntime(Runtime):
             if spec.resources.gpus:  # idle model actors may hold GPUs Ray must give it
                 self._actors.make_room(node, sum(self.scheduler.nodes[node].free_gpu_share))
         except Exception as exc:  # unpicklable call, a node that just left: the task fails
-            failed: Future[Outcome] = Future()
-            failed.set_exception(exc)
-            report(failed)
+            report(_failed(exc))
             return
-        self._tasks[key] = report_ref
+        self._tasks[run_id, task_id, attempt] = report_ref
         report_ref.future().add_done_callback(
             lambda done: report(_outcome_future(done, value_ref, task_id))
         )
-        if task.spec.timeout is not None:
+        if spec.timeout is not None:
             self._deadlines.add(
-                time.monotonic() + task.spec.timeout, lambda: self._expire(run_id, task_id, attempt)
+                time.monotonic() + spec.timeout, lambda: self._expire(run_id, task_id, attempt)
             )
+
+    def _dispatch_bundle(self, group: list[Dispatch]) -> None:
+        """Run tiny tasks of one tool in shared Ray tasks, each member with its own call,
+        report and (unless it came back inline) output ObjectRef. A group splits across the
+        node's CPUs, but not below ``MIN_SPLIT`` members a bundle: a bundle's members end
+        together and are dispatched again together, so small bundles would beget smaller."""
+        node = group[0].allocation.node
+        cpus = max(1, int(self.scheduler.nodes[node].cpus))
+        size = max(MIN_SPLIT, -(-len(group) // cpus))
+        for start in range(0, len(group), size):
+            self._send_bundle(group[start : start + size])
+        self.bundled += len(group)
+
+    def _send_bundle(self, members: list[Dispatch]) -> None:
+        reports = [self._reporter(member) for member in members]
+        prepared: list[tuple[Dispatch, Callable[..., None], list[Any]]] = []
+        calls, counts, values = [], [], []
+        spec: ToolSpec | None = None
+        for member, report in zip(members, reports, strict=True):
+            try:
+                spec, call, upstream = self._prepare(member)
+            except Exception as exc:  # a bad selection: this member fails, not the bundle
+                report(_failed(exc))
+                continue
+            prepared.append((member, report, upstream))
+            calls.append(call)
+            counts.append(len(upstream))
+            values.extend(upstream)
+        if spec is None:
+            return
+        try:
+            refs = self._bundle_for(spec, members[0].allocation.node, len(calls)).remote(
+                calls, counts, *values
+            )
+        except Exception as exc:
+            for _, report, _ in prepared:
+                report(_failed(exc))
+            return
+        reports_ref = refs[0]
+        for member, _, _ in prepared:
+            self._tasks[member.run_id, member.task_id, member.attempt] = reports_ref
+
+        def done(future: Future[Any]) -> None:  # all members' outcomes, then one pass
+            for index, (member, report, _) in enumerate(prepared):
+                report(_member_outcome(future, index, refs[index + 1], member.task_id), False)
+            self._pump()
+
+        reports_ref.future().add_done_callback(done)
+
+    def _bundle_for(self, spec: ToolSpec, node_id: str, size: int) -> Any:
+        key = (spec, node_id, size)
+        remote = self._bundles.get(key)
+        if remote is None:
+            shipped = self._shipped_bundle.get(spec)
+            if shipped is None:
+                self._check_code(spec)
+                shipped = self._shipped_bundle[spec] = _remote_function(
+                    _tool_bundle(spec, self.max_result), spec
+                )
+            options = {**self._options_for(spec, node_id), "num_returns": size + 1}
+            remote = self._bundles[key] = shipped.options(name=f"{spec.name}*", **options)
+        return remote
 
     def _remote_for(self, spec: ToolSpec, node_id: str) -> Any:
         """The tool's remote function with its request's options, pinned to ``node_id``
@@ -521,6 +649,25 @@ def _tool_task(spec: ToolSpec, max_result: int | None = None) -> Callable[..., t
     return execute
 
 
+def _tool_bundle(spec: ToolSpec, max_result: int | None = None) -> Callable[..., Any]:
+    """The function Ray runs for a bundle of ``spec``'s tasks: each member's call in turn,
+    ``counts[i]`` of the upstream values its own; returns the members' reports (one object
+    for the driver) and then each member's value (None when it is in its report)."""
+    execute = _tool_task(spec, max_result)
+
+    def execute_all(calls: list[Any], counts: list[int], *dep_values: Any) -> tuple[Any, ...]:
+        reports, values, start = [], [], 0
+        for call, count in zip(calls, counts, strict=True):
+            report, value = execute(call, *dep_values[start : start + count])
+            start += count
+            reports.append(report)
+            values.append(value)
+        return (reports, *values)
+
+    execute_all.__name__ = execute_all.__qualname__ = f"{execute.__name__}_bundle"
+    return execute_all
+
+
 def _call(
     args: Any, kwargs: Any, deps: list[str], context: TaskContext, inline: dict[str, bytes]
 ) -> list[Any]:
@@ -577,6 +724,22 @@ def _outcome_future(done: Future[Any], value_ref: Any, task_id: str) -> Future[O
         outcome = Outcome(True, value, None, "", started, finished, exported, size, bool(inline))
         result.set_result(outcome)
     return result
+
+
+def _member_outcome(done: Future[Any], index: int, value_ref: Any, task_id: str) -> Future[Outcome]:
+    """Member ``index`` of a bundle: its report out of the bundle's list of reports."""
+    member: Future[Any] = Future()
+    try:
+        member.set_result(done.result()[index])
+    except Exception as exc:
+        member.set_exception(exc)
+    return _outcome_future(member, value_ref, task_id)
+
+
+def _failed(error: BaseException) -> Future[Outcome]:
+    failed: Future[Outcome] = Future()
+    failed.set_exception(error)
+    return failed
 
 
 def _lost_errors() -> tuple[type[BaseException], ...]:

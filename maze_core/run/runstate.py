@@ -41,6 +41,7 @@ class RunRecord:
         "graph",
         "inputs",
         "outputs",
+        "p90",
         "records",
         "rejection",
         "run_id",
@@ -64,6 +65,7 @@ class RunRecord:
             for task_id, task in graph.tasks.items()
         }
         self.outputs: dict[str, Any] = {}
+        self.p90: dict[str, float] = {}  # the predictor's 90th percentile, where it gave one
         self.features: dict[str, dict[str, float]] = {}
         self.exported: dict[str, dict[str, float]] = {}
         self.slots: dict[str, tuple[str, str]] = {}  # task -> (node, kind or model) it occupies
@@ -98,7 +100,7 @@ class RunBook:
         for task_id, task in graph.tasks.items():
             args, kwargs = _with_inputs(task, inputs)
             features = run.features[task_id] = self._features(task, args, kwargs)
-            run.records[task_id].predicted_seconds = self._predict(task, features)
+            run.records[task_id].predicted_seconds = self._predict(run, task, features)
         self._runs[run_id] = run
         self._call("maze_run_started", run_id=run_id, graph=graph, inputs=inputs)
         for task_id in graph.tasks:
@@ -137,7 +139,7 @@ class RunBook:
             features = self._features(task, args, kwargs)
             for exported in upstream:
                 features.update(exported)
-            record.predicted_seconds = self._predict(task, features)
+            record.predicted_seconds = self._predict(run, task, features)
         else:
             features = dict(run.features[task.id])
         features["inflight_same"] = float(inflight)
@@ -205,6 +207,13 @@ class RunBook:
         run.future.set_exception(error)
 
     # -- events from workers -----------------------------------------------------------------
+
+    def task_of(self, run_id: int, task_id: str) -> Task:
+        return self._runs[run_id].graph.tasks[task_id]
+
+    def predicted_p90(self, run_id: int, task_id: str) -> float | None:
+        """The 90th percentile of the task's predicted duration (None: no prediction)."""
+        return self._runs[run_id].p90.get(task_id)
 
     def inputs_of(self, run_id: int) -> Mapping[str, Any]:
         """The workflow inputs of a live run."""
@@ -309,7 +318,7 @@ class RunBook:
                 features.update(clean(found))
         return features
 
-    def _predict(self, task: Task, features: Mapping[str, float]) -> float | None:
+    def _predict(self, run: RunRecord, task: Task, features: Mapping[str, float]) -> float | None:
         try:
             seconds = self._hook.maze_predict_duration(
                 task=task, kind=task.spec.kind, features=features
@@ -317,7 +326,10 @@ class RunBook:
         except Exception:
             log.exception("maze: maze_predict_duration failed for task %r", task.id)
             return None
-        return None if seconds is None else float(seconds)
+        if seconds is None:
+            return None
+        run.p90[task.id] = float(getattr(seconds, "p90", seconds))
+        return float(seconds)
 
     def _call(self, name: str, **kwargs: Any) -> None:
         try:

@@ -21,7 +21,9 @@ from maze_core import (
     current_model,
     tool,
 )
-from maze_core.run.ray import INLINE_BYTES
+from maze_core.hookspecs import hookimpl
+from maze_core.predict.model import Prediction
+from maze_core.run.ray import INLINE_BYTES, MIN_SPLIT
 
 
 @tool
@@ -90,6 +92,60 @@ def test_big_outputs_stay_in_ray_and_small_ones_come_back_with_their_report(ray_
 @tool
 def echo(value: object) -> object:
     return value
+
+
+class TinyPredictions:
+    """Every task predicted to take 0.1 ms: what MaLearn says of a tool after a few runs."""
+
+    @hookimpl
+    def maze_predict_duration(self) -> Prediction:
+        return Prediction(1e-4, 2e-4, "test")
+
+
+@pytest.fixture
+def tiny_runtime(ray_runtime):
+    """A runtime on the session's Ray whose tasks all look tiny, so that they share Ray tasks."""
+    from maze_core.run.ray import RayRuntime
+
+    runtime = RayRuntime(autoload_plugins=False, predictor=False, plugins=[TinyPredictions()])
+    yield runtime
+    runtime.close()
+
+
+@tool(retries=1)
+def marked(i: int, folder: str) -> int:
+    """Dies (killing its Ray worker) the first time it runs for ``i == 3``."""
+    if i == 3 and not (Path(folder) / "died").exists():
+        (Path(folder) / "died").write_text("")
+        os._exit(1)
+    if i == 5:
+        raise ValueError("five")
+    return i * 10
+
+
+def test_tiny_tasks_share_ray_tasks_and_each_keeps_its_own_outcome(tiny_runtime, tmp_path):
+    wf = Workflow("ray-bundles")
+    refs = [wf.add(marked, i, str(tmp_path)) for i in range(16)]
+    total = wf.add(length, wf.add(blob, 2 * INLINE_BYTES))  # a big output: still an ObjectRef
+    summed = wf.add(inc, refs[0])  # an upstream output from a bundle
+    result = tiny_runtime.submit(wf).result(timeout=120)
+    assert tiny_runtime.bundled >= MIN_SPLIT  # one bundle at least
+    assert [result.tasks[r.task_id].status for r in refs].count("done") == 15
+    assert [result[r] for r in refs if r.task_id != refs[5].task_id] == [
+        i * 10 for i in range(16) if i != 5
+    ]
+    assert "five" in str(result.tasks[refs[5].task_id].error)  # it failed alone
+    assert result.tasks[refs[3].task_id].attempts == 2  # its worker died: it ran again
+    assert (result[total], result[summed]) == (2 * INLINE_BYTES, 1)
+
+
+def test_bundling_is_off_with_bundle_s_zero(tiny_runtime):
+    tiny_runtime.bundle_s = 0
+    wf = Workflow("ray-no-bundles")
+    refs = [wf.add(inc, i) for i in range(8)]
+    result = tiny_runtime.submit(wf).result(timeout=60)
+    assert [result[r] for r in refs] == list(range(1, 9))
+    assert tiny_runtime.bundled == 0
 
 
 def test_arguments_and_results_keep_their_exact_types(ray_runtime):
