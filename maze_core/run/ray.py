@@ -291,13 +291,14 @@ class RayRuntime(Runtime):
                 else:
                     self._apply(instructions[start])
             except Exception:  # a bug of ours must not strand a run: log it and go on
-                log.exception("maze: could not carry out %r", instructions[start : start + 1])
+                log.exception("maze: could not carry out %r", group or instructions[start])
             start += max(1, len(group))
 
     def _bundle_at(self, instructions: list[Any], start: int) -> list[Dispatch]:
-        """The dispatches from ``start`` on that can share one Ray task: consecutive, of one
+        """The dispatches from ``start`` on that can share Ray tasks: consecutive, of one
         tool, to one node, each predicted to take less than ``bundle_s`` (Ray's own cost
-        per task, ~1 ms, would dwarf them), no more than the node's CPUs can split."""
+        per task, ~1 ms, would dwarf them), at most ``MAX_BUNDLE``; empty when the first
+        cannot share."""
         first = instructions[start]
         if not self.bundle_s or not isinstance(first, Dispatch) or not self._tiny(first):
             return []
