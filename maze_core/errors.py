@@ -102,6 +102,12 @@ class WorkerLostError(MazeError, RuntimeError):
     """The worker running a task died (killed process, lost node) before it answered."""
 
 
+class SharedWorkerLostError(WorkerLostError):
+    """The worker died running several tiny tasks together (see ``RayRuntime(bundle_s=)``):
+    any one of them may have killed it, so each runs again on its own without spending a
+    retry, and the one to blame then fails on its own account."""
+
+
 class MissingDependencyError(MazeError, ImportError):
     """An optional dependency is not installed; the message gives the ``pip install`` line."""
 

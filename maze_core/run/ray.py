@@ -38,7 +38,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from maze_core.errors import MazeError, WorkerLostError, missing_dependency
+from maze_core.errors import (
+    MazeError,
+    SharedWorkerLostError,
+    WorkerLostError,
+    missing_dependency,
+)
 from maze_core.graph import TaskGraph, resolve, task_refs
 from maze_core.predict.malearn import MaLearn
 from maze_core.run.context import TaskContext
@@ -94,8 +99,9 @@ class RayRuntime(Runtime):
     Tasks predicted (90th percentile) to take less than ``bundle_s`` seconds, dispatched
     together to one node, share Ray tasks (one per CPU of the node): Ray's own cost per task,
     about a millisecond here, would otherwise be most of their run time. Each keeps its own
-    call, outcome, retries and output; ``bundle_s=0`` turns this off. Tools with a timeout,
-    a model or GPUs never share.
+    call, outcome, retries and output; a worker dying under a bundle costs its members no
+    retry (each runs again alone). ``bundle_s=0`` turns this off. Tools with a timeout, a
+    model or GPUs never share.
 
     Tools declared with ``load=`` run in per-node model actors (see
     :mod:`maze_core.run.ray_actors`), stopped after ``model_idle_s`` unused. ``max_result``
@@ -176,6 +182,7 @@ class RayRuntime(Runtime):
         self.bundled = 0  # tasks that ran in bundles
         self._bundles: dict[tuple[ToolSpec, str, int], Any] = {}
         self._shipped_bundle: dict[ToolSpec, Any] = {}
+        self._solo: set[tuple[int, str]] = set()  # tasks whose bundle lost its worker
         self.model_idle_s = model_idle_s
         self._actors = ModelActors(ray, self._model_unloaded)
         self._options_cache: dict[tuple[ToolSpec, str], dict[str, Any]] = {}
@@ -316,8 +323,10 @@ class RayRuntime(Runtime):
         return group
 
     def _tiny(self, instruction: Dispatch) -> bool:
-        task = self.book.task_of(instruction.run_id, instruction.task_id)
-        spec = task.spec
+        if (instruction.run_id, instruction.task_id) in self._solo:
+            self._solo.discard((instruction.run_id, instruction.task_id))
+            return False
+        spec = self.book.task_of(instruction.run_id, instruction.task_id).spec
         if spec.load is not None or spec.resources.gpus or spec.timeout is not None:
             return False
         p90 = self.book.predicted_p90(instruction.run_id, instruction.task_id)
@@ -431,8 +440,12 @@ class RayRuntime(Runtime):
             self._tasks[member.run_id, member.task_id, member.attempt] = reports_ref
 
         def done(future: Future[Any]) -> None:  # all members' outcomes, then one pass
+            shared = len(prepared) > 1
             for index, (member, report, _) in enumerate(prepared):
-                report(_member_outcome(future, index, refs[index + 1], member.task_id), False)
+                outcome = _member_outcome(future, index, refs[index + 1], member.task_id, shared)
+                if isinstance(outcome.exception(), SharedWorkerLostError):
+                    self._solo.add((member.run_id, member.task_id))  # its next attempt: alone
+                report(outcome, False)
             self._pump()
 
         reports_ref.future().add_done_callback(done)
@@ -727,14 +740,27 @@ def _outcome_future(done: Future[Any], value_ref: Any, task_id: str) -> Future[O
     return result
 
 
-def _member_outcome(done: Future[Any], index: int, value_ref: Any, task_id: str) -> Future[Outcome]:
-    """Member ``index`` of a bundle: its report out of the bundle's list of reports."""
+def _member_outcome(
+    done: Future[Any], index: int, value_ref: Any, task_id: str, shared: bool
+) -> Future[Outcome]:
+    """Member ``index`` of a bundle: its report out of the bundle's list of reports. When
+    the worker died under a ``shared`` bundle, a SharedWorkerLostError (no retry spent)."""
     member: Future[Any] = Future()
     try:
         member.set_result(done.result()[index])
     except Exception as exc:
         member.set_exception(exc)
-    return _outcome_future(member, value_ref, task_id)
+    outcome = _outcome_future(member, value_ref, task_id)
+    lost = outcome.exception()
+    if not shared or type(lost) is not WorkerLostError or _node_died(lost):
+        return outcome  # a node that left re-runs its tasks for free anyway
+    shared_lost = SharedWorkerLostError(
+        f"{lost.problem} (other tiny tasks shared its worker; it runs again alone)",
+        fix=lost.fix,
+        culprit=task_id,
+    )
+    shared_lost.__cause__ = lost.__cause__
+    return _failed(shared_lost)
 
 
 def _failed(error: BaseException) -> Future[Outcome]:

@@ -16,6 +16,7 @@ from typing import Any
 from maze_core.errors import (
     MazeError,
     SerializationError,
+    SharedWorkerLostError,
     TaskFailedError,
     TaskTimeoutError,
     WorkerLostError,
@@ -234,7 +235,8 @@ class RunBook:
         infrastructure_error = future.exception()
         if infrastructure_error is not None:
             error, retryable = _infrastructure(run.graph.tasks[task_id], infrastructure_error)
-            return TaskError(run_id, task_id, attempt, now, error, retryable)
+            charged = not isinstance(infrastructure_error, SharedWorkerLostError)
+            return TaskError(run_id, task_id, attempt, now, error, retryable, charged)
         outcome = future.result()
         record = run.records[task_id]
         record.started, record.finished = outcome.started, outcome.finished

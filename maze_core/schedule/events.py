@@ -76,7 +76,8 @@ class TaskDone:
 @dataclass(frozen=True, slots=True)
 class TaskError:
     """Attempt ``attempt`` of a task raised, timed out or lost its worker.
-    ``retryable`` False fails the task at once, whatever retries it has left."""
+    ``retryable`` False fails the task at once, whatever retries it has left; ``charged``
+    False runs it again without spending one (it failed for what another task did)."""
 
     run_id: int
     task_id: str
@@ -84,6 +85,7 @@ class TaskError:
     time: float
     error: BaseException
     retryable: bool = True
+    charged: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -320,9 +320,9 @@ class Scheduler:
         lost = [ts.run.tasks[dep] for dep in ts.task.deps if ts.run.tasks[dep].output_lost]
         if lost and event.retryable:  # it found an input gone: not the task's fault
             self._recompute(ts.run, lost, event.time, out)
-        input_lost = ts.waiting > 0
-        if event.retryable and (input_lost or ts.failures < ts.task.spec.retries):
-            ts.failures += not input_lost
+        free = ts.waiting > 0 or not event.charged  # an input to recompute, or not its fault
+        if event.retryable and (free or ts.failures < ts.task.spec.retries):
+            ts.failures += not free
             ts.attempt += 1
             self._ready_or_wait(ts, event.time)
             out.append(Retry(event.run_id, event.task_id, event.attempt, event.error))

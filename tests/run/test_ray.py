@@ -17,13 +17,14 @@ from maze_core import (
     SerializationError,
     TaskFailedError,
     TaskTimeoutError,
+    WorkerLostError,
     Workflow,
     current_model,
     tool,
 )
 from maze_core.hookspecs import hookimpl
 from maze_core.predict.model import Prediction
-from maze_core.run.ray import INLINE_BYTES, MIN_SPLIT
+from maze_core.run.ray import INLINE_BYTES
 
 
 @tool
@@ -112,11 +113,15 @@ def tiny_runtime(ray_runtime):
     runtime.close()
 
 
-@tool(retries=1)
+@tool
 def marked(i: int, folder: str) -> int:
-    """Dies (killing its Ray worker) the first time it runs for ``i == 3``."""
-    if i == 3 and not (Path(folder) / "died").exists():
-        (Path(folder) / "died").write_text("")
+    """No retries. Kills its Ray worker the first time it runs for ``i == 3`` and every
+    time for ``i == 7``; raises for ``i == 5``."""
+    died = Path(folder) / "3-died"
+    if i == 3 and not died.exists():
+        died.write_text("")
+        os._exit(1)
+    if i == 7:
         os._exit(1)
     if i == 5:
         raise ValueError("five")
@@ -125,18 +130,31 @@ def marked(i: int, folder: str) -> int:
 
 def test_tiny_tasks_share_ray_tasks_and_each_keeps_its_own_outcome(tiny_runtime, tmp_path):
     wf = Workflow("ray-bundles")
-    refs = [wf.add(marked, i, str(tmp_path)) for i in range(16)]
-    total = wf.add(length, wf.add(blob, 2 * INLINE_BYTES))  # a big output: still an ObjectRef
-    summed = wf.add(inc, refs[0])  # an upstream output from a bundle
+    refs = [wf.add(marked, i, str(tmp_path)) for i in range(8)]  # one pass: 2 bundles of 4
     result = tiny_runtime.submit(wf).result(timeout=120)
-    assert tiny_runtime.bundled >= MIN_SPLIT  # one bundle at least
-    assert [result.tasks[r.task_id].status for r in refs].count("done") == 15
-    assert [result[r] for r in refs if r.task_id != refs[5].task_id] == [
-        i * 10 for i in range(16) if i != 5
-    ]
-    assert "five" in str(result.tasks[refs[5].task_id].error)  # it failed alone
-    assert result.tasks[refs[3].task_id].attempts == 2  # its worker died: it ran again
-    assert (result[total], result[summed]) == (2 * INLINE_BYTES, 1)
+    assert tiny_runtime.bundled >= 8
+    records = [result.tasks[ref.task_id] for ref in refs]
+    assert [r.status for r in records] == ["done"] * 5 + ["failed", "done", "failed"]
+    assert [result[ref] for ref in refs[:5]] + [result[refs[6]]] == [0, 10, 20, 30, 40, 60]
+    assert "five" in str(records[5].error)  # it failed alone: its bundle-mates did not
+    # a dead worker cost no retry: each task of its bundle ran again alone, and only the
+    # one that kills every worker it runs in failed, on its second, solo, attempt
+    assert records[3].attempts == 2
+    assert isinstance(records[7].error, WorkerLostError)
+    assert records[7].attempts == 2
+
+
+def test_outputs_of_tasks_in_bundles_reach_their_consumers(tiny_runtime):
+    import ray
+
+    wf = Workflow("ray-bundle-outputs")
+    big = [wf.add(blob, 2 * INLINE_BYTES) for _ in range(4)]
+    small = [wf.add(blob, i) for i in range(4)]
+    totals = [wf.add(length, ref) for ref in big + small]
+    result = tiny_runtime.submit(wf).result(timeout=120)
+    assert tiny_runtime.bundled >= 4
+    assert [result[ref] for ref in totals] == [2 * INLINE_BYTES] * 4 + [0, 1, 2, 3]
+    assert all(isinstance(result.outputs[ref.task_id], ray.ObjectRef) for ref in big)
 
 
 def test_bundling_is_off_with_bundle_s_zero(tiny_runtime):

@@ -120,6 +120,18 @@ def test_non_retryable_errors_fail_at_once(scheduler):
     assert out == [Fail(1, "retried", error), Finish(1, "failed")]
 
 
+def test_an_uncharged_error_runs_the_task_again_without_spending_a_retry(scheduler):
+    wf = Workflow("uncharged")
+    wf.add(step)  # no retries
+    scheduler.handle(SubmitRun(1, wf.build(), time=0.0))
+    lost = RuntimeError("a bundle-mate killed the worker")
+    out = scheduler.handle(TaskError(1, "step", 0, time=1.0, error=lost, charged=False))
+    assert out[0] == Retry(1, "step", 0, lost)
+    assert dispatched(out) == [(1, "step", 1)]
+    out = scheduler.handle(TaskError(1, "step", 1, time=2.0, error=lost))  # its own, now
+    assert out == [Fail(1, "step", lost), Finish(1, "failed")]
+
+
 def test_stale_events_are_ignored_and_resources_released_once(scheduler):
     wf = Workflow("stale")
     wf.add(retried)
