@@ -75,11 +75,15 @@ class Outcome:
     held: bool = False  # the value is in the driver, not on the node that ran it
 
 
-def size_hint(value: Any, depth: int = 2) -> int:
+def size_hint(value: Any, depth: int = 3) -> int:
     """Roughly how many bytes ``value`` takes, cheaply: exact for bytes, strings and buffers
-    with ``nbytes`` (NumPy, PyTorch, Arrow), summed over the first items of containers, a
-    small constant otherwise. Data affinity only needs to tell kilobytes from gigabytes,
-    and serializing the value a second time to weigh it would cost what it saves."""
+    with ``nbytes`` (NumPy, PyTorch, Arrow), summed over the first items of containers and
+    the fields of objects (a dataclass, a pydantic model, a reply wrapping the value), a
+    small constant otherwise. Data affinity only needs to tell kilobytes from gigabytes, and
+    whether a value is small enough to ride in a report; serializing it a second time to
+    weigh it would cost what it saves."""
+    if value is None or isinstance(value, int | float):
+        return 64
     if isinstance(value, bytes | bytearray | str):
         return len(value)
     nbytes = getattr(value, "nbytes", None)
@@ -87,15 +91,31 @@ def size_hint(value: Any, depth: int = 2) -> int:
         return nbytes
     if isinstance(value, memoryview):
         return value.nbytes
-    if depth > 0 and isinstance(value, list | tuple | set | frozenset | dict):
-        items = list(value.values() if isinstance(value, dict) else value)
-        sample = items[:_SIZE_SAMPLE]
-        weight = sum(size_hint(item, depth - 1) for item in sample)
-        return 64 + weight * len(items) // max(1, len(sample))
+    if depth > 0:
+        items = _parts(value)
+        if items is not None:
+            sample = items[:_SIZE_SAMPLE]
+            weight = sum(size_hint(item, depth - 1) for item in sample)
+            return 64 + weight * len(items) // max(1, len(sample))
     return 64
 
 
-_SIZE_SAMPLE = 32
+_SIZE_SAMPLE = 8  # items weighed per level: at most 8**3 calls for a value
+
+
+def _parts(value: Any) -> list[Any] | None:
+    """The items of a container or the field values of an object; None for anything else."""
+    if isinstance(value, list | tuple | set | frozenset):
+        return list(value)
+    if isinstance(value, dict):
+        return list(value.values())
+    if isinstance(value, type) or callable(value):
+        return None
+    fields = getattr(value, "__dict__", None)
+    if isinstance(fields, dict):
+        return list(fields.values())
+    slots = getattr(type(value), "__slots__", ())
+    return [getattr(value, name, None) for name in slots] if slots else None
 
 
 def run_call(

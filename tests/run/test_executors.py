@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import sys
 import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -128,6 +130,16 @@ def test_a_dead_worker_is_reported_and_the_pool_recovers(processes):
     assert processes.submit(add, 1, 1).result(timeout=30) == 2
 
 
+@dataclasses.dataclass(slots=True)
+class Reply:
+    value: Any
+
+
+class Holder:
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+
 def test_size_hint_weighs_buffers_exactly_and_containers_by_sampling():
     class Array:
         nbytes = 8_000_000
@@ -138,3 +150,6 @@ def test_size_hint_weighs_buffers_exactly_and_containers_by_sampling():
     assert 10_000_000 <= size_hint([b"x" * 100_000] * 100) <= 10_000_200
     assert size_hint({"a": Array(), "b": 1}) > 8_000_000
     assert size_hint(object()) == 64
+    reply = Reply(value={"rows": ["x" * 1000] * 1000})  # a wrapper around the real value
+    assert 1_000_000 <= size_hint(reply) <= 1_000_300
+    assert size_hint(Holder([b"x" * 5000])) >= 5000  # an object's attributes count too
