@@ -291,36 +291,41 @@ class RayRuntime(Runtime):
         instructions = self.scheduler.handle(*events)
         start = 0
         while start < len(instructions):
-            group = self._bundle_at(instructions, start)
-            try:
-                if len(group) > 1:
-                    self._dispatch_bundle(group)
-                else:
-                    self._apply(instructions[start])
-            except Exception:  # a bug of ours must not strand a run: log it and go on
-                log.exception("maze: could not carry out %r", group or instructions[start])
-            start += max(1, len(group))
+            end = start
+            while end < len(instructions) and isinstance(instructions[end], Dispatch):
+                end += 1
+            if end == start:
+                self._carry_out(instructions[start])
+                start += 1
+            else:
+                self._dispatch_all([i for i in instructions[start:end] if isinstance(i, Dispatch)])
+                start = end
 
-    def _bundle_at(self, instructions: list[Any], start: int) -> list[Dispatch]:
-        """The dispatches from ``start`` on that can share Ray tasks: consecutive, of one
-        tool, to one node, each predicted to take less than ``bundle_s`` (Ray's own cost
-        per task, ~1 ms, would dwarf them), at most ``MAX_BUNDLE``; empty when the first
-        cannot share."""
-        first = instructions[start]
-        if not self.bundle_s or not isinstance(first, Dispatch) or not self._tiny(first):
-            return []
-        spec = self.book.task_of(first.run_id, first.task_id).spec
-        group = [first]
-        for instruction in instructions[start + 1 : start + MAX_BUNDLE]:
-            if (
-                not isinstance(instruction, Dispatch)
-                or instruction.allocation.node != first.allocation.node
-                or self.book.task_of(instruction.run_id, instruction.task_id).spec is not spec
-                or not self._tiny(instruction)
-            ):
-                break
-            group.append(instruction)
-        return group
+    def _carry_out(self, instruction: Any) -> None:
+        try:
+            self._apply(instruction)
+        except Exception:  # a bug of ours must not strand a run: log it and go on
+            log.exception("maze: could not carry out %r", instruction)
+
+    def _dispatch_all(self, dispatches: list[Dispatch]) -> None:
+        """Dispatches in a row (of different tasks: their order among themselves is free).
+        The tiny ones of one tool to one node, predicted to take less than ``bundle_s``
+        (Ray's own cost per task, ~1 ms, would dwarf them), share Ray tasks."""
+        groups: dict[tuple[str, ToolSpec], list[Dispatch]] = {}
+        for dispatch in dispatches:
+            if self.bundle_s and self._tiny(dispatch):
+                spec = self.book.task_of(dispatch.run_id, dispatch.task_id).spec
+                groups.setdefault((dispatch.allocation.node, spec), []).append(dispatch)
+            else:
+                self._carry_out(dispatch)
+        for group in groups.values():
+            if len(group) == 1:
+                self._carry_out(group[0])
+                continue
+            try:
+                self._dispatch_bundle(group)
+            except Exception:  # a bug of ours must not strand a run: log it and go on
+                log.exception("maze: could not carry out %r", group)
 
     def _tiny(self, instruction: Dispatch) -> bool:
         if (instruction.run_id, instruction.task_id) in self._solo:
@@ -405,7 +410,7 @@ class RayRuntime(Runtime):
         together and are dispatched again together, so small bundles would beget smaller."""
         node = group[0].allocation.node
         cpus = max(1, int(self.scheduler.nodes[node].cpus))
-        size = max(MIN_SPLIT, -(-len(group) // cpus))
+        size = min(MAX_BUNDLE, max(MIN_SPLIT, -(-len(group) // cpus)))
         for start in range(0, len(group), size):
             self._send_bundle(group[start : start + size])
         self.bundled += len(group)
