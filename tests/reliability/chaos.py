@@ -3,7 +3,10 @@ joins for each) and SIGKILLs Ray worker processes. Every workflow must complete 
 answer a plain local run gives; afterwards no run is active, the scheduler's books balance and
 every node's resources are free again.
 
-    python tests/reliability/chaos.py WORKFLOWS KILL_EVERY_S     (prints one CHAOS line)
+    python tests/reliability/chaos.py WORKFLOWS KILL_EVERY_S [tiny]   (prints one CHAOS line)
+
+``tiny``: the tools do no work at all, and MaLearn learns so before the chaos starts, so that
+tasks run in shared Ray tasks (``RayRuntime(bundle_s=)``) while nodes leave and workers die.
 
 Run by tests/reliability/test_chaos.py (short) and benchmarks/soak.py (full size).
 """
@@ -26,30 +29,30 @@ from maze_core.run.ray import RayRuntime
 
 
 @tool(retries=8)
-def work(seed: int, i: int) -> int:
-    time.sleep(0.05 + ((seed * 7 + i) % 5) * 0.04)
+def work(seed: int, i: int, scale: float = 1.0) -> int:
+    time.sleep(scale * (0.05 + ((seed * 7 + i) % 5) * 0.04))
     return (seed * 31 + i) % 1009
 
 
 @tool(retries=8)
-def combine(values: list) -> int:
-    time.sleep(0.05)
+def combine(values: list, scale: float = 1.0) -> int:
+    time.sleep(scale * 0.05)
     return sum(values) % 1009
 
 
-def workflow(seed: int) -> Workflow:
+def workflow(seed: int, scale: float = 1.0) -> Workflow:
     """A fan-out of 4, a fan-in, then a chain of 2: 7 tasks."""
     wf = Workflow(f"chaos-{seed}")
-    total = wf.add(combine, [wf.add(work, seed, i) for i in range(4)])
-    step = wf.add(work, seed, 10)
-    wf.add(combine, [total, step], task_name="answer")
+    total = wf.add(combine, [wf.add(work, seed, i, scale) for i in range(4)], scale)
+    step = wf.add(work, seed, 10, scale)
+    wf.add(combine, [total, step], scale, task_name="answer")
     return wf
 
 
 def expected(seed: int) -> int:
     """The answer, computed by calling the tools in place."""
-    total = combine([work(seed, i) for i in range(4)])
-    return combine([total, work(seed, 10)])
+    total = combine([work(seed, i, 0.0) for i in range(4)], 0.0)
+    return combine([total, work(seed, 10, 0.0)], 0.0)
 
 
 class Killer:
@@ -89,14 +92,17 @@ def busy_workers() -> list[int]:
     return pids
 
 
-def main(workflows: int, every: float) -> dict:
+def main(workflows: int, every: float, tiny: bool = False) -> dict:
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     nodes = [cluster.add_node(num_cpus=1) for _ in range(3)]
     cluster.wait_for_nodes()
-    runtime = RayRuntime(address=cluster.address, autoload_plugins=False, predictor=False)
+    runtime = RayRuntime(address=cluster.address, autoload_plugins=False, predictor=tiny)
     killer = Killer(cluster, nodes)
+    scale = 0.0 if tiny else 1.0
     try:
-        handles = [(seed, runtime.submit(workflow(seed))) for seed in range(workflows)]
+        for seed in range(30 if tiny else 0):  # MaLearn learns that the tools take µs
+            runtime.submit(workflow(-1 - seed, scale)).result(timeout=120)
+        handles = [(seed, runtime.submit(workflow(seed, scale))) for seed in range(workflows)]
         deadline = time.monotonic() + 900
         while not all(h.done() for _, h in handles) and time.monotonic() < deadline:
             time.sleep(every)
@@ -126,6 +132,7 @@ def main(workflows: int, every: float) -> dict:
             "active_runs": scheduler.active_runs,
             "unfreed_nodes": unfreed,
             "p95_s": statistics.quantiles(latencies, n=20)[-1] if len(latencies) > 1 else 0.0,
+            "bundled": runtime.bundled,
         }
     finally:
         runtime.close()
@@ -134,7 +141,7 @@ def main(workflows: int, every: float) -> dict:
 
 
 if __name__ == "__main__":
-    figures = main(int(sys.argv[1]), float(sys.argv[2]))
+    figures = main(int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:] == ["tiny"])
     print("CHAOS " + json.dumps(figures))
     ok = not figures["wrong"] and not figures["unfreed_nodes"] and not figures["active_runs"]
     sys.exit(0 if ok and figures["completed"] == figures["workflows"] else 1)

@@ -16,7 +16,7 @@ CHAOS = Path(__file__).with_name("chaos.py")
 ROOT = CHAOS.parents[2]
 
 
-def chaos(workflows: int, every: float, tmp_path: Path) -> dict:
+def chaos(workflows: int, every: float, tmp_path: Path, *, tiny: bool = False) -> dict:
     env = {
         **os.environ,
         "RAY_AUTH_MODE": "disabled",
@@ -24,7 +24,7 @@ def chaos(workflows: int, every: float, tmp_path: Path) -> dict:
         "PYTHONPATH": str(ROOT),
     }
     out = subprocess.run(
-        [sys.executable, str(CHAOS), str(workflows), str(every)],
+        [sys.executable, str(CHAOS), str(workflows), str(every), *(["tiny"] if tiny else [])],
         capture_output=True,
         text=True,
         timeout=1500,
@@ -52,6 +52,16 @@ def check(figures: dict) -> None:
 def test_workflows_complete_while_nodes_leave_and_workers_die(tmp_path):
     pytest.importorskip("ray", reason="ray is not installed")
     check(chaos(30, 1.5, tmp_path))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds Ray workers through /proc")
+def test_tiny_tasks_sharing_ray_tasks_complete_while_nodes_leave_and_workers_die(tmp_path):
+    pytest.importorskip("ray", reason="ray is not installed")
+    figures = chaos(1500, 0.7, tmp_path, tiny=True)
+    check(figures)
+    assert figures["bundled"] > 0  # the chaos hit tasks running in bundles
 
 
 @pytest.mark.soak
