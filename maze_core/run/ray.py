@@ -30,8 +30,6 @@ that dies mid-task on a live node is reported as WorkerLostError (retried within
 from __future__ import annotations
 
 import logging
-import math
-import pickle
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -42,14 +40,24 @@ from maze_core.errors import (
     MazeError,
     SharedWorkerLostError,
     WorkerLostError,
-    missing_dependency,
 )
 from maze_core.graph import TaskGraph, resolve, task_refs
 from maze_core.predict.malearn import MaLearn
 from maze_core.run.context import TaskContext
-from maze_core.run.executors import Outcome, result_too_large, run_call, size_hint
-from maze_core.run.models import ModelUse
+from maze_core.run.executors import Outcome
 from maze_core.run.ray_actors import ModelActors
+from maze_core.run.ray_tasks import (
+    Inline,
+    failed,
+    fetch,
+    member_outcome,
+    node_died,
+    outcome_of,
+    task_call,
+    tool_bundle,
+    tool_task,
+)
+from maze_core.run.ray_tasks import ray_module as _ray
 from maze_core.run.runstate import RunBook
 from maze_core.run.runtime import RunHandle, RunHints, Runtime
 from maze_core.run.shipping import check_shippable, ship_by_value, shipped_once
@@ -71,16 +79,7 @@ log = logging.getLogger("maze")
 CLUSTER_LOST_S = 10.0  # the head silent this long: the cluster is gone
 MAX_BUNDLE = 32  # tiny tasks sharing one Ray task, at most
 MIN_SPLIT = 4  # a group of tiny tasks is split across CPUs into bundles no smaller
-INLINE_BYTES = 100 * 1024  # Ray's own max_direct_call_object_size
 _SKIPPED_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
-
-
-def _ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise missing_dependency("ray", "ray") from None
-    return ray
 
 
 class RayRuntime(Runtime):
@@ -171,7 +170,7 @@ class RayRuntime(Runtime):
             plugins=plugins,
             autoload_plugins=autoload_plugins,
         )
-        self.book = RunBook(self.plugins.hook, fetch=_fetch)
+        self.book = RunBook(self.plugins.hook, fetch=fetch)
         self.ship_limit = parse_size(ship_limit, what="ship_limit") or 0
         self.max_result = parse_size(max_result, what="max_result")
         self._shipped: dict[Any, Any] = {}  # tool, or (function, async, GPUs) -> remote
@@ -281,7 +280,7 @@ class RayRuntime(Runtime):
         remote = self._shipped.get(key)
         if remote is None:
             self._check_code(spec)
-            task = _tool_task(spec, self.max_result)
+            task = tool_task(spec, self.max_result)
             remote = self._shipped[key] = task if spec.load else _remote_function(task, spec)
         return remote
 
@@ -352,7 +351,7 @@ class RayRuntime(Runtime):
             if isinstance(error, WorkerLostError):
                 # perhaps a node left: look (off Ray's callback thread, where a blocking
                 # Ray call would deadlock) and tell the scheduler before the failure
-                dead = node if _node_died(error) else None
+                dead = node if node_died(error) else None
                 self._failures.submit(self._report_lost, dead, run_id, task_id, attempt, future)
                 return
             self._inbox.append(lambda: self.book.outcome(run_id, task_id, attempt, future))
@@ -370,10 +369,10 @@ class RayRuntime(Runtime):
             args, kwargs = resolve((args, kwargs), None, self.book.inputs_of(run_id))
             deps = task_refs((args, kwargs))
         outputs = self.book.outputs_of(run_id)
-        inline = {dep: outputs[dep].data for dep in deps if isinstance(outputs[dep], _Inline)}
+        inline = {dep: outputs[dep].data for dep in deps if isinstance(outputs[dep], Inline)}
         deps = [dep for dep in deps if dep not in inline]
         context = TaskContext.of(instruction, self.book.wrappers(run_id, task, attempt))
-        return task.spec, _call(args, kwargs, deps, context, inline), [outputs[d] for d in deps]
+        return task.spec, task_call(args, kwargs, deps, context, inline), [outputs[d] for d in deps]
 
     def _dispatch(self, instruction: Dispatch) -> None:
         run_id, task_id, attempt = instruction.run_id, instruction.task_id, instruction.attempt
@@ -392,11 +391,11 @@ class RayRuntime(Runtime):
             if spec.resources.gpus:  # idle model actors may hold GPUs Ray must give it
                 self._actors.make_room(node, sum(self.scheduler.nodes[node].free_gpu_share))
         except Exception as exc:  # unpicklable call, a node that just left: the task fails
-            report(_failed(exc))
+            report(failed(exc))
             return
         self._tasks[run_id, task_id, attempt] = report_ref
         report_ref.future().add_done_callback(
-            lambda done: report(_outcome_future(done, value_ref, task_id))
+            lambda done: report(outcome_of(done, value_ref, task_id))
         )
         if spec.timeout is not None:
             self._deadlines.add(
@@ -424,7 +423,7 @@ class RayRuntime(Runtime):
             try:
                 spec, call, upstream = self._prepare(member)
             except Exception as exc:  # a bad selection: this member fails, not the bundle
-                report(_failed(exc))
+                report(failed(exc))
                 continue
             prepared.append((member, report, upstream))
             calls.append(call)
@@ -438,7 +437,7 @@ class RayRuntime(Runtime):
             )
         except Exception as exc:
             for _, report, _ in prepared:
-                report(_failed(exc))
+                report(failed(exc))
             return
         reports_ref = refs[0]
         for member, _, _ in prepared:
@@ -447,7 +446,7 @@ class RayRuntime(Runtime):
         def done(future: Future[Any]) -> None:  # all members' outcomes, then one pass
             shared = len(prepared) > 1
             for index, (member, report, _) in enumerate(prepared):
-                outcome = _member_outcome(future, index, refs[index + 1], member.task_id, shared)
+                outcome = member_outcome(future, index, refs[index + 1], member.task_id, shared)
                 if isinstance(outcome.exception(), SharedWorkerLostError):
                     self._solo.add((member.run_id, member.task_id))  # its next attempt: alone
                 report(outcome, False)
@@ -463,7 +462,7 @@ class RayRuntime(Runtime):
             if shipped is None:
                 self._check_code(spec)
                 shipped = self._shipped_bundle[spec] = _remote_function(
-                    _tool_bundle(spec, self.max_result), spec
+                    tool_bundle(spec, self.max_result), spec
                 )
             options = {**self._options_for(spec, node_id), "num_returns": size + 1}
             remote = self._bundles[key] = shipped.options(name=f"{spec.name}*", **options)
@@ -630,194 +629,3 @@ def _remote_function(task: Callable[..., Any], spec: ToolSpec) -> Any:
     should keep state on the device between calls declare ``load=`` (model actors)."""
     gpus = spec.resources.gpus
     return _ray().remote(num_gpus=gpus)(task) if gpus else _ray().remote(task)
-
-
-def _tool_task(spec: ToolSpec, max_result: int | None = None) -> Callable[..., tuple[Outcome, Any]]:
-    """The function Ray runs for ``spec``, named after its function (calls are named after
-    their tool)."""
-    fn, is_async = spec.fn, spec.is_async
-    # in a model actor, which the runtime stops when idle: the model stays while it lives
-    model = ModelUse(spec.model, spec.load, math.inf) if spec.load and spec.model else None
-
-    def execute(call: list[Any], *dep_values: Any) -> tuple[Any, Any]:
-        """Worker side: resolve refs against the upstream values Ray delivered, run the
-        tool, return (a small report, the value); see ``_call`` and ``_outcome_future``."""
-        args, kwargs, deps, context, inline = call
-        if deps or inline:
-            upstream = dict(zip(deps, dep_values, strict=True))
-            upstream.update((dep, pickle.loads(data)) for dep, data in inline.items())
-            args, kwargs = resolve((args, kwargs), upstream, {})
-        run_id, task_id, attempt, node, gpu_ids, model_load, wrappers = context
-        wrapped = tuple((path, argument) for path, argument in wrappers)
-        context = TaskContext(run_id, task_id, attempt, node, tuple(gpu_ids), model_load, wrapped)
-        outcome = run_call(fn, args, kwargs, is_async, None, True, context, model)
-        if not outcome.ok:
-            return outcome, None
-        size = size_hint(outcome.value)
-        if max_result is not None and size > max_result:
-            outcome.ok, outcome.error = False, result_too_large(outcome.value, size, max_result)
-            outcome.value = None
-            return outcome, None
-        report = [outcome.started, outcome.finished, outcome.exported, size]
-        data = _small(outcome.value, size)
-        if data is not None:
-            return [*report, data], None
-        return report, outcome.value
-
-    execute.__name__ = execute.__qualname__ = getattr(fn, "__name__", "task").strip("<>")
-    return execute
-
-
-def _tool_bundle(spec: ToolSpec, max_result: int | None = None) -> Callable[..., Any]:
-    """The function Ray runs for a bundle of ``spec``'s tasks: each member's call in turn,
-    ``counts[i]`` of the upstream values its own; returns the members' reports (one object
-    for the driver) and then each member's value (None when it is in its report)."""
-    execute = _tool_task(spec, max_result)
-
-    def execute_all(calls: list[Any], counts: list[int], *dep_values: Any) -> tuple[Any, ...]:
-        reports, values, start = [], [], 0
-        for call, count in zip(calls, counts, strict=True):
-            report, value = execute(call, *dep_values[start : start + count])
-            start += count
-            reports.append(report)
-            values.append(value)
-        return (reports, *values)
-
-    execute_all.__name__ = execute_all.__qualname__ = f"{execute.__name__}_bundle"
-    return execute_all
-
-
-def _call(
-    args: Any, kwargs: Any, deps: list[str], context: TaskContext, inline: dict[str, bytes]
-) -> list[Any]:
-    """What a Ray task is called with, in lists, dicts and scalars where it can be: Ray
-    serializes those with msgpack, several times cheaper than pickling a tuple or object
-    (which matters at thousands of tasks a second). ``deps`` name the upstream outputs
-    passed as ObjectRef arguments, ``inline`` holds the small ones, pickled."""
-    place = [context.run_id, context.task_id, context.attempt, context.node]
-    wrappers = [list(wrapper) for wrapper in context.wrappers]
-    ctx = [*place, list(context.gpu_ids), context.model_load, wrappers]
-    return [list(args), kwargs, deps, ctx, inline]
-
-
-class _Inline:
-    """A small output that came back pickled in its task's report. The driver keeps the
-    bytes: it unpickles them only when the value is read (the classes a value uses may
-    exist only where tasks run) and hands them as they are to downstream tasks."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-
-def _small(value: Any, size: int) -> bytes | None:
-    """``value`` pickled when that takes at most ``INLINE_BYTES`` (None when it is bigger,
-    or only Ray's serializer can handle it). With Ray's cloudpickle, as Ray would pickle
-    it: a class the driver shipped by value then comes back as that same class."""
-    if size > INLINE_BYTES:
-        return None
-    try:
-        data: bytes = _ray().cloudpickle.dumps(value)
-    except Exception:
-        return None
-    return data if len(data) <= INLINE_BYTES else None
-
-
-def _outcome_future(done: Future[Any], value_ref: Any, task_id: str) -> Future[Outcome]:
-    """The report as an Outcome whose value is the ObjectRef of the output, or the output
-    itself when it came inline. A success is reported as the list ``[started, finished,
-    exported, output size]`` plus the pickled value when it is small (see ``_small``),
-    a failure as its Outcome."""
-    result: Future[Outcome] = Future()
-    try:
-        report = done.result()
-    except Exception as exc:
-        result.set_exception(_lost(exc, task_id))
-        return result
-    if isinstance(report, Outcome):
-        result.set_result(report)
-    else:
-        started, finished, exported, size, *inline = report
-        value = _Inline(inline[0]) if inline else value_ref
-        outcome = Outcome(True, value, None, "", started, finished, exported, size, bool(inline))
-        result.set_result(outcome)
-    return result
-
-
-def _member_outcome(
-    done: Future[Any], index: int, value_ref: Any, task_id: str, shared: bool
-) -> Future[Outcome]:
-    """Member ``index`` of a bundle: its report out of the bundle's list of reports. When
-    the worker died under a ``shared`` bundle, a SharedWorkerLostError (no retry spent)."""
-    member: Future[Any] = Future()
-    try:
-        member.set_result(done.result()[index])
-    except Exception as exc:
-        member.set_exception(exc)
-    outcome = _outcome_future(member, value_ref, task_id)
-    lost = outcome.exception()
-    if not shared or type(lost) is not WorkerLostError or _node_died(lost):
-        return outcome  # a node that left re-runs its tasks for free anyway
-    shared_lost = SharedWorkerLostError(
-        f"{lost.problem} (other tiny tasks shared its worker; it runs again alone)",
-        fix=lost.fix,
-        culprit=task_id,
-    )
-    shared_lost.__cause__ = lost.__cause__
-    return _failed(shared_lost)
-
-
-def _failed(error: BaseException) -> Future[Outcome]:
-    failed: Future[Outcome] = Future()
-    failed.set_exception(error)
-    return failed
-
-
-def _lost_errors() -> tuple[type[BaseException], ...]:
-    exceptions = _ray().exceptions
-    return (
-        exceptions.WorkerCrashedError,
-        exceptions.NodeDiedError,
-        exceptions.ObjectLostError,  # ObjectReconstructionFailedError and kin derive from it
-        exceptions.OwnerDiedError,
-        exceptions.RayActorError,  # a model actor died with its process or node
-        # the pinned node left between the scheduler's choice and Ray's placement
-        exceptions.TaskUnschedulableError,
-    )
-
-
-def _node_died(error: BaseException) -> bool:
-    """Whether ``error`` says the task's node is gone (not only its worker): the node then
-    leaves the scheduler's cluster before the failure is reported, so its tasks run again
-    elsewhere without spending a retry."""
-    exceptions = _ray().exceptions
-    return isinstance(error.__cause__, exceptions.NodeDiedError | exceptions.TaskUnschedulableError)
-
-
-def _lost(error: BaseException, task_id: str) -> BaseException:
-    """Ray's failures, said in Maze's words: a dead worker or node is retryable."""
-    ray = _ray()
-    if isinstance(error, _lost_errors()):
-        lost = WorkerLostError(
-            f"the Ray worker running task {task_id!r} died or lost an input:"
-            f" {type(error).__name__}",
-            fix="find what killed it; set retries= to run it again elsewhere",
-            culprit=task_id,
-        )
-        lost.__cause__ = error
-        return lost
-    if isinstance(error, ray.exceptions.TaskCancelledError):
-        return MazeError(
-            f"task {task_id!r} was cancelled in Ray by something other than Maze",
-            fix="do not ray.cancel() tasks Maze started; cancel the run with handle.cancel()",
-            culprit=task_id,
-        )
-    return error
-
-
-def _fetch(value: Any) -> Any:
-    if isinstance(value, _Inline):
-        return pickle.loads(value.data)
-    ray = _ray()
-    return ray.get(value) if isinstance(value, ray.ObjectRef) else value

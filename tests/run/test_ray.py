@@ -24,7 +24,7 @@ from maze_core import (
 )
 from maze_core.hookspecs import hookimpl
 from maze_core.predict.model import Prediction
-from maze_core.run.ray import INLINE_BYTES
+from maze_core.run.ray_tasks import INLINE_BYTES
 
 
 @tool
