@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -300,41 +300,33 @@ class RayRuntime(Runtime):
                 self._dispatch_all([i for i in instructions[start:end] if isinstance(i, Dispatch)])
                 start = end
 
-    def _carry_out(self, instruction: Any) -> None:
-        try:
-            self._apply(instruction)
-        except Exception:  # a bug of ours must not strand a run: log it and go on
-            log.exception("maze: could not carry out %r", instruction)
-
     def _dispatch_all(self, dispatches: list[Dispatch]) -> None:
         """Dispatches in a row (of different tasks: their order among themselves is free).
         The tiny ones of one tool to one node, predicted to take less than ``bundle_s``
         (Ray's own cost per task, ~1 ms, would dwarf them), share Ray tasks."""
         groups: dict[tuple[str, ToolSpec], list[Dispatch]] = {}
         for dispatch in dispatches:
-            if self.bundle_s and self._tiny(dispatch):
-                spec = self.book.task_of(dispatch.run_id, dispatch.task_id).spec
-                groups.setdefault((dispatch.allocation.node, spec), []).append(dispatch)
-            else:
+            spec = self._tiny(dispatch) if self.bundle_s else None
+            if spec is None:
                 self._carry_out(dispatch)
+            else:
+                groups.setdefault((dispatch.allocation.node, spec), []).append(dispatch)
         for group in groups.values():
-            if len(group) == 1:
-                self._carry_out(group[0])
-                continue
-            try:
-                self._dispatch_bundle(group)
-            except Exception:  # a bug of ours must not strand a run: log it and go on
-                log.exception("maze: could not carry out %r", group)
+            self._carry_out(group if len(group) > 1 else group[0])
 
-    def _tiny(self, instruction: Dispatch) -> bool:
+    def _apply_batch(self, instructions: Sequence[Any]) -> None:
+        self._dispatch_bundle([i for i in instructions if isinstance(i, Dispatch)])
+
+    def _tiny(self, instruction: Dispatch) -> ToolSpec | None:
+        """The task's tool when the task may share a Ray task (None: it runs alone)."""
         if (instruction.run_id, instruction.task_id) in self._solo:
             self._solo.discard((instruction.run_id, instruction.task_id))
-            return False
+            return None
         spec = self.book.task_of(instruction.run_id, instruction.task_id).spec
         if spec.load is not None or spec.resources.gpus or spec.timeout is not None:
-            return False
+            return None
         p90 = self.book.predicted_p90(instruction.run_id, instruction.task_id)
-        return p90 is not None and p90 < self.bundle_s
+        return spec if p90 is not None and p90 < self.bundle_s else None
 
     def _reporter(self, instruction: Dispatch) -> Callable[..., None]:
         """What hands an attempt's outcome to the loop (from Ray's callback thread); with

@@ -25,7 +25,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -273,10 +273,22 @@ class Runtime(abc.ABC):
 
     def _process(self, events: list[Event]) -> None:
         for instruction in self.scheduler.handle(*events):
-            try:
+            self._carry_out(instruction)
+
+    def _carry_out(self, instruction: Instruction | Sequence[Instruction]) -> None:
+        """Apply one instruction (a list: a runtime's batch of them); a bug of ours must
+        not strand a run, so a failure is logged and the loop goes on."""
+        try:
+            if isinstance(instruction, Sequence):
+                self._apply_batch(instruction)
+            else:
                 self._apply(instruction)
-            except Exception:  # a bug of ours must not strand a run: log it and go on
-                log.exception("maze: could not carry out %r", instruction)
+        except Exception:
+            log.exception("maze: could not carry out %r", instruction)
+
+    def _apply_batch(self, instructions: Sequence[Instruction]) -> None:
+        for instruction in instructions:
+            self._apply(instruction)
 
     def _apply(self, instruction: Instruction) -> None:
         book = self.book
