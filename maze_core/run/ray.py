@@ -79,6 +79,7 @@ log = logging.getLogger("maze")
 CLUSTER_LOST_S = 10.0  # the head silent this long: the cluster is gone
 MAX_BUNDLE = 32  # tiny tasks sharing one Ray task, at most
 MIN_SPLIT = 4  # a group of tiny tasks is split across CPUs into bundles no smaller
+MAX_LANES = 4  # lane actors a node keeps at most (each is a worker process, ~100 MB)
 _SKIPPED_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 
 
@@ -95,12 +96,14 @@ class RayRuntime(Runtime):
     ``runtime_env`` goes to ``ray.init`` (when this runtime starts or joins Ray) for what
     shipping by value cannot carry: data files, modules imported only at run time.
 
-    Tasks predicted (90th percentile) to take less than ``bundle_s`` seconds, dispatched
-    together to one node, share Ray tasks (one per CPU of the node): Ray's own cost per task,
-    about a millisecond here, would otherwise be most of their run time. Each keeps its own
-    call, outcome, retries and output; a worker dying under a bundle costs its members no
-    retry (each runs again alone). ``bundle_s=0`` turns this off. Tools with a timeout, a
-    model or GPUs never share.
+    Tasks predicted (90th percentile) to take less than ``bundle_s`` seconds are tiny: Ray's
+    own cost per task, about a millisecond here, would otherwise be most of their run time.
+    Tiny tasks dispatched together to one node share Ray tasks (one per CPU of the node),
+    each keeping its own call, outcome, retries and output; a worker dying under a bundle
+    costs its members no retry (each runs again alone). A tiny task dispatched alone runs on
+    one of the node's lane actors (see :mod:`maze_core.run.ray_actors`), which skips Ray's
+    worker lease. ``bundle_s=0`` turns both off. Tools with a timeout, a model or GPUs are
+    never tiny.
 
     Tools declared with ``load=`` run in per-node model actors (see
     :mod:`maze_core.run.ray_actors`), stopped after ``model_idle_s`` unused. ``max_result``
@@ -181,6 +184,7 @@ class RayRuntime(Runtime):
         self.bundled = 0  # tasks that ran in bundles
         self._bundles: dict[tuple[ToolSpec, str, int], Any] = {}
         self._shipped_bundle: dict[ToolSpec, Any] = {}
+        self._lane_tasks: dict[ToolSpec, Any] = {}
         self._solo: set[tuple[int, str]] = set()  # tasks whose bundle lost its worker
         self.model_idle_s = model_idle_s
         self._actors = ModelActors(ray, self._model_unloaded)
@@ -312,10 +316,15 @@ class RayRuntime(Runtime):
             else:
                 groups.setdefault((dispatch.allocation.node, spec), []).append(dispatch)
         for group in groups.values():
-            self._carry_out(group if len(group) > 1 else group[0])
+            self._carry_out(group)
 
     def _apply_batch(self, instructions: Sequence[Any]) -> None:
-        self._dispatch_bundle([i for i in instructions if isinstance(i, Dispatch)])
+        """Tiny tasks of one tool to one node: in bundles, or on a lane when alone."""
+        tiny = [i for i in instructions if isinstance(i, Dispatch)]
+        if len(tiny) == 1:
+            self._dispatch(tiny[0], lane=True)
+        else:
+            self._dispatch_bundle(tiny)
 
     def _tiny(self, instruction: Dispatch) -> ToolSpec | None:
         """The task's tool when the task may share a Ray task (None: it runs alone)."""
@@ -366,7 +375,9 @@ class RayRuntime(Runtime):
         context = TaskContext.of(instruction, self.book.wrappers(run_id, task, attempt))
         return task.spec, task_call(args, kwargs, deps, context, inline), [outputs[d] for d in deps]
 
-    def _dispatch(self, instruction: Dispatch) -> None:
+    def _dispatch(self, instruction: Dispatch, lane: bool = False) -> None:
+        """Submit the task to Ray: to a model actor for a tool with a model, to a lane of
+        the node when ``lane`` (a tiny task) and one is free, else as a Ray task."""
         run_id, task_id, attempt = instruction.run_id, instruction.task_id, instruction.attempt
         node = instruction.allocation.node
         report = self._reporter(instruction)
@@ -379,7 +390,8 @@ class RayRuntime(Runtime):
                     node, spec.model, options, execute, call, values
                 )
             else:
-                report_ref, value_ref = self._remote_for(spec, node).remote(call, *values)
+                refs = self._on_lane(spec, node, call, values) if lane else None
+                report_ref, value_ref = refs or self._remote_for(spec, node).remote(call, *values)
             if spec.resources.gpus:  # idle model actors may hold GPUs Ray must give it
                 self._actors.make_room(node, sum(self.scheduler.nodes[node].free_gpu_share))
         except Exception as exc:  # unpicklable call, a node that just left: the task fails
@@ -445,6 +457,19 @@ class RayRuntime(Runtime):
             self._pump()
 
         reports_ref.future().add_done_callback(done)
+
+    def _on_lane(
+        self, spec: ToolSpec, node: str, call: list[Any], values: list[Any]
+    ) -> tuple[Any, Any] | None:
+        """The task's (report, value) refs from a lane of ``node``; None when all are busy."""
+        execute = self._lane_tasks.get(spec)
+        if execute is None:
+            self._check_code(spec)
+            task = tool_task(spec, self.max_result)
+            execute = self._lane_tasks[spec] = shipped_once(task, _ray().cloudpickle)
+        lanes = max(1, min(MAX_LANES, int(self.scheduler.nodes[node].cpus)))
+        options = self._options_for(spec, node)
+        return self._actors.lane(node, lanes, options, execute, call, values)
 
     def _bundle_for(self, spec: ToolSpec, node_id: str, size: int) -> Any:
         key = (spec, node_id, size)

@@ -201,6 +201,7 @@ def _lost_errors() -> tuple[type[BaseException], ...]:
         exceptions.RayActorError,  # a model actor died with its process or node
         # the pinned node left between the scheduler's choice and Ray's placement
         exceptions.TaskUnschedulableError,
+        exceptions.ActorUnschedulableError,
     )
 
 
@@ -209,7 +210,12 @@ def node_died(error: BaseException) -> bool:
     leaves the scheduler's cluster before the failure is reported, so its tasks run again
     elsewhere without spending a retry."""
     exceptions = ray_module().exceptions
-    return isinstance(error.__cause__, exceptions.NodeDiedError | exceptions.TaskUnschedulableError)
+    gone = (
+        exceptions.NodeDiedError,
+        exceptions.TaskUnschedulableError,
+        exceptions.ActorUnschedulableError,
+    )
+    return isinstance(error.__cause__, gone)
 
 
 def maze_error(error: BaseException, task_id: str) -> BaseException:

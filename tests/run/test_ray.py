@@ -166,6 +166,71 @@ def test_bundling_is_off_with_bundle_s_zero(tiny_runtime):
     assert tiny_runtime.bundled == 0
 
 
+@tool
+def where(x: int) -> tuple[int, str | None]:
+    """Its input and the Ray actor it ran in (None: a plain Ray task)."""
+    import ray
+
+    return x, ray.get_runtime_context().get_actor_id()
+
+
+def test_a_tiny_task_dispatched_alone_runs_on_a_lane_of_its_node(tiny_runtime):
+    wf = Workflow("ray-lane")
+    wf.add(where, wf.input("x"))
+    replies = [tiny_runtime.submit(wf, x=i).result(timeout=60)["where"] for i in range(5)]
+    assert [x for x, _ in replies] == list(range(5))
+    actors = {actor for _, actor in replies}
+    assert len(actors) == 1
+    assert None not in actors
+    assert list(tiny_runtime._actors.lanes().values()) == [1]
+    assert tiny_runtime._actors.actors() == []  # lanes are not model actors
+
+
+def test_a_task_that_kills_its_lane_runs_again_on_a_new_one(tiny_runtime, tmp_path):
+    wf = Workflow("ray-lane-dies")
+    wf.add(dies_once, str(tmp_path / "marker"))
+    result = tiny_runtime.submit(wf).result(timeout=60)
+    assert result["dies_once"] == "survived"
+    assert result.tasks["dies_once"].attempts == 2  # a dead worker spends a retry, as alone
+    assert list(tiny_runtime._actors.lanes().values()) == [1]  # the dead one was dropped
+
+
+def test_lanes_are_off_with_bundle_s_zero(tiny_runtime):
+    tiny_runtime.bundle_s = 0
+    wf = Workflow("ray-no-lane")
+    wf.add(where, 1)
+    assert tiny_runtime.submit(wf).result(timeout=60)["where"] == (1, None)
+    assert tiny_runtime._actors.lanes() == {}
+
+
+def slow_call(call: list, *deps: object) -> tuple[list, None]:
+    time.sleep(call[0])
+    return call, None
+
+
+def test_a_node_has_at_most_its_limit_of_lanes_busy_at_once(ray_runtime):
+    import ray
+
+    from maze_core.run.ray import _options
+    from maze_core.run.ray_actors import ModelActors
+
+    node = next(iter(ray_runtime.scheduler.nodes))
+    actors = ModelActors(ray, lambda node, model: None)
+    options = _options(Resources(), node)
+    try:
+        first = actors.lane(node, 1, options, slow_call, [0.5], [])
+        assert first is not None
+        assert actors.lane(node, 1, options, slow_call, [0.0], []) is None  # all busy
+        assert ray.get(first[0], timeout=60) == [0.5]
+        actors.finished(first[0])
+        again = actors.lane(node, 1, options, slow_call, [0.0], [])
+        assert again is not None
+        assert ray.get(again[0], timeout=60) == [0.0]
+        assert actors.lanes() == {node: 1}
+    finally:
+        actors.close()
+
+
 def test_arguments_and_results_keep_their_exact_types(ray_runtime):
     values = [2**70, {1: "a", (2, 3): "b"}, (1, 2), [1, (2, 3)], b"\x00", 1.5, True, None]
     wf = Workflow("ray-types")
