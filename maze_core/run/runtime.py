@@ -30,6 +30,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+import cloudpickle
+
 from maze_core.errors import SerializationError, TaskTimeoutError, ValidationError
 from maze_core.graph import TaskGraph, Workflow
 from maze_core.plugins import make_plugin_manager
@@ -48,6 +50,7 @@ from maze_core.run.machine import detect_cpus, detect_gpus, detect_memory
 from maze_core.run.models import ModelUse
 from maze_core.run.result import RunResult
 from maze_core.run.runstate import RunBook
+from maze_core.run.shipping import shipped_once
 from maze_core.run.timers import Deadlines
 from maze_core.schedule import (
     Cancel,
@@ -362,6 +365,14 @@ class LocalRuntime(Runtime):
     def __repr__(self) -> str:
         node = self.scheduler.nodes["local"]
         return f"LocalRuntime({self.executor_name!r}, cpus={node.cpus:g}, gpus={node.gpus})"
+
+    def ship(self, fn: Any, name: str) -> Any:
+        """On worker processes, ``fn`` as a :class:`~maze_core.run.shipping.Shipped` when
+        it would travel by value (a script's function, a closure): pickled once here instead
+        of with every call, which then pickles with the C pickler (~20 against ~100 µs)."""
+        if self.executor_name != "processes":
+            return fn
+        return shipped_once(fn, cloudpickle)
 
     def close(self) -> None:
         super().close()

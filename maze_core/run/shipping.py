@@ -26,6 +26,7 @@ import pickle
 import site
 import sys
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -88,15 +89,20 @@ class Shipped:
     process (then taken from that process's cache), instead of both on every call.
 
     Adapters send the function a node, task or tool call runs inside every call; by value,
-    cloudpickle rebuilt its code on both sides each time (~0.3 ms a call on Ray). Like a Ray
-    remote function, it is captured when shipped: a later change to a global it reads is
-    not seen by workers. Here (the driver) it calls through to the function."""
+    cloudpickle rebuilt its code on both sides each time (~0.3 ms a call on Ray), and on
+    local processes a call naming ``__main__`` is pickled by cloudpickle instead of the C
+    pickler (see ``executors.dumps``). Like a Ray remote function, it is captured when
+    shipped: a later change to a global it reads is not seen by workers. Here (the driver)
+    it calls through to the function.
+
+    The pickled function is kept compressed: smaller, and a pickle that holds it then does
+    not spell ``__main__`` (which ``executors.dumps`` looks for to choose cloudpickle)."""
 
     __slots__ = ("data", "fn", "key")
 
     def __init__(self, fn: Callable[..., Any], pickler: ModuleType) -> None:
         self.fn = fn
-        self.data: bytes = pickler.dumps(fn)
+        self.data: bytes = zlib.compress(pickler.dumps(fn))
         self.key = hashlib.blake2b(self.data, digest_size=16).digest()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -118,7 +124,7 @@ def _unshipped(key: bytes, data: bytes) -> Any:
         if fn is not None:
             _cache.move_to_end(key)
             return fn
-    fn = pickle.loads(data)
+    fn = pickle.loads(zlib.decompress(data))
     with _cache_lock:
         _cache[key] = fn
         while len(_cache) > _CACHED:

@@ -61,3 +61,23 @@ def test_objects_and_functions_pickled_by_reference_travel_as_they_are():
     tool = Tool()
     assert shipping.shipped_once(tool, cloudpickle) is tool  # keeps its state per call
     assert shipping.shipped_once(shipping.pickled, cloudpickle) is shipping.pickled
+
+
+def test_a_script_function_shipped_to_local_processes_lets_calls_use_the_c_pickler():
+    import pickle
+
+    from maze_core import LocalRuntime
+    from maze_core.run.executors import dumps
+
+    namespace: dict = {"__name__": "__main__"}
+    exec("def node(state):\n    return {'n': state['n'] + 1}\n", namespace)  # as in a script
+    node = namespace["node"]
+    call = {"input": {"n": 1}}
+    assert b"__main__" in dumps((node, call))  # as it is, only cloudpickle can carry it
+    with LocalRuntime("processes", cpus=1) as processes, LocalRuntime("threads") as threads:
+        shipped = processes.ship(node, "node")
+        assert isinstance(shipped, shipping.Shipped)
+        assert threads.ship(node, "node") is node  # nothing to pickle on threads
+    # the C pickler's output, not cloudpickle's: the script's function is inside, compressed
+    assert dumps((shipped, call)) == pickle.dumps((shipped, call), protocol=pickle.HIGHEST_PROTOCOL)
+    assert pickle.loads(dumps((shipped, call)))[0]({"n": 1}) == {"n": 2}
