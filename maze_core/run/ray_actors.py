@@ -22,9 +22,10 @@ Lanes. A Ray task waits ~1 ms for a worker lease from its node before it starts;
 an actor goes straight to the actor's process (a round trip of ~0.8 ms against ~1.7 ms for
 a task, measured here). A tiny task that is dispatched alone (the next node of a LangGraph
 chain, say) therefore runs on one of its node's lane actors: one call at a time each, at
-most one per CPU of the node, none holding Ray resources (the scheduler accounts the call,
-as for model actors), started on first need and stopped when idle like model actors. When
-every lane of the node is busy the task goes to Ray as a task.
+most one per CPU of the node (four at most), none holding Ray resources (the scheduler
+accounts the call, as for model actors), started on first need, warmed before they take
+calls, and stopped when idle like model actors. When no lane of the node is free (or warm)
+the task goes to Ray as a task.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ class ModelWorker:
     ) -> tuple[Any, Any]:
         return execute(call, *deps)
 
+    def ready(self, execute: Callable[..., Any]) -> bool:
+        """Nothing: receiving ``execute`` imported what it needs (and cached it, when it
+        travels as a ``Shipped``), so that the first call finds this process warm."""
+        return True
+
 
 @dataclass(slots=True, eq=False)
 class _Actor:
@@ -69,6 +75,7 @@ class _Actor:
     gpus: float
     busy: int = 0
     last_used: float = field(default_factory=time.monotonic)
+    ready: bool = True  # a lane takes calls once warm
 
 
 class ModelActors:
@@ -97,10 +104,7 @@ class ModelActors:
         deps: list[Any],
     ) -> tuple[Any, Any]:
         """Run one call on an idle actor of (node, model), started if there is none."""
-        gpus = float(options.get("num_gpus") or 0)
-        actor = self._idle_or_new(node, model, options, gpus, _capacity(gpus), limit=None)
-        assert actor is not None  # no limit
-        return self._call(actor, execute, call, deps)
+        return self._call(self._idle_or_new(node, model, options), execute, call, deps)
 
     def lane(
         self,
@@ -111,10 +115,36 @@ class ModelActors:
         call: list[Any],
         deps: list[Any],
     ) -> tuple[Any, Any] | None:
-        """Run one CPU call on an idle lane of ``node``, started when fewer than ``limit``
-        are there; None when all ``limit`` are busy."""
-        actor = self._idle_or_new(node, None, options, 0.0, 1, limit)
-        return None if actor is None else self._call(actor, execute, call, deps)
+        """Run one CPU call on a warm, idle lane of ``node``; None when there is none (the
+        caller runs it as a Ray task). A node with fewer than ``limit`` lanes, none warming,
+        gets one more: a new worker process imports Maze and the tool's modules (about a
+        second), so it takes calls only after a first call of ``ready`` has done that."""
+        with self._lock:
+            pool = self._pools.setdefault((node, None), [])
+            actor = next((a for a in pool if a.ready and not a.busy), None)
+            if actor is not None:
+                actor.busy = 1
+            grow = actor is None and len(pool) < limit and all(a.ready for a in pool)
+        if actor is not None:
+            return self._call(actor, execute, call, deps)
+        if grow:
+            self._warm_lane(node, options, execute)
+        return None
+
+    def _warm_lane(self, node: str, options: dict[str, Any], execute: Callable[..., Any]) -> None:
+        actor = _Actor(self._new_actor(options, 0.0, 1), node, None, 0.0, ready=False)
+        with self._lock:
+            self._pools.setdefault((node, None), []).append(actor)
+
+        def warmed(done: Any) -> None:
+            if done.exception() is not None:  # it died, or its node left
+                self._stop(actor)
+                return
+            with self._lock:
+                actor.ready = True
+                actor.last_used = time.monotonic()
+
+        actor.handle.ready.remote(execute).future().add_done_callback(warmed)
 
     def _call(
         self, actor: _Actor, execute: Callable[..., Any], call: list[Any], deps: list[Any]
@@ -210,36 +240,30 @@ class ModelActors:
         self._doomed.put(None)
         self._reaper.join(timeout=10)
 
-    def _idle_or_new(
-        self,
-        node: str,
-        model: str | None,
-        options: dict[str, Any],
-        gpus: float,
-        capacity: int,
-        limit: int | None,
-    ) -> _Actor | None:
-        """An actor of (node, model) with room for one more call, counted busy with it;
-        a new one if there is none and fewer than ``limit``; else None."""
+    def _idle_or_new(self, node: str, model: str, options: dict[str, Any]) -> _Actor:
+        """An actor of (node, model) with room for one more call (a new one if there is
+        none), counted busy with it."""
+        gpus = float(options.get("num_gpus") or 0)
+        capacity = _capacity(gpus)
         with self._lock:
             pool = self._pools.setdefault((node, model), [])
             for actor in pool:
                 if actor.busy < capacity and actor.gpus == gpus:
                     actor.busy += 1
                     return actor
-            if limit is not None and len(pool) >= limit:
-                return None
-        handle = self._cls.options(
+        actor = _Actor(self._new_actor(options, gpus, capacity), node, model, gpus, busy=1)
+        with self._lock:
+            self._pools.setdefault((node, model), []).append(actor)
+        return actor
+
+    def _new_actor(self, options: dict[str, Any], gpus: float, capacity: int) -> Any:
+        return self._cls.options(
             num_cpus=0,  # the scheduler accounts each call's CPUs; an idle actor takes none
             num_gpus=gpus,
             scheduling_strategy=options["scheduling_strategy"],
             max_concurrency=capacity,
             max_restarts=0,
         ).remote()
-        actor = _Actor(handle, node, model, gpus, busy=1)
-        with self._lock:
-            self._pools.setdefault((node, model), []).append(actor)
-        return actor
 
     def _stop(self, actor: _Actor) -> None:
         with self._lock:

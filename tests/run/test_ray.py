@@ -174,25 +174,39 @@ def where(x: int) -> tuple[int, str | None]:
     return x, ray.get_runtime_context().get_actor_id()
 
 
-def test_a_tiny_task_dispatched_alone_runs_on_a_lane_of_its_node(tiny_runtime):
+def on_a_lane(runtime, wf, x: int = 0) -> str:
+    """Run ``wf`` until its task runs on a lane (the first runs go as Ray tasks while the
+    node's first lane warms up); the lane's actor id."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        _, actor = runtime.submit(wf, x=x).result(timeout=60)["where"]
+        if actor is not None:
+            return actor
+        time.sleep(0.05)
+    raise AssertionError("no lane took the task within 60 s")
+
+
+def test_a_tiny_task_dispatched_alone_runs_on_a_warm_lane_of_its_node(tiny_runtime):
     wf = Workflow("ray-lane")
     wf.add(where, wf.input("x"))
+    lane = on_a_lane(tiny_runtime, wf)
     replies = [tiny_runtime.submit(wf, x=i).result(timeout=60)["where"] for i in range(5)]
-    assert [x for x, _ in replies] == list(range(5))
-    actors = {actor for _, actor in replies}
-    assert len(actors) == 1
-    assert None not in actors
+    assert replies == [(i, lane) for i in range(5)]  # one lane, reused run after run
     assert list(tiny_runtime._actors.lanes().values()) == [1]
     assert tiny_runtime._actors.actors() == []  # lanes are not model actors
 
 
-def test_a_task_that_kills_its_lane_runs_again_on_a_new_one(tiny_runtime, tmp_path):
+def test_a_task_that_kills_its_lane_runs_again_and_the_lane_is_replaced(tiny_runtime, tmp_path):
+    warm = Workflow("ray-lane-warm")
+    warm.add(where, warm.input("x"))
+    first = on_a_lane(tiny_runtime, warm)
     wf = Workflow("ray-lane-dies")
     wf.add(dies_once, str(tmp_path / "marker"))
     result = tiny_runtime.submit(wf).result(timeout=60)
     assert result["dies_once"] == "survived"
     assert result.tasks["dies_once"].attempts == 2  # a dead worker spends a retry, as alone
-    assert list(tiny_runtime._actors.lanes().values()) == [1]  # the dead one was dropped
+    assert on_a_lane(tiny_runtime, warm) != first  # the dead lane was dropped, a new one warmed
+    assert list(tiny_runtime._actors.lanes().values()) == [1]
 
 
 def test_lanes_are_off_with_bundle_s_zero(tiny_runtime):
@@ -208,7 +222,7 @@ def slow_call(call: list, *deps: object) -> tuple[list, None]:
     return call, None
 
 
-def test_a_node_has_at_most_its_limit_of_lanes_busy_at_once(ray_runtime):
+def test_a_lane_takes_calls_once_warm_and_one_at_a_time(ray_runtime):
     import ray
 
     from maze_core.run.ray import _options
@@ -218,9 +232,13 @@ def test_a_node_has_at_most_its_limit_of_lanes_busy_at_once(ray_runtime):
     actors = ModelActors(ray, lambda node, model: None)
     options = _options(Resources(), node)
     try:
-        first = actors.lane(node, 1, options, slow_call, [0.5], [])
-        assert first is not None
-        assert actors.lane(node, 1, options, slow_call, [0.0], []) is None  # all busy
+        assert actors.lane(node, 1, options, slow_call, [0.5], []) is None  # starts warming
+        assert actors.lanes() == {node: 1}
+        deadline = time.monotonic() + 60
+        while (first := actors.lane(node, 1, options, slow_call, [0.5], [])) is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert actors.lane(node, 1, options, slow_call, [0.0], []) is None  # busy, at limit
         assert ray.get(first[0], timeout=60) == [0.5]
         actors.finished(first[0])
         again = actors.lane(node, 1, options, slow_call, [0.0], [])
