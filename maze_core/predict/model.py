@@ -31,7 +31,7 @@ from typing import Any
 __all__ = ["MIN_MODEL", "Prediction", "ToolModel"]
 
 MIN_MODEL = 5
-FULL_LEARNING = 200
+TINY_S = 0.01  # calls shorter than this teach the learners one time in SUBSAMPLE
 SUBSAMPLE = 16
 WINDOW = 512
 ALPHA = 0.05  # the level: smooth (durations are noisy; measured best on the Maze trace)
@@ -122,13 +122,14 @@ class ToolModel:
     def learn(self, features: Mapping[str, float], seconds: float) -> None:
         """Learn one finished call; each candidate is scored on it before it learns.
 
-        The level and the running median learn from every call. The learners (about 0.1 ms
-        a call) learn from every call of a tool's first ``FULL_LEARNING`` and then from every
-        call that ran at least 10 ms, and from one in ``SUBSAMPLE`` of shorter ones, so
-        learning never costs more than a small fraction of the work it learns from."""
+        The level and the running median learn from every call. The learners (10-30 µs a
+        call, on the path from a task's end to its run's result) learn from every call that
+        ran at least ``TINY_S``, and from one in ``SUBSAMPLE`` of shorter ones once the tool
+        has ``MIN_MODEL`` calls, so learning never costs more than a small fraction of the
+        work it learns from (a tiny task's duration matters little to its schedule)."""
         target = math.log(max(seconds, _FLOOR))
         self.work_since_training += seconds
-        if self.count >= FULL_LEARNING and seconds < 0.01 and self.count % SUBSAMPLE:
+        if self.count >= MIN_MODEL and seconds < TINY_S and self.count % SUBSAMPLE:
             level = self.level if self.level is not None else target
             self.level = level + ALPHA * (target - level)
             fast = self.fast if self.fast is not None else target
