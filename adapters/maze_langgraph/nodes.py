@@ -25,6 +25,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import cloudpickle
+from langgraph._internal._constants import (
+    CONF,
+    CONFIG_KEY_RUNTIME,
+    CONFIG_KEY_SCRATCHPAD,
+    CONFIG_KEY_SEND,
+)
+from langgraph.config import get_config
 
 from maze_core import MazeError, Resources, Workflow
 from maze_core.errors import user_exception
@@ -218,14 +225,6 @@ class _NodeTask:
     def _call(self, state: Any, injected: dict[str, Any]) -> tuple[NodeCall, _Loop, RunHints]:
         """The picklable call, the live loop objects the reply is replayed into, and what
         the scheduler should know: the invocation's age and the work left after this node."""
-        from langgraph._internal._constants import (
-            CONF,
-            CONFIG_KEY_RUNTIME,
-            CONFIG_KEY_SCRATCHPAD,
-            CONFIG_KEY_SEND,
-        )
-        from langgraph.config import get_config
-
         config = injected.get("config") or _current_config(get_config)
         configurable = config.get(CONF, {})
         live_runtime = injected.get("runtime") or configurable.get(CONFIG_KEY_RUNTIME)

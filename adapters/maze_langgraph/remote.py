@@ -16,6 +16,17 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
+from langchain_core.runnables.config import set_config_context
+from langgraph._internal._constants import (
+    CONF,
+    CONFIG_KEY_RUNTIME,
+    CONFIG_KEY_SCRATCHPAD,
+    CONFIG_KEY_SEND,
+)
+from langgraph._internal._scratchpad import PregelScratchpad
+from langgraph.errors import GraphBubbleUp
+from langgraph.runtime import Runtime
+
 from maze_core.run.executors import settle
 
 __all__ = ["NodeCall", "NodeReply", "run_node"]
@@ -50,16 +61,6 @@ def run_node(call: NodeCall) -> NodeReply:
     """Run ``call`` here. LangGraph's control-flow exceptions (interrupts, ``Command`` to a
     parent graph) come back in ``error`` to be raised by the driver; any other exception
     propagates, so Maze reports the task failed with it as the cause."""
-    from langchain_core.runnables.config import set_config_context
-    from langgraph._internal._constants import (
-        CONF,
-        CONFIG_KEY_RUNTIME,
-        CONFIG_KEY_SCRATCHPAD,
-        CONFIG_KEY_SEND,
-    )
-    from langgraph.errors import GraphBubbleUp
-    from langgraph.runtime import Runtime
-
     reply = NodeReply()
     runtime = Runtime(**call.runtime, stream_writer=reply.chunks.append)
     configurable = dict(call.config.get(CONF, {}))
@@ -88,7 +89,6 @@ def run_node(call: NodeCall) -> NodeReply:
 def _scratchpad(call: NodeCall, reply: NodeReply) -> Any:
     """A scratchpad with what ``interrupt()`` reads: the resume values of this node, and
     the pending resume value (whose consumption is reported back to the driver)."""
-    from langgraph._internal._scratchpad import PregelScratchpad
 
     def get_null_resume(consume: bool = False) -> Any:
         if call.null_resume is None or reply.consumed_null_resume:
