@@ -31,6 +31,7 @@ the task goes to Ray as a task.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 import time
@@ -39,6 +40,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["ModelActors"]
+
+log = logging.getLogger("maze")
 
 
 def _capacity(gpus: float) -> int:
@@ -132,19 +135,30 @@ class ModelActors:
         return None
 
     def _warm_lane(self, node: str, options: dict[str, Any], execute: Callable[..., Any]) -> None:
-        actor = _Actor(self._new_actor(options, 0.0, 1), node, None, 0.0, ready=False)
+        """Start a lane on ``node`` and warm it. A lane that cannot start costs its tasks
+        nothing (they run as Ray tasks): it is logged and dropped."""
+        try:
+            actor = _Actor(self._new_actor(options, 0.0, 1), node, None, 0.0, ready=False)
+        except Exception:
+            log.warning("maze: could not start a lane on node %s", node, exc_info=True)
+            return
         with self._lock:
             self._pools.setdefault((node, None), []).append(actor)
+        try:
+            warming = actor.handle.ready.remote(execute).future()
+        except Exception:
+            log.warning("maze: could not warm a lane on node %s", node, exc_info=True)
+            self._stop(actor)
+            return
+        warming.add_done_callback(lambda done: self._warmed(actor, done))
 
-        def warmed(done: Any) -> None:
-            if done.exception() is not None:  # it died, or its node left
-                self._stop(actor)
-                return
-            with self._lock:
-                actor.ready = True
-                actor.last_used = time.monotonic()
-
-        actor.handle.ready.remote(execute).future().add_done_callback(warmed)
+    def _warmed(self, actor: _Actor, done: Any) -> None:
+        if done.exception() is not None:  # it died, or its node left
+            self._stop(actor)
+            return
+        with self._lock:
+            actor.ready = True
+            actor.last_used = time.monotonic()
 
     def _call(
         self, actor: _Actor, execute: Callable[..., Any], call: list[Any], deps: list[Any]

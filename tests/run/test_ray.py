@@ -209,6 +209,24 @@ def test_a_task_that_kills_its_lane_runs_again_and_the_lane_is_replaced(tiny_run
     assert list(tiny_runtime._actors.lanes().values()) == [1]
 
 
+class NoWarmUp:
+    """A lane's body without ``ready``: its warm-up cannot even be submitted."""
+
+    def run(self, execute, call, *deps):
+        return execute(call, *deps)
+
+
+def test_a_lane_that_cannot_warm_up_costs_its_tasks_nothing(tiny_runtime, monkeypatch):
+    import ray
+
+    monkeypatch.setattr(tiny_runtime._actors, "_cls", ray.remote(NoWarmUp))
+    wf = Workflow("ray-lane-broken")
+    wf.add(where, wf.input("x"))
+    replies = [tiny_runtime.submit(wf, x=i).result(timeout=60)["where"] for i in range(3)]
+    assert replies == [(i, None) for i in range(3)]  # all ran, as plain Ray tasks
+    assert tiny_runtime._actors.lanes() == {}  # each broken lane was dropped
+
+
 def test_lanes_are_off_with_bundle_s_zero(tiny_runtime):
     tiny_runtime.bundle_s = 0
     wf = Workflow("ray-no-lane")
