@@ -461,7 +461,8 @@ class RayRuntime(Runtime):
     def _on_lane(
         self, spec: ToolSpec, node: str, call: list[Any], values: list[Any]
     ) -> tuple[Any, Any] | None:
-        """The task's (report, value) refs from a lane of ``node``; None when all are busy."""
+        """The task's (report, value) refs from a lane of ``node``; None when none is free
+        and warm (see ``ModelActors.lane``)."""
         execute = self._lane_tasks.get(spec)
         if execute is None:
             self._check_code(spec)
