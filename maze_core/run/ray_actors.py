@@ -243,7 +243,11 @@ class ModelActors:
     def lanes(self) -> dict[str, int]:
         """Live lanes per node."""
         with self._lock:
-            return {node: len(pool) for (node, model), pool in self._pools.items() if not model}
+            return {
+                node: len(pool)
+                for (node, model), pool in self._pools.items()
+                if model is None and pool
+            }
 
     def close(self) -> None:
         with self._lock:
