@@ -30,6 +30,7 @@ that dies mid-task on a live node is reported as WorkerLostError (retried within
 from __future__ import annotations
 
 import logging
+import pickle
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -60,7 +61,7 @@ from maze_core.run.ray_tasks import (
 from maze_core.run.ray_tasks import ray_module as _ray
 from maze_core.run.runstate import RunBook
 from maze_core.run.runtime import RunHandle, RunHints, Runtime
-from maze_core.run.shipping import check_shippable, ship_by_value, shipped_once
+from maze_core.run.shipping import Shipped, check_shippable, ship_by_value, shipped_once
 from maze_core.run.timers import Deadlines
 from maze_core.schedule import (
     CancelRun,
@@ -184,7 +185,7 @@ class RayRuntime(Runtime):
         self.bundled = 0  # tasks that ran in bundles
         self._bundles: dict[tuple[ToolSpec, str, int], Any] = {}
         self._shipped_bundle: dict[ToolSpec, Any] = {}
-        self._lane_tasks: dict[ToolSpec, Any] = {}
+        self._lane_tasks: dict[ToolSpec, bytes] = {}
         self._solo: set[tuple[int, str]] = set()  # tasks whose bundle lost its worker
         self.model_idle_s = model_idle_s
         self._actors = ModelActors(ray, self._model_unloaded)
@@ -464,10 +465,10 @@ class RayRuntime(Runtime):
         """The task's (report, value) refs from a lane of ``node``; None when none is free
         and warm (see ``ModelActors.lane``)."""
         execute = self._lane_tasks.get(spec)
-        if execute is None:
+        if execute is None:  # bytes, which Ray passes as they are (see ModelWorker)
             self._check_code(spec)
-            task = tool_task(spec, self.max_result)
-            execute = self._lane_tasks[spec] = shipped_once(task, _ray().cloudpickle)
+            shipped = Shipped(tool_task(spec, self.max_result), _ray().cloudpickle)
+            execute = self._lane_tasks[spec] = pickle.dumps(shipped, pickle.HIGHEST_PROTOCOL)
         lanes = max(1, min(MAX_LANES, int(self.scheduler.nodes[node].cpus)))
         options = self._options_for(spec, node)
         return self._actors.lane(node, lanes, options, execute, call, values)
