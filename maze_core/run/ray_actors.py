@@ -61,10 +61,9 @@ _CPU_MODEL_CONCURRENCY = 256
 class ModelWorker:
     """An actor's body: runs a tool's task function in this (long-lived) process.
 
-    Lanes get the function as bytes, a ``Shipped`` pickled once by the driver: Ray passes
-    bytes as they are, where it would run each call's ``Shipped`` through its cloudpickle
-    (~80 µs of the driver's time a call, measured), and the unpickled function comes from
-    this process's cache after the first call."""
+    The runtime sends the function as bytes, a ``Shipped`` pickled once by the driver
+    (see ``RayRuntime._actor_task``); the unpickled function comes from this process's
+    cache after the first call."""
 
     def run(
         self, execute: Callable[..., tuple[Any, Any]] | bytes, call: list[Any], *deps: Any
@@ -112,7 +111,7 @@ class ModelActors:
         node: str,
         model: str,
         options: dict[str, Any],
-        execute: Callable[..., Any],
+        execute: Execute,
         call: list[Any],
         deps: list[Any],
     ) -> tuple[Any, Any]:
