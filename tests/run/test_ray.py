@@ -209,6 +209,21 @@ def test_a_task_that_kills_its_lane_runs_again_and_the_lane_is_replaced(tiny_run
     assert list(tiny_runtime._actors.lanes().values()) == [1]
 
 
+def test_a_big_output_of_a_lane_stays_in_ray_for_its_consumer(tiny_runtime):
+    import ray
+
+    warm = Workflow("ray-lane-warm-big")
+    warm.add(where, warm.input("x"))
+    on_a_lane(tiny_runtime, warm)
+    wf = Workflow("ray-lane-big")
+    big = wf.add(blob, 2 * INLINE_BYTES)  # alone in its row: it runs on the lane
+    total = wf.add(length, big)
+    result = tiny_runtime.submit(wf).result(timeout=60)
+    assert isinstance(result.outputs[big.task_id], ray.ObjectRef)
+    assert result[total] == 2 * INLINE_BYTES
+    assert tiny_runtime.bundled == 0
+
+
 class NoWarmUp:
     """A lane's body without ``ready``: its warm-up cannot even be submitted."""
 
