@@ -11,12 +11,14 @@ back in the :class:`NodeReply`, which the driver replays into the real loop.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import Context, copy_context
 from typing import Any
 
-from langchain_core.runnables.config import set_config_context
+from langchain_core.runnables.config import set_config_context, var_child_runnable_config
 from langgraph._internal._constants import (
     CONF,
     CONFIG_KEY_RUNTIME,
@@ -76,7 +78,7 @@ def run_node(call: NodeCall) -> NodeReply:
     if "writer" in call.wants:
         kwargs["writer"] = reply.chunks.append
     try:
-        with set_config_context(config) as context:  # type: ignore[arg-type]
+        with _config_context(config) as context:
             value = context.run(call.func, call.input, **kwargs)
             value = context.run(settle, value)
     except GraphBubbleUp as bubble:  # interrupt(), Command(graph=PARENT): the loop's business
@@ -84,6 +86,21 @@ def run_node(call: NodeCall) -> NodeReply:
         return reply
     reply.value = value
     return reply
+
+
+@contextlib.contextmanager
+def _config_context(config: dict[str, Any]) -> Iterator[Context]:
+    """A context in which ``get_config()`` finds ``config``. LangChain's
+    ``set_config_context`` also points LangSmith's tracing at the run of a live tracer in
+    the config's callbacks; without callbacks (live ones do not travel to workers) setting
+    the config is all it does, and doing only that costs 0.2 instead of 17 µs a node."""
+    if config.get("callbacks"):
+        with set_config_context(config) as context:  # type: ignore[arg-type]
+            yield context
+        return
+    context = copy_context()
+    context.run(var_child_runnable_config.set, config)  # type: ignore[arg-type]
+    yield context
 
 
 def _scratchpad(call: NodeCall, reply: NodeReply) -> Any:

@@ -225,6 +225,27 @@ def greet(state: Greeting, runtime: Runtime[Context]) -> dict:
     return {"text": f"hello {runtime.context.user}"}
 
 
+def configured(state: Greeting) -> dict:
+    from langchain_core.runnables.config import ensure_config
+
+    config = ensure_config()  # what any LangChain code inside the node sees
+    user, node = config["configurable"]["user"], config["metadata"]["langgraph_node"]
+    return {"text": f"{user} in {node}, tags {config['tags']}"}
+
+
+def test_a_remote_node_sees_the_invocations_config_as_langchain_code_reads_it(processes):
+    builder = StateGraph(Greeting)
+    builder.add_node("configured", configured)
+    builder.add_edge(START, "configured")
+    plain = builder.compile()
+    remote = distribute(plain, processes)
+    for user in ("ada", "bob"):  # each call's own config, never one a worker saw before
+        config = {"configurable": {"user": user}, "tags": ["t"]}
+        got = remote.invoke({"text": ""}, config)
+        assert got == plain.invoke({"text": ""}, config)
+        assert got == {"text": f"{user} in configured, tags ['t']"}
+
+
 def test_runtime_context_and_custom_stream_writer_work_remotely(processes):
     builder = StateGraph(Greeting, context_schema=Context)
     builder.add_node("greet", greet)
