@@ -209,7 +209,8 @@ class Runtime(abc.ABC):
         """Make sure ``fn`` (run by workers inside a tool named ``name``, as adapters do with
         the functions they wrap) reaches this runtime's workers, or raise a
         SerializationError naming what cannot; return what to send in its place with each
-        call. Local workers share this machine's files: ``fn`` itself."""
+        call. Here ``fn`` itself: threads share it, and local workers this machine's files
+        (``LocalRuntime`` on processes sends a by-value function pickled once)."""
         return fn
 
     def post_event(self, event: Event) -> None:
