@@ -213,6 +213,10 @@ class Workflow:
         """
         if progress:
             return self._run_with_progress(runtime, fail_fast, timeout, inputs)
+        if timeout is None:
+            from maze_core.run.runtime import get_runtime
+
+            return get_runtime(runtime).call(self, fail_fast=fail_fast, **inputs)
         handle = self.submit(runtime, fail_fast=fail_fast, **inputs)
         return _wait(handle, timeout)
 

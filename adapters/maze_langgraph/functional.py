@@ -122,7 +122,7 @@ def _remote(func: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def stub(*args: Any, **kwargs: Any) -> Any:
-        return _value(runtime.submit(graph, func=travels, args=args, kwargs=kwargs).result())
+        return _value(runtime.call(graph, func=travels, args=args, kwargs=kwargs))
 
     return stub
 

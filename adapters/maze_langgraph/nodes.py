@@ -208,7 +208,7 @@ class _NodeTask:
         @functools.wraps(self.func)
         def stub(state: Any, **injected: Any) -> Any:
             call, loop, hints = self._call(state, injected)
-            result = runtime.submit(self.task_graph, hints=hints, call=call).result()
+            result = runtime.call(self.task_graph, hints=hints, call=call)
             return self._finish(result, loop)
 
         return stub

@@ -315,7 +315,9 @@ class ProcessExecutor(Executor):
     Why not ``ProcessPoolExecutor``: a call there crosses a management thread and a queue
     feeder thread each way, about a millisecond per call on a busy machine. Here the
     submitting thread writes the call into an idle worker's pipe and that worker's reader
-    thread completes the future: one hand-off each way. A worker that dies fails its call
+    thread completes the future: one hand-off each way. A caller that will wait for the
+    call anyway can read the result itself (:meth:`submit_collected`, :meth:`collect`), which
+    saves waking the reader thread and then the caller. A worker that dies fails its call
     with WorkerLostError and is replaced on demand.
     """
 
@@ -332,8 +334,8 @@ class ProcessExecutor(Executor):
         self._max_workers = max_workers or os.cpu_count() or 1
         self._context = multiprocessing.get_context(start_method)
         self._lock = threading.Lock()
-        self._idle: list[_Worker] = []
-        self._workers: set[_Worker] = set()
+        self._idle: list[WorkerProcess] = []
+        self._workers: set[WorkerProcess] = set()
         self._backlog: deque[tuple[bytes, Future[Any]]] = deque()
         self._closed = False
         self._hooked = False
@@ -348,6 +350,46 @@ class ProcessExecutor(Executor):
             self._backlog.append((payload, future))
         self._feed()
         return future
+
+    def submit_collected(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> tuple[Future[Any], WorkerProcess | None]:
+        """Like :meth:`submit`; when a worker takes the call at once, also that worker, whose
+        reader thread then leaves the result in the pipe: the caller must :meth:`collect` it
+        (None: the call waits for a worker, and the reader thread completes it as usual)."""
+        payload = dumps_call(fn, args, kwargs)
+        future: Future[Any] = Future()
+        future.set_running_or_notify_cancel()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot submit to a ProcessExecutor that was shut down")
+            worker = self._take_worker() if not self._backlog else None
+            if worker is None:
+                self._backlog.append((payload, future))
+            else:
+                worker.current = future
+        if worker is None or not self._send(worker, payload, future, collected=True):
+            self._feed()
+            return future, None
+        return future, worker
+
+    def collect(self, worker: WorkerProcess) -> None:
+        """Read, in this thread, the result of the call :meth:`submit_collected` gave
+        ``worker``, and complete its future (WorkerLostError if the worker died)."""
+        try:
+            worker.wait()
+        except BaseException:  # interrupted (Ctrl-C) before reading: the reader takes it
+            worker.hand_over()
+            raise
+        try:
+            data = worker.receive()
+        except Exception:  # EOF (it died, or was killed past a timeout), or shut down
+            self._lost(worker)
+            return
+        except BaseException:  # interrupted mid-message: the pipe is unusable
+            self._lost(worker)
+            raise
+        self._done(worker, data)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop the workers; calls not started yet fail. ``wait=False`` also terminates busy
@@ -381,28 +423,51 @@ class ProcessExecutor(Executor):
             with self._lock:
                 if not self._backlog or self._closed:
                     return
-                if self._idle:
-                    worker = self._idle.pop()
-                elif len(self._workers) < self._max_workers:
-                    worker = self._start()
-                else:
+                worker = self._take_worker()
+                if worker is None:
                     return
                 payload, future = self._backlog.popleft()
                 worker.current = future
-            if not worker.send(payload):
-                self._lost(worker)
+            self._send(worker, payload, future)
 
-    def _start(self) -> _Worker:
+    def _send(
+        self, worker: WorkerProcess, payload: bytes, future: Future[Any], collected: bool = False
+    ) -> bool:
+        """Give ``worker`` the call (its ``current`` already); False if it was dead. One
+        that died idle (killed, say) never took the call, which goes back to the front of
+        the backlog; a new worker that cannot take its first call fails it (no retry loop
+        when workers die at start)."""
+        if worker.send(payload, collected):
+            return True
+        if not worker.served:
+            self._lost(worker)
+            return False
+        worker.current = None
+        self._discard(worker)
+        with self._lock:
+            self._backlog.appendleft((payload, future))
+        return False
+
+    def _take_worker(self) -> WorkerProcess | None:
+        """An idle worker, or a new one while under ``max_workers`` (lock held)."""
+        if self._idle:
+            return self._idle.pop()
+        if len(self._workers) < self._max_workers:
+            return self._start()
+        return None
+
+    def _start(self) -> WorkerProcess:
         """A new worker (called with the lock held)."""
         if not self._hooked:
             _before_interpreter_joins(_kill_at_exit(weakref.ref(self)))
             self._hooked = True
-        worker = _Worker(self._context, self._done, self._lost, self.max_result)
+        worker = WorkerProcess(self._context, self._done, self._lost, self.max_result)
         self._workers.add(worker)
         return worker
 
-    def _done(self, worker: _Worker, data: bytes) -> None:
+    def _done(self, worker: WorkerProcess, data: bytes) -> None:
         future, worker.current = worker.current, None
+        worker.served = True
         with self._lock:
             if worker in self._workers:
                 self._idle.append(worker)
@@ -425,13 +490,9 @@ class ProcessExecutor(Executor):
         else:
             future.set_exception(value)
 
-    def _lost(self, worker: _Worker) -> None:
+    def _lost(self, worker: WorkerProcess) -> None:
         future, worker.current = worker.current, None
-        with self._lock:
-            self._workers.discard(worker)
-            if worker in self._idle:
-                self._idle.remove(worker)
-        worker.stop(terminate=True)
+        self._discard(worker)
         if future is not None and not future.done():
             future.set_exception(
                 WorkerLostError(
@@ -443,20 +504,34 @@ class ProcessExecutor(Executor):
             )
         self._feed()
 
+    def _discard(self, worker: WorkerProcess) -> None:
+        with self._lock:
+            self._workers.discard(worker)
+            if worker in self._idle:
+                self._idle.remove(worker)
+        worker.stop(terminate=True)
 
-class _Worker:
-    """One worker process, its pipe, and the thread that reads its results."""
+
+class WorkerProcess:
+    """One worker process, its pipe, and the thread that reads its results.
+
+    The reader thread reads one result per turn it is given: a call sent for
+    :meth:`ProcessExecutor.collect` gives none, so its result stays in the pipe for the
+    caller (two readers of one pipe could split a message)."""
 
     def __init__(
         self,
         context: Any,
-        done: Callable[[_Worker, bytes], None],
-        lost: Callable[[_Worker], None],
+        done: Callable[[WorkerProcess, bytes], None],
+        lost: Callable[[WorkerProcess], None],
         max_result: int | None = None,
     ) -> None:
         self.current: Future[Any] | None = None
+        self.served = False  # it has returned a result: it was alive after starting
         here, there = context.Pipe()
         self._conn = here
+        self._turns = threading.Semaphore(0)
+        self._stopped = False
         self._process = context.Process(target=_serve, args=(there, max_result), daemon=True)
         self._process.start()
         there.close()
@@ -466,25 +541,44 @@ class _Worker:
         )
         self._reader.start()
 
-    def send(self, payload: bytes) -> bool:
+    def send(self, payload: bytes, collected: bool = False) -> bool:
         try:
             self._conn.send_bytes(payload)
         except (OSError, ValueError):  # the worker is gone
             return False
+        if not collected:
+            self._turns.release()
         return True
 
+    def hand_over(self) -> None:
+        """Let the reader thread read the next result after all."""
+        self._turns.release()
+
+    def wait(self) -> None:
+        """Block until a result (or the pipe's end) can be read."""
+        with contextlib.suppress(OSError, ValueError):  # closed: receive() raises
+            self._conn.poll(None)
+
+    def receive(self) -> bytes:
+        return bytes(self._conn.recv_bytes())
+
     def stop(self, terminate: bool) -> None:
+        self._stopped = True
+        self._turns.release()  # a reader waiting for its turn ends
         with contextlib.suppress(OSError):
             self._conn.close()
         if terminate and self._process.is_alive():
             self._process.terminate()
 
     def _read(
-        self, done: Callable[[_Worker, bytes], None], lost: Callable[[_Worker], None]
+        self, done: Callable[[WorkerProcess, bytes], None], lost: Callable[[WorkerProcess], None]
     ) -> None:
         while True:
+            self._turns.acquire()
+            if self._stopped:
+                return
             try:
-                data = self._conn.recv_bytes()
+                data = self.receive()
             except Exception:  # EOF (it died), or the pipe closed under us by stop()
                 lost(self)
                 return

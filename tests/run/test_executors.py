@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
+import signal
 import sys
 import threading
+import time
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
@@ -128,6 +130,66 @@ def test_a_dead_worker_is_reported_and_the_pool_recovers(processes):
     with pytest.raises(WorkerLostError, match="died"):
         processes.submit(os._exit, 3).result(timeout=30)
     assert processes.submit(add, 1, 1).result(timeout=30) == 2
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux's /proc")
+def test_a_worker_killed_while_idle_is_replaced_without_failing_the_next_call(processes):
+    pid = processes.submit(os.getpid).result(timeout=30)
+    os.kill(pid, signal.SIGKILL)
+    wait_until_gone(pid)
+    assert processes.submit(os.getpid).result(timeout=30) not in (pid, os.getpid())
+
+
+def test_a_collected_call_leaves_its_result_to_the_caller(processes):
+    future, worker = processes.submit_collected(add, 2, 3)
+    assert worker is not None
+    time.sleep(0.3)  # the result is back in the pipe: no reader thread took it
+    assert not future.done()
+    processes.collect(worker)
+    assert future.result(timeout=0) == 5
+    assert processes.submit(add, 1, 1).result(timeout=30) == 2  # the worker is idle again
+
+
+def test_a_call_waits_for_a_busy_pool_instead_of_being_collected(processes):
+    first, worker = processes.submit_collected(time.sleep, 0.2)
+    second, none = processes.submit_collected(add, 1, 2)
+    assert none is None  # queued: the reader thread completes it
+    processes.collect(worker)
+    assert first.result(timeout=0) is None
+    assert second.result(timeout=30) == 3
+
+
+def test_collecting_from_a_worker_that_dies_reports_it(processes):
+    future, worker = processes.submit_collected(os._exit, 3)
+    processes.collect(worker)
+    with pytest.raises(WorkerLostError, match="died"):
+        future.result(timeout=0)
+    assert processes.submit(add, 1, 1).result(timeout=30) == 2
+
+
+def test_an_interrupted_collect_leaves_the_result_to_the_reader(processes, monkeypatch):
+    future, worker = processes.submit_collected(add, 2, 2)
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(worker, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        processes.collect(worker)
+    assert future.result(timeout=30) == 4
+
+
+def wait_until_gone(pid: int) -> None:
+    """Until ``pid`` has exited (a zombie counts: its parent, the pool, reaps it later)."""
+    for _ in range(300):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return
+        except FileNotFoundError:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not exit")
 
 
 @dataclasses.dataclass(slots=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -472,14 +474,16 @@ def never_returns() -> None:
     time.sleep(3600)
 
 
-def test_a_process_that_never_returns_is_stopped_at_its_timeout_and_its_slot_reused():
+@pytest.mark.parametrize("wait", ["submit", "call"])
+def test_a_process_that_never_returns_is_stopped_at_its_timeout_and_its_slot_reused(wait):
     with LocalRuntime("processes", cpus=1, autoload_plugins=False) as runtime:
         wf = Workflow("stuck")
         stuck = wf.add(never_returns)
         after = wf.add(inc, 1, after=[stuck])
         free = wf.add(inc, 2)
         started = time.monotonic()
-        result = runtime.submit(wf).result(timeout=30)
+        # with call() the calling thread reads the stuck worker's pipe itself
+        result = runtime.call(wf) if wait == "call" else runtime.submit(wf).result(timeout=30)
         assert isinstance(result.tasks[stuck.task_id].error, TaskTimeoutError)
         assert result.tasks[after.task_id].status == "cancelled"
         assert result[free] == 3  # the one worker was freed, not lost to the stuck call
@@ -487,3 +491,46 @@ def test_a_process_that_never_returns_is_stopped_at_its_timeout_and_its_slot_reu
         again = Workflow("after-stuck")
         ref = again.add(inc, 41)
         assert runtime.submit(again).result(timeout=30)[ref] == 42
+
+
+class FinishedWhere:
+    thread: int | None = None
+
+    @hookimpl
+    def maze_run_finished(self, result):
+        self.thread = threading.get_ident()
+
+
+def test_call_on_processes_runs_the_loop_in_the_calling_thread():
+    where = FinishedWhere()
+    with LocalRuntime("processes", cpus=2, plugins=[where], autoload_plugins=False) as runtime:
+        wf, last = chain(3)
+        assert runtime.call(wf)[last] == 3
+    assert where.thread == threading.get_ident()  # no reader thread took the results
+
+
+def test_call_runs_a_fan_out_wider_than_the_workers():
+    with LocalRuntime("processes", cpus=2, autoload_plugins=False) as runtime:
+        wf = Workflow("fan")
+        refs = [wf.add(inc, i) for i in range(6)]
+        result = runtime.call(wf)
+        assert [result[ref] for ref in refs] == [1, 2, 3, 4, 5, 6]
+        runtime.scheduler.check_invariants()
+
+
+@tool(retries=1)
+def dies_once(marker: str) -> str:
+    path = Path(marker)
+    if not path.exists():
+        path.write_text("x")
+        os._exit(3)
+    return "second"
+
+
+def test_call_retries_a_task_whose_worker_died(tmp_path):
+    with LocalRuntime("processes", cpus=1, autoload_plugins=False) as runtime:
+        wf = Workflow("dies")
+        ref = wf.add(dies_once, str(tmp_path / "marker"))
+        result = runtime.call(wf)
+        assert result[ref] == "second"
+        assert result.tasks[ref.task_id].attempts == 2

@@ -17,6 +17,7 @@ from langgraph.func import entrypoint, task
 from langgraph.graph import START, StateGraph
 from langgraph.types import CachePolicy
 
+from maze_core import hookimpl
 from maze_langchain.testing import ScriptedChatModel
 from maze_langgraph import compare, distribute
 
@@ -85,27 +86,29 @@ def expensive(state: Counter) -> dict:
     return {"x": state["x"] * 10, "pid": os.getpid()}
 
 
+class RunCounter:
+    started = 0
+
+    @hookimpl
+    def maze_run_started(self, run_id, graph, inputs):
+        self.started += 1
+
+
 def test_a_cache_hit_submits_nothing(processes):
     builder = StateGraph(Counter)
     builder.add_node("expensive", expensive, cache_policy=CachePolicy())
     builder.add_edge(START, "expensive")
     remote = distribute(builder.compile(cache=InMemoryCache()), processes)
-    submitted = []
-    original = processes.submit
-
-    def counting(*args, **kwargs):
-        submitted.append(args)
-        return original(*args, **kwargs)
-
-    processes.submit = counting
+    runs = RunCounter()
+    processes.plugins.register(runs)
     try:
         first = remote.invoke({"x": 2, "pid": 0})
         second = remote.invoke({"x": 2, "pid": 0})
     finally:
-        del processes.submit
+        processes.plugins.unregister(runs)
     assert first == second
     assert first["x"] == 20
-    assert len(submitted) == 1
+    assert runs.started == 1
 
 
 def test_batch_get_state_and_update_state(processes):
