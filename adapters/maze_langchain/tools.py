@@ -164,8 +164,7 @@ def _run(
     if body.in_place(kwargs, asynchronous=False):
         original = type(self).__mro__[1]._run.__get__(self)
         return _invoke(original, args, kwargs, config, run_manager, is_tool=True)
-    handle = body.submit(False, args, kwargs, config)
-    return body.finish(handle.result(), kwargs)
+    return body.finish(body.run(args, kwargs, config), kwargs)
 
 
 async def _arun(
@@ -183,8 +182,7 @@ async def _arun(
             return await asyncio.to_thread(contextvars.copy_context().run, sync)
         method = original._arun.__get__(self)
         return await _invoke(method, args, kwargs, config, run_manager, is_tool=True)
-    result = await body.submit(True, args, kwargs, config)
-    return body.finish(result, kwargs)
+    return body.finish(await body.arun(args, kwargs, config), kwargs)
 
 
 def _input_schema(self: Any, config: RunnableConfig | None = None) -> Any:
@@ -239,17 +237,25 @@ class _Body:
             return False
         return getattr(self.tool, "func", None) is None
 
-    def submit(
+    def run(self, args: tuple[Any, ...], kwargs: dict[str, Any], config: Any) -> Any:
+        """Run the tool's sync body as a Maze task and wait for the run's result."""
+        return self.runtime.call(self.graph, call=self.call(False, args, kwargs, config))
+
+    async def arun(self, args: tuple[Any, ...], kwargs: dict[str, Any], config: Any) -> Any:
+        """The same for the async body, without blocking the event loop."""
+        return await self.runtime.submit(self.graph, call=self.call(True, args, kwargs, config))
+
+    def call(
         self, asynchronous: bool, args: tuple[Any, ...], kwargs: dict[str, Any], config: Any
-    ) -> Any:
+    ) -> ToolCallBody:
+        """What a worker needs to run the tool's body once."""
         target = self.tool
         if self.function_based:
             coroutine = getattr(self.tool, "coroutine", None)
             target = coroutine if asynchronous and coroutine is not None else self.tool.func
         portable = _portable_kwargs(kwargs, self.name)
         target = self.travels.get(id(target), target)
-        call = ToolCallBody(target, asynchronous, args, portable, portable_config(config))
-        return self.runtime.submit(self.graph, call=call)
+        return ToolCallBody(target, asynchronous, args, portable, portable_config(config))
 
     def finish(self, result: Any, kwargs: Mapping[str, Any]) -> Any:
         record = result.tasks[self.name]
