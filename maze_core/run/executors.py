@@ -22,10 +22,12 @@ import functools
 import importlib
 import inspect
 import logging
+import math
 import multiprocessing
 import os
 import pickle
 import queue
+import select
 import threading
 import time
 import traceback
@@ -373,11 +375,12 @@ class ProcessExecutor(Executor):
             return future, None
         return future, worker
 
-    def collect(self, worker: WorkerProcess) -> None:
+    def collect(self, worker: WorkerProcess, spin_s: float = 0.0) -> None:
         """Read, in this thread, the result of the call :meth:`submit_collected` gave
-        ``worker``, and complete its future (WorkerLostError if the worker died)."""
+        ``worker``, and complete its future (WorkerLostError if the worker died); poll for
+        it for up to ``spin_s`` before sleeping (for a call expected to end by then)."""
         try:
-            worker.wait()
+            worker.wait(spin_s)
         except BaseException:  # interrupted (Ctrl-C) before reading: the reader takes it
             worker.hand_over()
             raise
@@ -513,7 +516,10 @@ class ProcessExecutor(Executor):
 
 
 class WorkerProcess:
-    """One worker process, its pipe, and the thread that reads its results.
+    """One worker process, its pipes, and the thread that reads its results.
+
+    Two one-way pipes, not ``multiprocessing.Pipe()``'s socket pair: the lighter kernel
+    path (a round trip with both ends polling: ~11 against ~17 µs here).
 
     The reader thread reads one result per turn it is given: a call sent for
     :meth:`ProcessExecutor.collect` gives none, so its result stays in the pipe for the
@@ -528,13 +534,16 @@ class WorkerProcess:
     ) -> None:
         self.current: Future[Any] | None = None
         self.served = False  # it has returned a result: it was alive after starting
-        here, there = context.Pipe()
-        self._conn = here
+        calls_in, self._calls = context.Pipe(duplex=False)
+        self._results, results_out = context.Pipe(duplex=False)
         self._turns = threading.Semaphore(0)
         self._stopped = False
-        self._process = context.Process(target=_serve, args=(there, max_result), daemon=True)
+        self._process = context.Process(
+            target=_serve, args=(calls_in, results_out, max_result), daemon=True
+        )
         self._process.start()
-        there.close()
+        calls_in.close()
+        results_out.close()
         self.pid = self._process.pid
         self._reader = threading.Thread(
             target=self._read, args=(done, lost), name=f"maze-process-{self.pid}", daemon=True
@@ -543,7 +552,7 @@ class WorkerProcess:
 
     def send(self, payload: bytes, collected: bool = False) -> bool:
         try:
-            self._conn.send_bytes(payload)
+            self._calls.send_bytes(payload)
         except (OSError, ValueError):  # the worker is gone
             return False
         if not collected:
@@ -554,19 +563,22 @@ class WorkerProcess:
         """Let the reader thread read the next result after all."""
         self._turns.release()
 
-    def wait(self) -> None:
-        """Block until a result (or the pipe's end) can be read."""
+    def wait(self, spin_s: float = 0.0) -> None:
+        """Block until a result (or the pipe's end) can be read, polling for it for up to
+        ``spin_s`` first (see :data:`SPIN_S`)."""
         with contextlib.suppress(OSError, ValueError):  # closed: receive() raises
-            self._conn.poll(None)
+            if not _poll_for(self._results, spin_s):
+                self._results.poll(None)
 
     def receive(self) -> bytes:
-        return bytes(self._conn.recv_bytes())
+        return bytes(self._results.recv_bytes())
 
     def stop(self, terminate: bool) -> None:
         self._stopped = True
         self._turns.release()  # a reader waiting for its turn ends
-        with contextlib.suppress(OSError):
-            self._conn.close()
+        for end in (self._calls, self._results):
+            with contextlib.suppress(OSError):
+                end.close()
         if terminate and self._process.is_alive():
             self._process.terminate()
 
@@ -585,14 +597,53 @@ class WorkerProcess:
             done(self, data)
 
 
-def _serve(conn: Any, max_result: int | None = None) -> None:
-    """A worker process: run calls from the pipe until it closes."""
+SPIN_S = 0.0005
+"""How long a side of a worker's pipes that expects a message soon polls for it before it
+sleeps. A message to a process asleep on a CPU that went idle waits for that CPU to wake:
+~50 µs in a VM (a halted vCPU; deep C-states do the like on metal), twice per call. A
+worker polls for its next call while calls come close together; the caller reading a
+result itself (:meth:`ProcessExecutor.collect`), while the call is predicted to end soon.
+A 200-node LangGraph chain: 0.46 against 0.59 ms a node with the caller polling, ~0.08 ms
+less again with workers polling. The cost: up to this much CPU time per call."""
+
+
+def _serve(calls: Any, results: Any, max_result: int | None = None) -> None:
+    """A worker process: run calls from one pipe, answer on the other, until it closes;
+    poll for the next call (``SPIN_S``) while the last came within ``SPIN_S`` of the
+    result before it."""
+    idle_since, spin = -math.inf, False
     while True:
+        if spin:
+            _poll_for(calls, SPIN_S)
         try:
-            payload = conn.recv_bytes()
+            payload = calls.recv_bytes()
         except (EOFError, OSError):
             return
-        conn.send_bytes(_run_payload(payload, max_result))
+        spin = time.monotonic() - idle_since < SPIN_S
+        results.send_bytes(_run_payload(payload, max_result))
+        idle_since = time.monotonic()
+
+
+def _poll_for(conn: Any, seconds: float) -> bool:
+    """Whether ``conn`` became readable within ``seconds``, polled without sleeping."""
+    if seconds <= 0:
+        return False
+    readable = _readable(conn)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if readable():
+            return True
+    return False
+
+
+def _readable(conn: Any) -> Callable[[], bool]:
+    """A cheap check that ``conn`` can be read now (``select.poll`` where there is one:
+    ``Connection.poll(0)`` builds a selector per call)."""
+    if not hasattr(select, "poll"):
+        return functools.partial(conn.poll, 0)
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    return lambda: bool(poller.poll(0))
 
 
 def _shut_down() -> RuntimeError:

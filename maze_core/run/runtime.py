@@ -40,6 +40,7 @@ from maze_core.predict.malearn import MaLearn
 from maze_core.predict.store import HistoryStore
 from maze_core.run.context import TaskContext
 from maze_core.run.executors import (
+    SPIN_S,
     ExecutorName,
     Outcome,
     ProcessExecutor,
@@ -394,7 +395,8 @@ class LocalRuntime(Runtime):
         self._io_executor = make_executor(io_name, max_workers=max_io_threads)
         self._deadlines = Deadlines()
         self.model_idle_s = model_idle_s
-        self._collected: dict[int, WorkerProcess] = {}  # run id -> worker its waiter reads
+        # run id -> the worker its waiter reads, and how long to poll it before sleeping
+        self._collected: dict[int, tuple[WorkerProcess, float]] = {}
 
     def __repr__(self) -> str:
         node = self.scheduler.nodes["local"]
@@ -415,9 +417,9 @@ class LocalRuntime(Runtime):
         handle = self._start(workflow, fail_fast, hints, inputs, waiter=True)
         executor = self._executor
         try:
-            while (worker := self._collected.pop(handle.run_id, None)) is not None:
+            while (collected := self._collected.pop(handle.run_id, None)) is not None:
                 assert isinstance(executor, ProcessExecutor)
-                executor.collect(worker)  # completes the attempt: this thread runs the loop
+                executor.collect(*collected)  # completes the attempt: this thread runs the loop
         finally:
             self._waiters.pop(handle.run_id, None)
         return handle.result()
@@ -457,7 +459,7 @@ class LocalRuntime(Runtime):
                 and self._waiters.get(run_id) == threading.get_ident()
                 and run_id not in self._collected  # it reads one worker at a time
             ):
-                submit = functools.partial(self._submit_collected, run_id)
+                submit = functools.partial(self._submit_collected, run_id, task_id)
             try:
                 future = submit(
                     run_call, spec.fn, args, kwargs, spec.is_async, env, in_process, context, model
@@ -482,14 +484,17 @@ class LocalRuntime(Runtime):
             )
         future.add_done_callback(report)
 
-    def _submit_collected(self, run_id: int, *call: Any) -> Future[Outcome]:
+    def _submit_collected(self, run_id: int, task_id: str, *call: Any) -> Future[Outcome]:
         """Submit a task of a run whose waiter is this thread (in :meth:`call`): it will
-        read the result from the worker itself."""
+        read the result from the worker itself, polling for it first if MaLearn expects
+        the task to end within ``SPIN_S``."""
         executor = self._executor
         assert isinstance(executor, ProcessExecutor)
         future, worker = executor.submit_collected(*call)
         if worker is not None:
-            self._collected[run_id] = worker
+            p90 = self.book.predicted_p90(run_id, task_id)
+            spin_s = SPIN_S if p90 is not None and p90 < SPIN_S else 0.0
+            self._collected[run_id] = (worker, spin_s)
         return future
 
     def _expire(self, run_id: int, task_id: str, attempt: int, future: Future[Outcome]) -> None:

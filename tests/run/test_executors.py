@@ -170,13 +170,37 @@ def test_collecting_from_a_worker_that_dies_reports_it(processes):
 def test_an_interrupted_collect_leaves_the_result_to_the_reader(processes, monkeypatch):
     future, worker = processes.submit_collected(add, 2, 2)
 
-    def interrupted():
+    def interrupted(spin_s):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(worker, "wait", interrupted)
     with pytest.raises(KeyboardInterrupt):
         processes.collect(worker)
     assert future.result(timeout=30) == 4
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux's /proc")
+def test_a_worker_polls_for_calls_only_briefly_once_they_stop_coming(processes):
+    for _ in range(20):  # calls close together: the worker polls between them
+        pid = processes.submit(os.getpid).result(timeout=30)
+    time.sleep(0.1)
+    before = cpu_ticks(pid)
+    time.sleep(0.5)
+    assert cpu_ticks(pid) - before <= 2  # ticks of 10 ms: asleep, not polling
+
+
+def test_a_collector_polls_for_at_most_its_spin_then_sleeps(processes):
+    future, worker = processes.submit_collected(time.sleep, 0.5)
+    cpu = time.thread_time()
+    processes.collect(worker, spin_s=0.05)
+    assert future.result(timeout=0) is None
+    assert time.thread_time() - cpu < 0.25  # polled ~0.05 s, then slept until the result
+
+
+def cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
 
 
 def wait_until_gone(pid: int) -> None:
