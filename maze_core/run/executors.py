@@ -308,7 +308,7 @@ _WorkItem = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, An
 
 
 class ProcessExecutor(Executor):
-    """A pool of worker processes fed with cloudpickle, one pipe per worker.
+    """A pool of worker processes fed with cloudpickle, two one-way pipes per worker.
 
     Workers are forked where the platform can (Linux): with every call shipped by value,
     a forked worker never has to re-import the user's ``__main__`` (which ``spawn`` and
@@ -417,7 +417,7 @@ class ProcessExecutor(Executor):
             worker = next((w for w in self._workers if w.current is future), None)
         if worker is None:
             return False
-        worker.stop(terminate=True)  # its reader sees the pipe end and replaces it
+        worker.stop(terminate=True)  # whoever reads its results sees the end: _lost
         return True
 
     def _feed(self) -> None:
