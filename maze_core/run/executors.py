@@ -343,15 +343,7 @@ class ProcessExecutor(Executor):
         self._hooked = False
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        payload = dumps_call(fn, args, kwargs)
-        future: Future[Any] = Future()
-        future.set_running_or_notify_cancel()
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("cannot submit to a ProcessExecutor that was shut down")
-            self._backlog.append((payload, future))
-        self._feed()
-        return future
+        return self._submit(fn, args, kwargs, collected=False)[0]
 
     def submit_collected(
         self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
@@ -359,13 +351,22 @@ class ProcessExecutor(Executor):
         """Like :meth:`submit`; when a worker takes the call at once, also that worker, whose
         reader thread then leaves the result in the pipe: the caller must :meth:`collect` it
         (None: the call waits for a worker, and the reader thread completes it as usual)."""
+        return self._submit(fn, args, kwargs, collected=True)
+
+    def _submit(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        collected: bool,
+    ) -> tuple[Future[Any], WorkerProcess | None]:
         payload = dumps_call(fn, args, kwargs)
         future: Future[Any] = Future()
         future.set_running_or_notify_cancel()
         with self._lock:
             if self._closed:
                 raise RuntimeError("cannot submit to a ProcessExecutor that was shut down")
-            worker = self._take_worker() if not self._backlog else None
+            worker = self._take_worker() if collected and not self._backlog else None
             if worker is None:
                 self._backlog.append((payload, future))
             else:

@@ -185,7 +185,17 @@ class Runtime(abc.ABC):
         """Run ``workflow`` and wait for its result in this thread: ``submit(...).result()``,
         which a runtime may make cheaper by letting this thread do the waiting work (on
         local processes it reads its task's result from the worker itself)."""
-        return self._start(workflow, fail_fast, hints, inputs, waiter=False).result()
+        handle = self._start(workflow, fail_fast, hints, inputs, waiter=True)
+        try:
+            self._wait_here(handle.run_id)
+        finally:
+            self._waiters.pop(handle.run_id, None)
+        return handle.result()
+
+    def _wait_here(self, run_id: int) -> None:
+        """Do in this thread what waiting for run ``run_id`` (of :meth:`call`) needs done;
+        return when nothing more is, or the run has ended. Here: nothing."""
+        return None
 
     def _start(
         self,
@@ -402,27 +412,14 @@ class LocalRuntime(Runtime):
         node = self.scheduler.nodes["local"]
         return f"LocalRuntime({self.executor_name!r}, cpus={node.cpus:g}, gpus={node.gpus})"
 
-    def call(
-        self,
-        workflow: Workflow | TaskGraph,
-        /,
-        *,
-        fail_fast: bool = False,
-        hints: RunHints | None = None,
-        **inputs: Any,
-    ) -> RunResult:
-        """``submit(...).result()``; on worker processes this thread reads the result of
-        its task from the worker when the task started at once (see ``_dispatch``), which
-        saves waking a reader thread and then this one (~0.1 ms a task on a busy machine)."""
-        handle = self._start(workflow, fail_fast, hints, inputs, waiter=True)
+    def _wait_here(self, run_id: int) -> None:
+        """On worker processes this thread reads the result of its run's task from the
+        worker when the task started at once (see ``_dispatch``), which saves waking a
+        reader thread and then this one; completing the attempt, it runs the loop."""
         executor = self._executor
-        try:
-            while (collected := self._collected.pop(handle.run_id, None)) is not None:
-                assert isinstance(executor, ProcessExecutor)
-                executor.collect(*collected)  # completes the attempt: this thread runs the loop
-        finally:
-            self._waiters.pop(handle.run_id, None)
-        return handle.result()
+        while (collected := self._collected.pop(run_id, None)) is not None:
+            assert isinstance(executor, ProcessExecutor)
+            executor.collect(*collected)
 
     def ship(self, fn: Any, name: str) -> Any:
         """On worker processes, ``fn`` as a :class:`~maze_core.run.shipping.Shipped` when
