@@ -40,13 +40,13 @@ from maze_core.predict.malearn import MaLearn
 from maze_core.predict.store import HistoryStore
 from maze_core.run.context import TaskContext
 from maze_core.run.executors import (
-    SPIN_S,
     ExecutorName,
     Outcome,
     ProcessExecutor,
     WorkerProcess,
     make_executor,
     run_call,
+    spin_budget,
     unpicklable_part,
 )
 from maze_core.run.machine import detect_cpus, detect_gpus, detect_memory
@@ -407,6 +407,7 @@ class LocalRuntime(Runtime):
         self.model_idle_s = model_idle_s
         # run id -> the worker its waiter reads, and how long to poll it before sleeping
         self._collected: dict[int, tuple[WorkerProcess, float]] = {}
+        self._spin_s = spin_budget()
 
     def __repr__(self) -> str:
         node = self.scheduler.nodes["local"]
@@ -484,13 +485,13 @@ class LocalRuntime(Runtime):
     def _submit_collected(self, run_id: int, task_id: str, *call: Any) -> Future[Outcome]:
         """Submit a task of a run whose waiter is this thread (in :meth:`call`): it will
         read the result from the worker itself, polling for it first if MaLearn expects
-        the task to end within ``SPIN_S``."""
+        the task to end within the polling budget (``executors.spin_budget``)."""
         executor = self._executor
         assert isinstance(executor, ProcessExecutor)
         future, worker = executor.submit_collected(*call)
         if worker is not None:
             p90 = self.book.predicted_p90(run_id, task_id)
-            spin_s = SPIN_S if p90 is not None and p90 < SPIN_S else 0.0
+            spin_s = self._spin_s if p90 is not None and p90 < self._spin_s else 0.0
             self._collected[run_id] = (worker, spin_s)
         return future
 

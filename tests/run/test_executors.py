@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from maze_core import SerializationError, WorkerLostError
+from maze_core.run import executors
 from maze_core.run.executors import (
     InlineExecutor,
     ProcessExecutor,
@@ -195,6 +196,13 @@ def test_a_collector_polls_for_at_most_its_spin_then_sleeps(processes):
     processes.collect(worker, spin_s=0.05)
     assert future.result(timeout=0) is None
     assert time.thread_time() - cpu < 0.25  # polled ~0.05 s, then slept until the result
+
+
+def test_nothing_polls_where_the_process_has_one_cpu(monkeypatch):
+    monkeypatch.setattr(executors, "detect_cpus", lambda: 1)
+    assert executors.spin_budget() == 0.0
+    monkeypatch.setattr(executors, "detect_cpus", lambda: 2)
+    assert executors.spin_budget() == executors.SPIN_S > 0
 
 
 def cpu_ticks(pid: int) -> int:
