@@ -619,8 +619,8 @@ def spin_budget() -> float:
 
 def _serve(calls: Any, results: Any, max_result: int | None = None) -> None:
     """A worker process: run calls from one pipe, answer on the other, until it closes;
-    poll for the next call (``SPIN_S``) while the last came within ``SPIN_S`` of the
-    result before it."""
+    poll for the next call (for :func:`spin_budget`) while the last came within that time
+    of the result before it."""
     spin_s = spin_budget()
     idle_since, spin = -math.inf, False
     while True:
