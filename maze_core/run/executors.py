@@ -16,7 +16,6 @@ unpicklable result), never the user's code.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import importlib
@@ -149,7 +148,7 @@ def run_call(
             started = time.time()  # a model load is not the tool's duration
             value = fn(*args, **kwargs)
             if is_async:
-                value = asyncio.run(value)
+                value = _run_coroutine(value)
     except Exception as exc:
         error = _portable_error(exc) if portable else exc
         return Outcome(False, None, error, traceback.format_exc(), started, time.time())
@@ -213,7 +212,14 @@ def settle(value: Any) -> Any:
     async def wait() -> Any:
         return await value
 
-    return asyncio.run(wait())
+    return _run_coroutine(wait())
+
+
+def _run_coroutine(coroutine: Any) -> Any:
+    """``asyncio.run`` (asyncio is imported here, not with Maze: ~35 ms of every start)."""
+    import asyncio
+
+    return asyncio.run(coroutine)
 
 
 def _portable_error(exc: Exception) -> Exception:
@@ -540,8 +546,9 @@ class WorkerProcess:
         self._results, results_out = context.Pipe(duplex=False)
         self._turns = threading.Semaphore(0)
         self._stopped = False
+        parent_ends = (self._calls, self._results)
         self._process = context.Process(
-            target=_serve, args=(calls_in, results_out, max_result), daemon=True
+            target=_serve, args=(calls_in, results_out, max_result, parent_ends), daemon=True
         )
         self._process.start()
         calls_in.close()
@@ -617,10 +624,18 @@ def spin_budget() -> float:
     return SPIN_S if detect_cpus() >= 2 else 0.0
 
 
-def _serve(calls: Any, results: Any, max_result: int | None = None) -> None:
+def _serve(
+    calls: Any, results: Any, max_result: int | None = None, parent_ends: tuple[Any, ...] = ()
+) -> None:
     """A worker process: run calls from one pipe, answer on the other, until it closes;
     poll for the next call (for :func:`spin_budget`) while the last came within that time
-    of the result before it."""
+    of the result before it.
+
+    A forked worker first closes its copies of the parent's ends (``parent_ends``): holding
+    the write end of its own call pipe, it would never see that pipe close, and would
+    outlive a parent that died without its exit hooks (killed, ``os._exit``)."""
+    for end in parent_ends:
+        end.close()
     spin_s = spin_budget()
     idle_since, spin = -math.inf, False
     while True:

@@ -205,6 +205,32 @@ def test_nothing_polls_where_the_process_has_one_cpu(monkeypatch):
     assert executors.spin_budget() == executors.SPIN_S > 0
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_exit_when_their_parent_dies_without_exit_hooks():
+    script = (
+        "import os, sys\n"
+        "from maze_core.run.executors import ProcessExecutor\n"
+        "pool = ProcessExecutor(3)\n"
+        "futures = [pool.submit(os.getpid) for _ in range(3)]\n"
+        "print(*{f.result(timeout=60) for f in futures}, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    pids = [int(pid) for pid in done.stdout.split()]
+    assert pids
+    for pid in pids:  # orphans are reaped by init: gone, not zombies
+        for _ in range(3000):
+            if not os.path.exists(f"/proc/{pid}"):
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError(f"worker {pid} outlived its parent")
+
+
 def cpu_ticks(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
