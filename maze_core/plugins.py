@@ -7,7 +7,7 @@ plugins the caller passes. ``check_pending()`` makes a misspelled ``maze_*`` hoo
 
 from __future__ import annotations
 
-import importlib.metadata
+import functools
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -37,10 +37,20 @@ class DefaultDurations:
         return self.seconds.get(kind)
 
 
+@functools.cache
+def _entry_points() -> tuple[Any, ...]:
+    """The ``maze`` entry points, found once per process, when the first runtime is made:
+    ``importlib.metadata`` and its scan of the installed packages cost ~70 ms, which
+    ``import maze_core`` must not pay."""
+    import importlib.metadata
+
+    return tuple(importlib.metadata.entry_points(group=hookspecs.PROJECT))
+
+
 def _load_entry_points(manager: pluggy.PluginManager) -> None:
     """Register the plugins of the ``maze`` entry-point group. One that fails to load is
     skipped with a warning naming it: a broken plugin must not stop every runtime."""
-    for entry in importlib.metadata.entry_points(group=hookspecs.PROJECT):
+    for entry in _entry_points():
         if manager.get_plugin(entry.name) is not None:
             continue
         try:

@@ -7,7 +7,7 @@ import logging
 import subprocess
 import sys
 
-from maze_core import LocalRuntime
+from maze_core import LocalRuntime, plugins
 from maze_core.plugins import make_plugin_manager
 
 
@@ -19,6 +19,8 @@ def test_a_plugin_that_fails_to_load_is_skipped_with_a_warning(monkeypatch, capl
         "entry_points",
         lambda **kw: [broken, *real(**kw)] if kw.get("group") == "maze" else real(**kw),
     )
+    plugins._entry_points.cache_clear()  # found once per process: find them again
+    monkeypatch.setattr(plugins, "_entry_points", plugins._entry_points.__wrapped__)
     with caplog.at_level(logging.WARNING, logger="maze"):
         manager = make_plugin_manager(autoload=True)
     assert manager.get_plugin("broken") is None

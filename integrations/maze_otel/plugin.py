@@ -11,17 +11,19 @@ kind, node, resources, predicted and actual seconds, retries, outcome.
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import threading
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
-
-from opentelemetry import context, propagate, trace
-from opentelemetry.trace import Status, StatusCode
 
 from maze_core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from opentelemetry import trace
+
     from maze_core.graph import Task, TaskGraph
     from maze_core.run.result import RunResult
 
@@ -29,6 +31,23 @@ __all__ = ["TRACING", "MazeTracing", "disable", "enable"]
 
 ENV = "MAZE_OTEL"
 _switch = {"on": False}
+log = logging.getLogger("maze")
+
+
+@functools.cache
+def opentelemetry_api() -> SimpleNamespace:
+    """OpenTelemetry's API, imported the first time tracing is on (~0.2 s: every runtime
+    registers this plugin, and most never trace); MissingDependencyError without it."""
+    try:
+        from opentelemetry import context, propagate, trace
+        from opentelemetry.trace import Status, StatusCode
+    except ImportError:
+        from maze_core.errors import missing_dependency
+
+        raise missing_dependency("opentelemetry-sdk", "otel") from None
+    return SimpleNamespace(
+        context=context, propagate=propagate, trace=trace, Status=Status, StatusCode=StatusCode
+    )
 
 
 def enable() -> None:
@@ -52,13 +71,25 @@ class MazeTracing:
         self._lock = threading.Lock()
 
     def on(self) -> bool:
+        """Whether to trace the run starting now (never without OpenTelemetry: warned)."""
         if self.enabled is not None:
-            return self.enabled
-        return _switch["on"] or os.environ.get(ENV, "") not in ("", "0", "false")
+            wanted = self.enabled
+        else:
+            wanted = _switch["on"] or os.environ.get(ENV, "") not in ("", "0", "false")
+        if not wanted:
+            return False
+        try:
+            opentelemetry_api()
+        except ImportError as exc:
+            log.warning("maze: tracing is on but cannot trace: %s", exc)
+            return False
+        return True
 
     @property
     def tracer(self) -> trace.Tracer:
-        return trace.get_tracer("maze", tracer_provider=self.tracer_provider)
+        api = opentelemetry_api()
+        tracer: trace.Tracer = api.trace.get_tracer("maze", tracer_provider=self.tracer_provider)
+        return tracer
 
     @hookimpl
     def maze_run_started(self, run_id: int, graph: TaskGraph, inputs: Mapping[str, Any]) -> None:
@@ -86,7 +117,9 @@ class MazeTracing:
             with self._lock:
                 self._tasks[run_id, task.id] = span
         carrier: dict[str, str] = {}
-        propagate.inject(carrier, context=trace.set_span_in_context(span, context.Context()))
+        api = opentelemetry_api()
+        empty = api.context.Context()
+        api.propagate.inject(carrier, context=api.trace.set_span_in_context(span, empty))
         return ("maze_otel.worker:inside", carrier)
 
     def _start_task(self, run: trace.Span, task: Task) -> trace.Span:
@@ -102,8 +135,9 @@ class MazeTracing:
             attributes["maze.resources.memory"] = spec.resources.memory
         if spec.model:
             attributes["maze.model"] = spec.model
+        parent = opentelemetry_api().trace.set_span_in_context(run)
         return self.tracer.start_span(
-            f"maze.task {spec.name}", context=trace.set_span_in_context(run), attributes=attributes
+            f"maze.task {spec.name}", context=parent, attributes=attributes
         )
 
     @hookimpl
@@ -120,7 +154,8 @@ class MazeTracing:
                 _finish_task(span, result.tasks[task_id])
         run.set_attribute("maze.status", result.status)
         if not result.ok:
-            run.set_status(Status(StatusCode.ERROR, f"run {result.status}"))
+            api = opentelemetry_api()
+            run.set_status(api.Status(api.StatusCode.ERROR, f"run {result.status}"))
         run.end(end_time=_ns(result.finished))
 
 
@@ -136,7 +171,8 @@ def _finish_task(span: trace.Span, record: Any) -> None:
         span.set_attribute("maze.queue_s", record.queue_seconds)
     if record.status == "failed" and record.error is not None:
         span.record_exception(record.error)
-        span.set_status(Status(StatusCode.ERROR, str(record.error).splitlines()[0]))
+        api = opentelemetry_api()
+        span.set_status(api.Status(api.StatusCode.ERROR, str(record.error).splitlines()[0]))
     span.end(end_time=_ns(record.finished) if record.finished else None)
 
 

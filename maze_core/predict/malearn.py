@@ -7,7 +7,9 @@ ran at least ``train_after_work`` seconds, retrains that tool's XGBoost model on
 thread, which swaps it in when done. Training (tens of ms) is only worth it for tools whose
 calls add up to real work; a tool of microsecond calls keeps its online models. With a history
 store, every observation is appended (by the store's own writer thread) and models are
-saved on ``close`` and reloaded at start.
+saved on ``close`` and reloaded at start. With ``background=False`` (the simulator, the
+evaluation) training and river's import happen in the caller's thread, so predictions do not
+depend on the machine's speed.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from maze_core.hookspecs import hookimpl
-from maze_core.predict.model import Prediction, ToolModel, train_batch
+from maze_core.predict.model import Prediction, ToolModel, import_river_now, train_batch
 from maze_core.tools import DEFAULT_SECONDS
 
 if TYPE_CHECKING:
@@ -52,6 +54,8 @@ class MaLearn:
         self._lock = threading.Lock()
         self._trainer = ThreadPoolExecutor(1, "maze-malearn") if background else None
         self._training: set[str] = set()
+        if not background:  # deterministic: every learner there from the first call on
+            import_river_now()
         if store is not None:
             self._models.update(store.load_models())
 

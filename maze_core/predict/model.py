@@ -8,7 +8,10 @@ Durations span milliseconds to minutes and drift with cluster load, so everythin
   getting busier) within a few calls;
 * ``recent`` is the median of the last 16 log durations (robust to one-off outliers);
 * ``online`` is a river linear model that learns, from the call's features, how far this
-  call sits from the level (trained on every finished call, predicts at once);
+  call sits from the level (trained on every finished call, predicts at once). river (with
+  NumPy and SciPy, ~1.7 CPU-s) is imported on a background thread the first time a model
+  wants it; until it is there the other candidates serve, and the new learner then starts
+  from the tool's recent window, so no task's end ever waits for the import;
 * ``batch`` is an XGBoost model with the same target, retrained off the hot path on a
   sliding window of recent calls (see :class:`maze_core.predict.malearn.MaLearn`).
 
@@ -21,19 +24,26 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
+import pickle
 import statistics
 import struct
+import sys
+import threading
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MIN_MODEL", "Prediction", "ToolModel"]
+__all__ = ["MIN_MODEL", "Prediction", "ToolModel", "import_river_now", "river_ready"]
+
+log = logging.getLogger("maze")
 
 MIN_MODEL = 5
 TINY_S = 0.01  # calls shorter than this teach the learners one time in SUBSAMPLE
 SUBSAMPLE = 16
 WINDOW = 512
+BACKFILL = 64  # recent calls a new online learner starts from
 ALPHA = 0.05  # the level: smooth (durations are noisy; measured best on the Maze trace)
 FAST_ALPHA = 0.3  # the fast level: follows drift (a cluster getting busier) within a few calls
 Z90 = 1.2816  # standard normal quantile of 0.9
@@ -77,6 +87,7 @@ class ToolModel:
         self.recent: deque[tuple[dict[str, float], float, float]] = deque(maxlen=WINDOW)
         self.errors: dict[str, float] = {}
         self.online: Any = None
+        self.saved_online: bytes | None = None  # a loaded online model, unpickled once river is
         self.batch: Any = None  # (booster, feature names) once trained
         self.since_training = 0
         self.work_since_training = 0.0
@@ -101,9 +112,29 @@ class ToolModel:
         """The candidate with the lowest recent error (``level`` when none beats it)."""
         best = "level"
         for name, error in self.errors.items():
-            if error < self.errors.get(best, math.inf) - 1e-12:
+            if error < self.errors.get(best, math.inf) - 1e-12 and self._available(name):
                 best = name
         return best
+
+    def _available(self, name: str) -> bool:
+        """Whether candidate ``name`` can answer now (a learner may still be loading)."""
+        if name == "online":
+            return self._online_model() is not None
+        return name != "batch" or self.batch is not None
+
+    def _online_model(self) -> Any:
+        """The online learner: a saved one unpickled, or a new one started from the recent
+        window, once river is imported (None until then)."""
+        if self.online is None and river_ready():
+            if self.saved_online is not None:
+                self.online, self.saved_online = pickle.loads(self.saved_online), None
+            else:
+                self.online = _new_online_model()
+                for x, level, target in itertools.islice(
+                    reversed(self.recent), BACKFILL
+                ):  # newest first: order matters little to a fresh SGD model
+                    self.online.learn_one(x, target - level)
+        return self.online
 
     def _candidate(self, name: str, features: Mapping[str, float]) -> float:
         level = self.level if self.level is not None else 0.0
@@ -147,9 +178,9 @@ class ToolModel:
                         error if previous is None else previous + 0.1 * (error - previous)
                     )
         level = self.level if self.level is not None else target
-        if self.online is None:
-            self.online = _online_model()
-        self.online.learn_one(x, target - level)
+        online = self._online_model()
+        if online is not None:
+            online.learn_one(x, target - level)
         self.recent.append((x, level, target))
         self.level = level + ALPHA * (target - level) if self.level is not None else target
         fast = self.fast if self.fast is not None else target
@@ -165,6 +196,18 @@ class ToolModel:
         self.since_training = 0
         self.work_since_training = 0.0
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Saved with the online learner as bytes, so loading saved models (at a runtime's
+        start) does not import river: it is unpickled when river is there."""
+        state = dict(self.__dict__)
+        if self.online is not None:
+            state["online"], state["saved_online"] = None, pickle.dumps(self.online)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("saved_online", None)
+        self.__dict__.update(state)
+
 
 def _clip(value: float) -> float:
     """Residuals in log space stay within x20 either way; NaN becomes 0."""
@@ -173,7 +216,46 @@ def _clip(value: float) -> float:
     return max(-3.0, min(3.0, value))
 
 
-def _online_model() -> Any:
+_river_imported = threading.Event()
+_river_import_started = threading.Event()
+_river_lock = threading.Lock()
+
+
+def river_ready() -> bool:
+    """Whether river is imported; the first call that finds it missing starts importing it
+    on a daemon thread and returns False (callers use what they have meanwhile)."""
+    if _river_imported.is_set():
+        return True
+    if "river.linear_model" in sys.modules and "river.preprocessing" in sys.modules:
+        _river_imported.set()
+        return True
+    with _river_lock:
+        if not _river_import_started.is_set():
+            _river_import_started.set()
+            threading.Thread(target=_import_river, name="maze-import-river", daemon=True).start()
+    return False
+
+
+def import_river_now() -> None:
+    """Import river in this thread: for runs that must be deterministic (the simulator,
+    the predictor's evaluation, ``MaLearn(background=False)``), where the online learner
+    has to be there from the first call on, whatever the machine's speed."""
+    if not _river_imported.is_set():
+        _import_river()
+
+
+def _import_river() -> None:
+    try:
+        import river.linear_model
+        import river.optim
+        import river.preprocessing  # noqa: F401
+    except Exception:  # a broken install: the other candidates keep serving
+        log.exception("maze: river could not be imported; MaLearn goes on without it")
+        return
+    _river_imported.set()
+
+
+def _new_online_model() -> Any:
     from river import linear_model, optim, preprocessing
 
     return preprocessing.StandardScaler() | linear_model.LinearRegression(

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import importlib.metadata
 import inspect
 import pickle
 import site
@@ -40,6 +39,8 @@ __all__ = ["Shipped", "check_shippable", "pickled", "ship_by_value", "shipped_on
 
 @functools.cache
 def _installed_packages() -> frozenset[str]:
+    import importlib.metadata  # ~70 ms: only when something is first shipped
+
     return frozenset(importlib.metadata.packages_distributions())
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from maze_core import LocalRuntime, Workflow, tool
 from maze_core.predict.malearn import MaLearn
-from maze_core.predict.model import MIN_MODEL, Forest, ToolModel
+from maze_core.predict.model import MIN_MODEL, Forest, ToolModel, import_river_now
 from maze_core.predict.store import HistoryStore
 
 
@@ -46,6 +46,7 @@ def test_predictions_are_never_negative_or_nan():
 
 
 def test_a_better_candidate_takes_over():
+    import_river_now()
     model = ToolModel("t", "gpu")
     rng = random.Random(1)
     for _ in range(400):  # the duration is exactly 10 x the feature: a learner beats the level
@@ -53,6 +54,47 @@ def test_a_better_candidate_takes_over():
         model.learn({"size": size}, 10 * size)
     assert model.champion() != "level"
     assert model.errors[model.champion()] < model.errors["level"]
+
+
+def test_learning_never_waits_for_river_and_the_learner_starts_from_recent_calls():
+    script = textwrap.dedent(
+        """
+        import sys
+        from maze_core.predict.model import ToolModel, import_river_now
+        model = ToolModel("t", "cpu")
+        for i in range(20):
+            model.learn({"size": float(i % 5)}, 0.1 * (1 + i % 5))
+        print(model.online is None, model.champion() != "online")
+        import_river_now()
+        model.learn({"size": 1.0}, 0.2)
+        print(model.online is not None, len(model.recent))
+        """
+    )
+    lines = _python(script).split()
+    assert lines == ["True", "True", "True", "21"]
+
+
+def test_loading_saved_models_does_not_import_river(tmp_path):
+    import_river_now()
+    store = HistoryStore(tmp_path / "h.sqlite3")
+    learner = MaLearn(store=store, background=False)
+    for i in range(20):
+        learner.learn("t", "cpu", {"size": float(i)}, 0.1 + i / 100)
+    learner.close()
+    script = f"""
+import sys
+from maze_core.predict.store import HistoryStore
+models = HistoryStore({str(tmp_path / "h.sqlite3")!r}).load_models()
+print("river" in sys.modules, models["t"].saved_online is not None, models["t"].count)
+"""
+    assert _python(script).split() == ["False", "True", "20"]
+
+
+def _python(script: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    return done.stdout
 
 
 def test_xgboost_is_retrained_in_the_background_and_compiled():
