@@ -6,8 +6,9 @@ are taken in turns, so a slow phase of the machine hits every case alike. Cases:
 * ``import maze_core`` and ``import maze_langgraph`` beside ``import langgraph.graph``
   (what a LangGraph user imports anyway): wall and CPU seconds of the import alone.
 * A fan-out of 4 I/O tasks of 0.3 s: from before ``import`` to the run's result (all four
-  done), with ``wf.run()`` on the shared local runtime, beside a ``ThreadPoolExecutor``
-  running the same four calls. Maze runs with a fresh ``MAZE_HOME`` (no history) and a
+  done), and from the end of the imports (``after imports``: what the run itself costs),
+  with ``wf.run()`` on the shared local runtime, beside a ``ThreadPoolExecutor`` running
+  the same four calls. Maze runs with a fresh ``MAZE_HOME`` (no history) and a
   warm one (saved models of the tools, with their online learners).
 * A one-node LangGraph graph invoked once: plain, and through ``distribute()`` (the shared
   local processes runtime, so its first worker process starts inside the figure).
@@ -40,6 +41,7 @@ CASES = {
     "import maze_langgraph": "import maze_langgraph",
     "fan-out, ThreadPoolExecutor": """
         from concurrent.futures import ThreadPoolExecutor
+        mark()
         def fetch(i):
             time.sleep(0.3)
             return i
@@ -48,6 +50,7 @@ CASES = {
         """,
     "fan-out, Maze (fresh MAZE_HOME)": """
         from maze_core import Workflow, tool
+        mark()
         @tool(kind="io")
         def fetch(i: int) -> int:
             time.sleep(0.3)
@@ -60,6 +63,7 @@ CASES = {
     "1-node graph, plain LangGraph": """
         from typing import TypedDict
         from langgraph.graph import StateGraph
+        mark()
         class S(TypedDict):
             x: int
         builder = StateGraph(S)
@@ -72,6 +76,7 @@ CASES = {
         from typing import TypedDict
         from langgraph.graph import StateGraph
         from maze_langgraph import distribute
+        mark()
         class S(TypedDict):
             x: int
         builder = StateGraph(S)
@@ -86,9 +91,14 @@ WARM = "fan-out, Maze (warm MAZE_HOME)"
 PROBE = """
 import time
 _wall, _cpu = time.perf_counter(), time.process_time()
+_marked = [_wall]
+def mark():  # where the imports end
+    _marked[0] = time.perf_counter()
 {body}
 import json, os
-print(json.dumps({{"wall": time.perf_counter() - _wall, "cpu": time.process_time() - _cpu}}))
+_end = time.perf_counter()
+print(json.dumps({{"wall": _end - _wall, "cpu": time.process_time() - _cpu,
+                   "after_imports": _end - _marked[0]}}))
 os._exit(0)  # the figure ends with the result: not with the runtime's exit hooks
 """
 
@@ -96,12 +106,15 @@ os._exit(0)  # the figure ends with the result: not with the runtime's exit hook
 def sample(body: str, home: str) -> dict[str, float]:
     code = PROBE.format(body=textwrap.dedent(body))
     env = {**os.environ, "MAZE_HOME": home}
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"a sample failed:\n{done.stderr[-3000:]}")
-    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    # files, not pipes: a sample ends with its interpreter, whatever its children do
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        done = subprocess.run(
+            [sys.executable, "-c", code], stdout=out, stderr=err, env=env, timeout=300
+        )
+        out.seek(0), err.seek(0)
+        if done.returncode != 0:
+            raise SystemExit(f"a sample failed:\n{err.read()[-3000:]}")
+        figures: dict[str, float] = json.loads(out.read().strip().splitlines()[-1])
     return figures
 
 
@@ -109,7 +122,7 @@ def warm_home() -> str:
     """A MAZE_HOME whose history knows the fan-out's tool (saved models included)."""
     home = tempfile.mkdtemp(prefix="maze-cold-warm-")
     body = CASES["fan-out, Maze (fresh MAZE_HOME)"].replace("0.3", "0.01")
-    code = "import time\n" + textwrap.dedent(body) + "\nfor _ in range(40):\n    wf.run()\n"
+    code = "import time\nmark = print\n" + textwrap.dedent(body) + "\nfor _ in range(40):\n    wf.run()\n"
     subprocess.run([sys.executable, "-c", code], env={**os.environ, "MAZE_HOME": home}, check=True)
     return home
 
@@ -127,20 +140,25 @@ def main() -> None:
             runs[name].append(sample(body, tempfile.mkdtemp(prefix="maze-cold-")))
         runs[WARM].append(sample(CASES["fan-out, Maze (fresh MAZE_HOME)"], warm))
 
-    table = Table(title=f"Cold start: a fresh interpreter per sample, {args.samples} samples")
-    for column in ("case", "wall s (median)", "wall s (range)", "CPU s (median)", "CPU s (range)"):
+    table = Table(
+        title=f"Cold start: a fresh interpreter per sample, {args.samples} samples, medians"
+    )
+    columns = ("case", "wall s", "wall s (range)", "CPU s", "CPU s (range)", "after imports s")
+    for column in columns:
         table.add_column(column, justify="right")
     summary = {}
     for name, samples in runs.items():
         walls = [s["wall"] for s in samples]
         cpus = [s["cpu"] for s in samples]
-        summary[name] = {"wall": walls, "cpu": cpus}
+        after = [s["after_imports"] for s in samples]
+        summary[name] = {"wall": walls, "cpu": cpus, "after_imports": after}
         table.add_row(
             name,
             f"{statistics.median(walls):.3f}",
             f"{min(walls):.3f}-{max(walls):.3f}",
             f"{statistics.median(cpus):.3f}",
             f"{min(cpus):.3f}-{max(cpus):.3f}",
+            f"{statistics.median(after):.3f} ({min(after):.3f}-{max(after):.3f})",
         )
     Console(width=120).print(table)
     lg = statistics.median(summary["import langgraph.graph"]["wall"])
