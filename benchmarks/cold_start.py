@@ -122,7 +122,11 @@ def warm_home() -> str:
     """A MAZE_HOME whose history knows the fan-out's tool (saved models included)."""
     home = tempfile.mkdtemp(prefix="maze-cold-warm-")
     body = CASES["fan-out, Maze (fresh MAZE_HOME)"].replace("0.3", "0.01")
-    code = "import time\nmark = print\n" + textwrap.dedent(body) + "\nfor _ in range(40):\n    wf.run()\n"
+    code = (
+        "import time\nmark = print\n"
+        + textwrap.dedent(body)
+        + "\nfor _ in range(40):\n    wf.run()\n"
+    )
     subprocess.run([sys.executable, "-c", code], env={**os.environ, "MAZE_HOME": home}, check=True)
     return home
 

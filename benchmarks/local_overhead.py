@@ -5,6 +5,8 @@ Maze admits for 1-CPU tasks): 10,000 no-op tasks, then 1,000 tasks that sleep 1 
 Maze's time includes building the workflow, submitting it and collecting every output, and
 MaLearn predicting and learning every task (its history goes to a fresh temporary
 MAZE_HOME); the same rows with the predictor off show what the scheduler itself costs.
+CPU columns are the process's CPU time (all its threads) per task, beside the wall figures:
+on a loaded machine wall time stretches, CPU time much less.
 
     python benchmarks/local_overhead.py [--json OUT] [--noop N] [--sleepy N]
 """
@@ -23,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from maze_core import LocalRuntime, Workflow, tool
-from maze_core.run.machine import detect_cpus
+from maze_core.run.local.machine import detect_cpus
 
 
 @tool
@@ -37,23 +39,24 @@ def sleep_1ms(i: int) -> int:
     return i
 
 
-def run_maze(runtime: LocalRuntime, fn, n: int) -> float:
-    start = time.perf_counter()
+def run_maze(runtime: LocalRuntime, fn, n: int) -> tuple[float, float]:
+    start, cpu = time.perf_counter(), time.process_time()
     wf = Workflow(f"{fn.__name__}-x{n}")
     refs = [wf.add(fn, i) for i in range(n)]
     result = runtime.submit(wf).result()
     assert [result[ref] for ref in refs] == list(range(n)), result
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
-def run_pool(pool: ThreadPoolExecutor, fn, n: int) -> float:
-    start = time.perf_counter()
+def run_pool(pool: ThreadPoolExecutor, fn, n: int) -> tuple[float, float]:
+    start, cpu = time.perf_counter(), time.process_time()
     futures = [pool.submit(fn, i) for i in range(n)]
     assert [f.result() for f in futures] == list(range(n))
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
-def best_of(repeats: int, measure) -> float:
+def best_of(repeats: int, measure) -> tuple[float, float]:
+    """The fastest of ``repeats`` runs (wall seconds) with its process CPU seconds."""
     return min(measure() for _ in range(repeats))
 
 
@@ -76,13 +79,22 @@ def main() -> None:
             for label, fn, n in cases:
                 run_maze(runtime, fn, min(n, 200))  # warm both up
                 run_pool(pool, fn, min(n, 200))
-                maze_s = best_of(args.repeats, lambda fn=fn, n=n, rt=runtime: run_maze(rt, fn, n))
-                pool_s = best_of(args.repeats, lambda fn=fn, n=n: run_pool(pool, fn, n))
-                rows[label + suffix] = {"n": n, "maze_s": maze_s, "pool_s": pool_s}
+                maze_s, maze_cpu = best_of(
+                    args.repeats, lambda fn=fn, n=n, rt=runtime: run_maze(rt, fn, n)
+                )
+                pool_s, pool_cpu = best_of(args.repeats, lambda fn=fn, n=n: run_pool(pool, fn, n))
+                rows[label + suffix] = {
+                    "n": n,
+                    "maze_s": maze_s,
+                    "pool_s": pool_s,
+                    "maze_cpu_s": maze_cpu,
+                    "pool_cpu_s": pool_cpu,
+                }
 
     title = f"Maze local runtime vs ThreadPoolExecutor({cpus}), best of {args.repeats}"
     table = Table(title=title)
-    for column in ("tasks", "n", "Maze tasks/s", "pool tasks/s", "overhead µs/task", "Maze / pool"):
+    columns = ("tasks", "n", "Maze tasks/s", "pool tasks/s", "overhead µs/task", "Maze / pool")
+    for column in (*columns, "Maze CPU µs/task", "pool CPU µs/task"):
         table.add_column(column, justify="right")
     for label, row in rows.items():
         overhead = (row["maze_s"] - row["pool_s"]) / row["n"] * 1e6
@@ -94,6 +106,8 @@ def main() -> None:
             f"{row['n'] / row['pool_s']:,.0f}",
             f"{overhead:.1f}",
             f"{row['maze_s'] / row['pool_s']:.2f}x",
+            f"{row['maze_cpu_s'] / row['n'] * 1e6:.1f}",
+            f"{row['pool_cpu_s'] / row['n'] * 1e6:.1f}",
         )
     Console(width=120).print(table)
 
@@ -101,6 +115,8 @@ def main() -> None:
     figures = {
         "noop_tasks_per_s": noop_row["n"] / noop_row["maze_s"],
         "overhead_us_per_task": noop_row["overhead_us_per_task"],
+        "cpu_us_per_task": noop_row["maze_cpu_s"] / noop_row["n"] * 1e6,
+        "baseline_cpu_us_per_task": noop_row["pool_cpu_s"] / noop_row["n"] * 1e6,
         "baseline_tasks_per_s": noop_row["n"] / noop_row["pool_s"],
         "sleep_1ms_overhead_us_per_task": rows["1 ms sleep"]["overhead_us_per_task"],
         "overhead_us_per_task_without_malearn": rows["no-op, MaLearn off"]["overhead_us_per_task"],

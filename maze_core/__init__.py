@@ -24,6 +24,7 @@ from maze_core.hookspecs import hookimpl
 from maze_core.plugins import make_plugin_manager
 from maze_core.run import (
     LocalRuntime,
+    Remote,
     RunHandle,
     RunHints,
     RunResult,
@@ -31,8 +32,8 @@ from maze_core.run import (
     TaskRecord,
     get_runtime,
 )
-from maze_core.run.context import TaskContext, current_task, export_features
-from maze_core.run.models import current_model
+from maze_core.run.worker.context import TaskContext, current_task, export_features
+from maze_core.run.worker.models import current_model
 from maze_core.tools import Resources, ToolRegistry, ToolSpec, discover, tool
 
 __version__ = "0.1.0"
@@ -44,6 +45,7 @@ __all__ = [
     "LocalRuntime",
     "MazeError",
     "MissingDependencyError",
+    "Remote",
     "Resources",
     "RunCancelledError",
     "RunHandle",

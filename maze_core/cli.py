@@ -210,7 +210,7 @@ def start(
     policy: Annotated[str, typer.Option(help="The shared scheduler's policy.")] = "daps",
 ) -> None:
     """Start server mode: a Ray head with the shared Maze scheduler, or a worker node."""
-    from maze_core.run import server
+    from maze_core.run.ray import server
 
     if head == (address is not None):
         console.print("[red]error:[/] give either --head or --address HEAD:PORT")
@@ -248,7 +248,7 @@ def status(
     """Nodes, resources, queued tasks per kind, running tasks and predictor error."""
     from rich.live import Live
 
-    from maze_core.run import server
+    from maze_core.run.ray import server
 
     try:
         if not watch:
@@ -298,7 +298,7 @@ def _status_view(state: dict[str, Any]) -> Any:
 @app.command()
 def stop() -> None:
     """Stop the Ray processes `maze start` started on this machine (no other Ray)."""
-    from maze_core.run import server
+    from maze_core.run.ray import server
 
     stopped = server.stop()
     console.print(f"stopped {len(stopped)} processes" if stopped else "nothing to stop")
@@ -359,7 +359,7 @@ def _run(
 ) -> RunResult:
     from maze_core.progress import Progress
     from maze_core.report import timing_table
-    from maze_core.run.runtime import LocalRuntime
+    from maze_core.run.local.runtime import LocalRuntime
 
     if executor not in ("threads", "processes", "inline"):
         console.print(

@@ -192,7 +192,7 @@ class Workflow:
         self, runtime: Runtime | str | None = None, /, *, fail_fast: bool = False, **inputs: Any
     ) -> RunHandle:
         """Start one run on ``runtime`` (default: the shared local one); return its handle."""
-        from maze_core.run.runtime import get_runtime
+        from maze_core.run.shared import get_runtime
 
         return get_runtime(runtime).submit(self, fail_fast=fail_fast, **inputs)
 
@@ -214,7 +214,7 @@ class Workflow:
         if progress:
             return self._run_with_progress(runtime, fail_fast, timeout, inputs)
         if timeout is None:
-            from maze_core.run.runtime import get_runtime
+            from maze_core.run.shared import get_runtime
 
             return get_runtime(runtime).call(self, fail_fast=fail_fast, **inputs)
         handle = self.submit(runtime, fail_fast=fail_fast, **inputs)
@@ -228,7 +228,7 @@ class Workflow:
         inputs: dict[str, Any],
     ) -> RunResult:
         from maze_core.progress import Progress
-        from maze_core.run.runtime import get_runtime
+        from maze_core.run.shared import get_runtime
 
         target = get_runtime(runtime)
         watcher = Progress(only=set())

@@ -8,8 +8,7 @@ import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from maze_core import Resources
-from maze_core.run.runtime import Runtime, get_runtime
+from maze_core import Resources, Runtime, get_runtime
 from maze_core.tools import Kind, ToolSpec, make_spec, spec_of
 from maze_langchain.tools import twin
 

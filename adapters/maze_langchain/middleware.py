@@ -16,8 +16,7 @@ from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware
 
-from maze_core import Resources
-from maze_core.run.runtime import Runtime, get_runtime
+from maze_core import Resources, Runtime, get_runtime
 from maze_core.tools import Kind
 from maze_langchain.tools import remote_tool
 

@@ -8,7 +8,7 @@ callbacks, turn a ``ToolException`` into an error message (``handle_tool_error``
 ``content_and_artifact`` and build the ``ToolMessage``. What crosses to a worker is the body:
 the tool's function (``StructuredTool`` and ``Tool``) or the tool object (a ``BaseTool``
 subclass with its own ``_run``), with the parsed arguments and the config stripped of the
-caller's live objects (:mod:`maze_langchain.config`). An exception the body raises is raised
+caller's live objects (:mod:`maze_core.run.worker.portable`). An exception the body raises is raised
 again in the caller, with its own type.
 
 Injected arguments: a tool-call id and ``InjectedState`` travel as values; a ``ToolRuntime``
@@ -28,17 +28,12 @@ import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import cloudpickle
 from langchain_core.runnables import RunnableConfig  # at run time: LangChain reads _run's hints
 
-from maze_core import Resources, Workflow
-from maze_core.errors import MazeError, user_exception
-from maze_core.graph import TaskGraph
-from maze_core.run.executors import settle
-from maze_core.run.runtime import Runtime, get_runtime
-from maze_core.run.shipping import pickled
-from maze_core.tools import Kind, as_resources, make_spec
-from maze_langchain.config import portable_config
+from maze_core import MazeError, Remote, Resources, Runtime, get_runtime
+from maze_core.run.worker.call import settle
+from maze_core.run.worker.portable import portable_config
+from maze_core.tools import Kind, as_resources
 
 if TYPE_CHECKING:
     from langchain_core.tools import BaseTool
@@ -195,18 +190,18 @@ def _injected_args_keys(self: Any) -> frozenset[str]:
 
 
 class _Body:
-    """The wrapped tool's body as a one-task Maze workflow, built once, run per call."""
+    """The wrapped tool's body as a Maze tool (run by :func:`run_tool` in a worker)."""
 
     def __init__(self, tool: BaseTool, runtime: Runtime, options: Mapping[str, Any]) -> None:
         self.tool = tool
         self.name = tool.name
-        self.runtime = runtime
         self.function_based = _function_based(tool)
-        spec = make_spec(run_tool, name=tool.name, **options)
-        workflow = Workflow(f"tool:{tool.name}")
-        workflow.add(spec, workflow.input("call"), task_name=tool.name)
-        self.graph: TaskGraph = workflow.build()
+        self.remote = Remote(run_tool, name=tool.name, runtime=runtime, **options)
         self.travels = {id(target): self._check(target) for target in self._targets()}
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.remote.runtime
 
     def _targets(self) -> list[Any]:
         if not self.function_based:
@@ -215,15 +210,13 @@ class _Body:
         return [function for function in functions if function is not None]
 
     def _check(self, target: Any) -> Any:
-        """What travels for ``target`` (see ``Runtime.ship``), once it is known it can."""
-        pickled(
+        """What travels for ``target``, once it is known it can."""
+        return self.remote.carry(
             target,
-            cloudpickle,
-            f"tool {self.name!r} cannot run in a worker",
+            subject=f"tool {self.name!r} cannot run in a worker",
             fix="create such objects inside the tool's function (or load them there once),"
             " or do not wrap this tool with remote_tool",
         )
-        return self.runtime.ship(target, self.name)
 
     def in_place(self, kwargs: Mapping[str, Any], *, asynchronous: bool) -> bool:
         """Whether this call stays in the caller: it gets the graph's store, or the tool
@@ -237,13 +230,15 @@ class _Body:
             return False
         return getattr(self.tool, "func", None) is None
 
-    def run(self, args: tuple[Any, ...], kwargs: dict[str, Any], config: Any) -> Any:
-        """Run the tool's sync body as a Maze task and wait for the run's result."""
-        return self.runtime.call(self.graph, call=self.call(False, args, kwargs, config))
+    def run(self, args: tuple[Any, ...], kwargs: dict[str, Any], config: Any) -> ToolReply:
+        """Run the tool's sync body as a Maze task and wait for its reply."""
+        reply: ToolReply = self.remote.call((self.call(False, args, kwargs, config),))
+        return reply
 
-    async def arun(self, args: tuple[Any, ...], kwargs: dict[str, Any], config: Any) -> Any:
+    async def arun(self, args: tuple[Any, ...], kwargs: dict[str, Any], config: Any) -> ToolReply:
         """The same for the async body, without blocking the event loop."""
-        return await self.runtime.submit(self.graph, call=self.call(True, args, kwargs, config))
+        reply: ToolReply = await self.remote.acall((self.call(True, args, kwargs, config),))
+        return reply
 
     def call(
         self, asynchronous: bool, args: tuple[Any, ...], kwargs: dict[str, Any], config: Any
@@ -257,11 +252,8 @@ class _Body:
         target = self.travels.get(id(target), target)
         return ToolCallBody(target, asynchronous, args, portable, portable_config(config))
 
-    def finish(self, result: Any, kwargs: Mapping[str, Any]) -> Any:
-        record = result.tasks[self.name]
-        if record.status != "done":
-            raise user_exception(record.error, self.name)
-        reply: ToolReply = result[self.name]
+    def finish(self, reply: ToolReply, kwargs: Mapping[str, Any]) -> Any:
+        """The body's value, its stream chunks replayed into the caller's writer."""
         writer = next(
             (value.stream_writer for value in kwargs.values() if _is_tool_runtime(value)), None
         )

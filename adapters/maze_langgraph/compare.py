@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from maze_core.run.runtime import Runtime
+from maze_core import Runtime
 
 __all__ = ["compare"]
 

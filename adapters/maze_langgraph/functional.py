@@ -17,11 +17,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from maze_core import Resources, Workflow
-from maze_core.errors import user_exception
-from maze_core.run.executors import settle
-from maze_core.run.runtime import Runtime
-from maze_core.tools import make_spec
+from maze_core import Remote, Runtime
 
 __all__ = ["distribute_entrypoint"]
 
@@ -86,49 +82,34 @@ def _intercepting_async(func: Callable[..., Any], runtime: Runtime) -> Callable[
     return body
 
 
-def run_task(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Worker side: the task function, called plainly (awaited if it is async)."""
-    return settle(func(*args, **kwargs))
-
-
 @functools.cache
-def _task_graph(func: Callable[..., Any]) -> Any:
-    """A one-task workflow running ``func`` (built once per task function)."""
+def _remote_of(func: Callable[..., Any], runtime: Runtime) -> tuple[Remote, Any]:
+    """``func`` as a Maze tool on ``runtime`` (made once per task function and runtime),
+    and what travels in its place with each call."""
     name = getattr(func, "__qualname__", getattr(func, "__name__", "task"))
-    name = name.replace("<", "").replace(">", "")
-    spec = make_spec(run_task, resources=Resources(), name=name)  # by reference, not a closure
-    workflow = Workflow(f"task:{name}")
-    workflow.add(
-        spec,
-        workflow.input("func"),
-        workflow.input("args"),
-        workflow.input("kwargs"),
-        task_name="task",
-    )
-    return workflow.build()
+    remote = Remote(_call, name=name.replace("<", "").replace(">", ""), runtime=runtime)
+    # checked where it must travel: a task on threads may hold anything
+    travels = remote.carry(func, subject=f"task {name!r}", fix="", check=False)
+    return remote, travels
+
+
+def _call(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """Worker side: the task function, called plainly (awaited if it is async)."""
+    return func(*args, **kwargs)
 
 
 def _remote(func: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
-    graph = _task_graph(func)
-    travels = runtime.ship(func, next(iter(graph.tasks.values())).spec.name)
+    remote, travels = _remote_of(func, runtime)
     if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)
         async def astub(*args: Any, **kwargs: Any) -> Any:
-            result = await runtime.submit(graph, func=travels, args=args, kwargs=kwargs)
-            return _value(result)
+            return await remote.acall((travels, *args), kwargs)
 
         return astub
 
     @functools.wraps(func)
     def stub(*args: Any, **kwargs: Any) -> Any:
-        return _value(runtime.call(graph, func=travels, args=args, kwargs=kwargs))
+        return remote.call((travels, *args), kwargs)
 
     return stub
-
-
-def _value(result: Any) -> Any:
-    record = result.tasks["task"]
-    if record.status != "done":
-        raise user_exception(record.error, "task")
-    return result["task"]

@@ -24,7 +24,6 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import cloudpickle
 from langgraph._internal._constants import (
     CONF,
     CONFIG_KEY_RUNTIME,
@@ -33,13 +32,9 @@ from langgraph._internal._constants import (
 )
 from langgraph.config import get_config
 
-from maze_core import MazeError, Resources, Workflow
-from maze_core.errors import user_exception
-from maze_core.graph import TaskGraph
-from maze_core.run.runtime import RunHints, Runtime, get_runtime
-from maze_core.run.shipping import pickled
-from maze_core.tools import as_resources, make_spec
-from maze_langchain.config import portable, portable_config
+from maze_core import MazeError, Remote, Resources, RunHints, Runtime, get_runtime
+from maze_core.run.worker.portable import portable, portable_config
+from maze_core.tools import as_resources
 from maze_langgraph.remote import NodeCall, NodeReply, run_node
 from maze_langgraph.structure import GraphShape
 
@@ -143,14 +138,11 @@ def _distributed_node(
         or "store" in accepts
     ):
         return None
-    if check:
-        _checkpickles(name, func)
     placement = _resources(name, node, declared)
-    submit = _NodeTask(graph.name or "graph", name, func, placement, shape)
-    submit.travels = runtime.ship(func, submit.name)
+    submit = _NodeTask(graph.name or "graph", name, func, placement, shape, runtime, check)
     stub_bound = copy.copy(bound)
-    stub_bound.func = submit.sync_stub(runtime)
-    stub_bound.afunc = submit.async_stub(runtime)
+    stub_bound.func = submit.sync_stub()
+    stub_bound.afunc = submit.async_stub()
     return node.copy(update={"bound": stub_bound})
 
 
@@ -167,16 +159,6 @@ def _resources(name: str, node: Any, declared: Mapping[str, Resources]) -> _Plac
     return _Placement(spec, kind, model)
 
 
-def _checkpickles(name: str, func: Any) -> None:
-    pickled(
-        func,
-        cloudpickle,
-        f"node {name!r} cannot run in a worker",
-        fix=f"create such objects inside the node, or keep it local:"
-        f" distribute(graph, keep_local=[{name!r}])",
-    )
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Placement:
     resources: Resources
@@ -185,40 +167,52 @@ class _Placement:
 
 
 class _NodeTask:
-    """One node as a Maze tool, with a one-task workflow built once and run per call."""
+    """One node as a Maze tool (its body run by ``remote.run_node`` in a worker)."""
 
     def __init__(
-        self, graph_name: str, node: str, func: Any, placement: _Placement, shape: GraphShape
+        self,
+        graph_name: str,
+        node: str,
+        func: Any,
+        placement: _Placement,
+        shape: GraphShape,
+        runtime: Runtime,
+        check: bool,
     ) -> None:
-        resources, model = placement.resources, placement.model
         self.node = node
         self.func = func
-        self.travels: Any = func  # what goes to workers in its place (Runtime.ship)
         self.shape = shape
+        self.remote = Remote(
+            run_node,
+            name=f"{graph_name}.{node}".replace(" ", "_"),
+            runtime=runtime,
+            resources=placement.resources,
+            kind=placement.kind,
+            model=placement.model,
+            observe=functools.partial(shape.observed, node),
+            task=node,
+        )
+        self.travels = self.remote.carry(  # what goes to workers in the function's place
+            func,
+            subject=f"node {node!r} cannot run in a worker",
+            fix=f"create such objects inside the node, or keep it local:"
+            f" distribute(graph, keep_local=[{node!r}])",
+            check=check,
+        )
 
-        # one module-level function for every node (pickled by reference: a closure per
-        # node would be pickled by value with every call), under a name per node
-        self.name = name = f"{graph_name}.{node}".replace(" ", "_")
-        spec = make_spec(run_node, resources=resources, kind=placement.kind, model=model, name=name)
-        workflow = Workflow(f"{graph_name}:{node}")
-        workflow.add(spec, workflow.input("call"), task_name=node)
-        self.task_graph: TaskGraph = workflow.build()
-
-    def sync_stub(self, runtime: Runtime) -> Any:
+    def sync_stub(self) -> Any:
         @functools.wraps(self.func)
         def stub(state: Any, **injected: Any) -> Any:
             call, loop, hints = self._call(state, injected)
-            result = runtime.call(self.task_graph, hints=hints, call=call)
-            return self._finish(result, loop)
+            return self._finish(self.remote.call((call,), hints=hints), loop)
 
         return stub
 
-    def async_stub(self, runtime: Runtime) -> Any:
+    def async_stub(self) -> Any:
         @functools.wraps(self.func)
         async def astub(state: Any, **injected: Any) -> Any:
             call, loop, hints = self._call(state, injected)
-            result = await runtime.submit(self.task_graph, hints=hints, call=call)
-            return self._finish(result, loop)
+            return self._finish(await self.remote.acall((call,), hints=hints), loop)
 
         return astub
 
@@ -244,13 +238,7 @@ class _NodeTask:
         hints = RunHints(configurable.get(_STARTED), self.shape.work_after(self.node))
         return call, loop, hints
 
-    def _finish(self, result: Any, loop: _Loop) -> Any:
-        record = result.tasks[self.node]
-        if record.seconds is not None:
-            self.shape.observed(self.node, record.seconds)
-        if record.status != "done":
-            raise user_exception(record.error, self.node)
-        reply: NodeReply = result[self.node]
+    def _finish(self, reply: NodeReply, loop: _Loop) -> Any:
         loop.replay(reply)
         if reply.error is not None:
             raise reply.error

@@ -29,7 +29,7 @@ from langgraph._internal._scratchpad import PregelScratchpad
 from langgraph.errors import GraphBubbleUp
 from langgraph.runtime import Runtime
 
-from maze_core.run.executors import settle
+from maze_core.run.worker.call import settle
 
 __all__ = ["NodeCall", "NodeReply", "run_node"]
 

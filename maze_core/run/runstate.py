@@ -23,8 +23,8 @@ from maze_core.errors import (
 )
 from maze_core.graph import Task, TaskGraph, resolve
 from maze_core.predict.features import call_features, clean
-from maze_core.run.executors import Outcome
 from maze_core.run.result import RunResult, TaskRecord
+from maze_core.run.worker.call import Outcome
 from maze_core.schedule.events import Dispatch, Event, TaskDone, TaskError
 
 __all__ = ["RunBook", "RunRecord"]

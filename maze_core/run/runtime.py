@@ -10,19 +10,16 @@ again, so an event appended while another thread was draining is never stranded.
 Correctness rules:
 * Outputs are stored only for the attempt the scheduler is running; a late result of an
   abandoned attempt (timed out, cancelled) is dropped, and resources are released once.
-* User code never raises into the loop: :func:`run_call` turns its exceptions into data,
-  and anything else going wrong while dispatching fails that task, not the runtime.
+* User code never raises into the loop: the worker contract (``worker.call.run_call``)
+  turns its exceptions into data, and anything else going wrong while dispatching fails
+  that task, not the runtime.
 """
 
 from __future__ import annotations
 
 import abc
-import atexit
-import functools
 import itertools
 import logging
-import math
-import os
 import threading
 import time
 from collections import deque
@@ -31,30 +28,13 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-import cloudpickle
-
-from maze_core.errors import SerializationError, TaskTimeoutError, ValidationError
+from maze_core.errors import TaskTimeoutError, ValidationError
 from maze_core.graph import TaskGraph, Workflow
 from maze_core.plugins import make_plugin_manager
 from maze_core.predict.malearn import MaLearn
 from maze_core.predict.store import HistoryStore
-from maze_core.run.context import TaskContext
-from maze_core.run.executors import (
-    ExecutorName,
-    Outcome,
-    ProcessExecutor,
-    WorkerProcess,
-    make_executor,
-    run_call,
-    spin_budget,
-    unpicklable_part,
-)
-from maze_core.run.machine import detect_cpus, detect_gpus, detect_memory
-from maze_core.run.models import ModelUse
 from maze_core.run.result import RunResult
 from maze_core.run.runstate import RunBook
-from maze_core.run.shipping import shipped_once
-from maze_core.run.timers import Deadlines
 from maze_core.schedule import (
     Cancel,
     CancelRun,
@@ -69,9 +49,9 @@ from maze_core.schedule import (
 )
 from maze_core.schedule.events import Event, Instruction
 from maze_core.schedule.policies import POLICIES, Policy, make_policy
-from maze_core.tools import ToolRegistry, ToolSpec, parse_size
+from maze_core.tools import ToolRegistry
 
-__all__ = ["LocalRuntime", "RunHandle", "RunHints", "Runtime", "get_runtime"]
+__all__ = ["RunHandle", "RunHints", "Runtime"]
 
 log = logging.getLogger("maze")
 _RUN_IDS = itertools.count(1)  # one sequence for every runtime: hooks tell runs apart
@@ -357,160 +337,6 @@ class Runtime(abc.ABC):
         """Start the task on the node the scheduler chose; report its outcome via ``_post``."""
 
 
-class LocalRuntime(Runtime):
-    """Runs tasks on this machine, which is one node with its CPUs, memory and GPUs.
-
-    ``executor`` runs cpu and gpu tasks: ``threads`` (default), ``processes`` (CPU-bound
-    Python; functions shipped with cloudpickle) or ``inline`` (one at a time, in the
-    submitting thread: for debugging). io tasks always run on threads (inline when the
-    executor is inline). Capacities default to what the machine has and can be overridden.
-    ``policy`` orders ready tasks: ``daps`` (default), ``fcfs``, ``heft``, ``maze-original``,
-    ``agent-level``, a name a plugin registered, or a Policy object. Models of tools
-    declared with ``load=`` stay resident in each worker process until unused for
-    ``model_idle_s`` seconds. ``max_result`` bounds what a result may take (pickled) to come
-    back from a worker process: a bigger one fails its task with a SerializationError.
-    """
-
-    def __init__(
-        self,
-        executor: ExecutorName = "threads",
-        *,
-        cpus: float | None = None,
-        memory: int | str | None = None,
-        gpus: int | None = None,
-        gpu_memory: int | str | None = None,
-        custom: dict[str, float] | None = None,
-        policy: str | Policy = "daps",
-        predictor: MaLearn | bool = True,
-        plugins: Iterable[Any] = (),
-        autoload_plugins: bool | None = None,
-        max_io_threads: int = 256,
-        model_idle_s: float = 300.0,
-        max_result: int | str | None = None,
-    ) -> None:
-        node = _local_node(cpus, memory, gpus, gpu_memory, custom or {})
-        super().__init__(
-            [node],
-            policy=policy,
-            predictor=predictor,
-            plugins=plugins,
-            autoload_plugins=autoload_plugins,
-        )
-        self.executor_name = executor
-        slots = max(1, math.ceil(node.cpus))
-        workers = slots if executor == "processes" else max(32, 4 * slots)
-        limit = parse_size(max_result, what="max_result")
-        self._executor = make_executor(executor, max_workers=workers, max_result=limit)
-        io_name = "inline" if executor == "inline" else "threads"
-        self._io_executor = make_executor(io_name, max_workers=max_io_threads)
-        self._deadlines = Deadlines()
-        self.model_idle_s = model_idle_s
-        # run id -> the worker its waiter reads, and how long to poll it before sleeping
-        self._collected: dict[int, tuple[WorkerProcess, float]] = {}
-        self._spin_s = spin_budget()
-
-    def __repr__(self) -> str:
-        node = self.scheduler.nodes["local"]
-        return f"LocalRuntime({self.executor_name!r}, cpus={node.cpus:g}, gpus={node.gpus})"
-
-    def _wait_here(self, run_id: int) -> None:
-        """On worker processes this thread reads the result of its run's task from the
-        worker when the task started at once (see ``_dispatch``), which saves waking a
-        reader thread and then this one; completing the attempt, it runs the loop."""
-        executor = self._executor
-        while (collected := self._collected.pop(run_id, None)) is not None:
-            assert isinstance(executor, ProcessExecutor)
-            executor.collect(*collected)
-
-    def ship(self, fn: Any, name: str) -> Any:
-        """On worker processes, ``fn`` as a :class:`~maze_core.run.shipping.Shipped` when
-        it would travel by value (a script's function, a closure): pickled once here instead
-        of with every call, which then pickles with the C pickler (~20 against ~100 µs)."""
-        if self.executor_name != "processes":
-            return fn
-        return shipped_once(fn, cloudpickle)
-
-    def close(self) -> None:
-        super().close()
-        self._deadlines.close()
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        self._io_executor.shutdown(wait=False, cancel_futures=True)
-
-    def _dispatch(self, instruction: Dispatch) -> None:
-        run_id, task_id, attempt = instruction.run_id, instruction.task_id, instruction.attempt
-
-        def report(future: Future[Outcome]) -> None:
-            self._post(lambda: self.book.outcome(run_id, task_id, attempt, future))
-
-        try:
-            task, args, kwargs = self.book.running(instruction)
-            spec = task.spec
-            executor = self._io_executor if spec.kind == "io" else self._executor
-            in_process = self.executor_name == "processes" and spec.kind != "io"
-            allocation = instruction.allocation
-            env = _gpu_env(allocation.gpu_ids) if in_process else None
-            context = TaskContext.of(instruction, self.book.wrappers(run_id, task, attempt))
-            model = model_use(spec, self.model_idle_s)
-            submit: Callable[..., Future[Outcome]] = executor.submit
-            if (
-                in_process
-                and self._waiters.get(run_id) == threading.get_ident()
-                and run_id not in self._collected  # it reads one worker at a time
-            ):
-                submit = functools.partial(self._submit_collected, run_id, task_id)
-            try:
-                future = submit(
-                    run_call, spec.fn, args, kwargs, spec.is_async, env, in_process, context, model
-                )
-            except SerializationError as error:  # name the tool's argument, not run_call's
-                names = tuple(spec.parameters["properties"])
-                part = unpicklable_part(spec.fn, args, kwargs, names)
-                raise SerializationError(
-                    f"{part} cannot be pickled to send it to a worker process",
-                    fix=error.fix,
-                    culprit=part,
-                ) from None
-        except Exception as exc:  # a bad input selection, an unpicklable call: the task fails
-            failed: Future[Outcome] = Future()
-            failed.set_exception(exc)
-            report(failed)
-            return
-        if spec.timeout is not None:
-            self._deadlines.add(
-                time.monotonic() + spec.timeout,
-                lambda: self._expire(run_id, task_id, attempt, future),
-            )
-        future.add_done_callback(report)
-
-    def _submit_collected(self, run_id: int, task_id: str, *call: Any) -> Future[Outcome]:
-        """Submit a task of a run whose waiter is this thread (in :meth:`call`): it will
-        read the result from the worker itself, polling for it first if MaLearn expects
-        the task to end within the polling budget (``executors.spin_budget``)."""
-        executor = self._executor
-        assert isinstance(executor, ProcessExecutor)
-        future, worker = executor.submit_collected(*call)
-        if worker is not None:
-            p90 = self.book.predicted_p90(run_id, task_id)
-            spin_s = self._spin_s if p90 is not None and p90 < self._spin_s else 0.0
-            self._collected[run_id] = (worker, spin_s)
-        return future
-
-    def _expire(self, run_id: int, task_id: str, attempt: int, future: Future[Outcome]) -> None:
-        """An attempt ran out of time: fail it, and stop its worker process if it has one
-        (threads cannot be stopped: an abandoned thread attempt finishes in the background)."""
-        self._post(lambda: self.book.expired(run_id, task_id, attempt))
-        executor = self._executor
-        if not future.done() and isinstance(executor, ProcessExecutor):
-            executor.kill(future)
-
-
-def model_use(spec: ToolSpec, idle_s: float) -> ModelUse | None:
-    """What a call of ``spec`` needs resident (None for tools without a model loader)."""
-    if spec.load is None or spec.model is None:
-        return None
-    return ModelUse(spec.model, spec.load, idle_s)
-
-
 def _predictor(predictor: MaLearn | bool) -> MaLearn | None:
     """The runtime's MaLearn: a given one, a new one with the history store, or none."""
     if isinstance(predictor, MaLearn):
@@ -525,83 +351,3 @@ def _predictor(predictor: MaLearn | bool) -> MaLearn | None:
         )
         store = None
     return MaLearn(store=store)
-
-
-def _gpu_env(gpu_ids: tuple[int, ...]) -> dict[str, str] | None:
-    """The environment that pins a process to its GPUs (None when it has none)."""
-    return {"CUDA_VISIBLE_DEVICES": ",".join(map(str, gpu_ids))} if gpu_ids else None
-
-
-def _local_node(
-    cpus: float | None,
-    memory: int | str | None,
-    gpus: int | None,
-    gpu_memory: int | str | None,
-    custom: dict[str, float],
-) -> Node:
-    detected_gpus, detected_gpu_memory = detect_gpus() if gpus is None else (gpus, 0)
-    return Node(
-        "local",
-        cpus=float(detect_cpus() if cpus is None else cpus),
-        memory=parse_size(memory, what="memory") or 0 if memory is not None else detect_memory(),
-        gpus=detected_gpus,
-        gpu_memory=parse_size(gpu_memory, what="gpu_memory") or detected_gpu_memory,
-        custom=custom,
-    )
-
-
-_default_runtime: LocalRuntime | None = None
-_default_lock = threading.Lock()
-
-
-def get_runtime(runtime: Runtime | str | None = None) -> Runtime:
-    """``runtime`` itself, or by name: ``None``/``"local"`` is the shared local runtime
-    (threads), ``"threads"``, ``"processes"`` and ``"inline"`` a shared one of that kind."""
-    global _default_runtime
-    if isinstance(runtime, Runtime):
-        return runtime
-    if runtime in (None, "local", "threads"):
-        with _default_lock:
-            if _default_runtime is None or _default_runtime._closed:
-                _default_runtime = LocalRuntime()
-                atexit.register(_default_runtime.close)
-            return _default_runtime
-    if runtime == "ray":
-        return _shared_ray()
-    if runtime == "inline":
-        return _named_runtime("inline")
-    if runtime == "processes":
-        return _named_runtime("processes")
-    raise ValidationError(
-        f"unknown runtime {runtime!r}",
-        fix='pass a Runtime object, or one of "local", "threads", "processes", "inline", "ray"',
-        culprit=runtime,
-    )
-
-
-_named: dict[str, LocalRuntime] = {}
-
-
-def _named_runtime(name: ExecutorName) -> LocalRuntime:
-    with _default_lock:
-        runtime = _named.get(name)
-        if runtime is None or runtime._closed:
-            runtime = _named[name] = LocalRuntime(name)
-            atexit.register(runtime.close)
-        return runtime
-
-
-_ray_runtime: Runtime | None = None
-
-
-def _shared_ray() -> Runtime:
-    """One RayRuntime per process for ``runtime="ray"``: joins a running cluster when there
-    is one (``ray start``, ``RAY_ADDRESS``), else starts an embedded local Ray."""
-    global _ray_runtime
-    from maze_core.run.ray import RayRuntime
-
-    with _default_lock:
-        if _ray_runtime is None or _ray_runtime._closed:
-            _ray_runtime = RayRuntime(address=os.environ.get("RAY_ADDRESS"))
-            atexit.register(_ray_runtime.close)
-        return _ray_runtime

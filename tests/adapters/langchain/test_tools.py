@@ -298,7 +298,7 @@ def test_conversions_both_ways(processes):
     assert (as_lc.name, as_lc.description) == ("scale", "Multiply x by factor.")
     assert set(as_lc.args) == {"x", "factor"}
     assert as_lc.invoke({"x": 4}) == 8
-    assert as_lc.maze_body.graph.tasks["scale"].spec.retries == 1
+    assert as_lc.maze_body.remote.graph.tasks["scale"].spec.retries == 1
 
     spec = from_langchain_tool(add, resources=Resources(cpus=1))
     assert spec.parameters["required"] == ["a", "b"]

@@ -1,317 +1,35 @@
-"""Executors: where a task's code runs. Each follows ``concurrent.futures.Executor``.
+"""Worker processes for CPU-bound Python: a pool fed through two one-way pipes per worker.
 
-* ``inline``: in the caller's thread at ``submit`` (for debugging; the future is done on return).
-* ``threads``: a pool of daemon threads; the default, right for I/O-bound and GIL-releasing
-  code.
-* ``processes``: a process pool for CPU-bound Python. The call is shipped with cloudpickle
-  where it must be (see :func:`dumps`), so lambdas, closures and functions defined in
-  ``__main__`` or a notebook work; anything that cannot be pickled fails at ``submit`` with a
-  :class:`SerializationError` that names it.
-
-The runtime never hands user code to an executor directly: it submits :func:`run_call`,
-which measures the attempt and turns the user's exception into data (:class:`Outcome`), so
-an exception *from the future* always means the infrastructure failed (a dead worker, an
-unpicklable result), never the user's code.
+The call is shipped with cloudpickle where it must be (see
+:func:`maze_core.run.worker.wire.dumps`), so lambdas, closures and functions defined in
+``__main__`` or a notebook work; anything that cannot be pickled fails at ``submit`` with a
+:class:`~maze_core.errors.SerializationError` that names it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
-import inspect
-import logging
 import math
 import multiprocessing
 import os
-import pickle
-import queue
 import select
 import threading
 import time
-import traceback
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import cloudpickle
 
-from maze_core.errors import SerializationError, TaskFailedError, ValidationError, WorkerLostError
-from maze_core.run.context import TaskContext, _current, _exported
-from maze_core.run.machine import detect_cpus
-from maze_core.run.models import ModelUse, serving
+from maze_core.errors import SerializationError, WorkerLostError
+from maze_core.run.local.machine import detect_cpus
+from maze_core.run.worker.call import portable_error
+from maze_core.run.worker.wire import dumps, dumps_call, result_too_large
 
-__all__ = [
-    "EXECUTORS",
-    "ExecutorName",
-    "InlineExecutor",
-    "Outcome",
-    "ProcessExecutor",
-    "ThreadExecutor",
-    "make_executor",
-    "run_call",
-    "settle",
-]
-
-log = logging.getLogger("maze")
-
-ExecutorName = Literal["inline", "threads", "processes"]
-EXECUTORS: tuple[ExecutorName, ...] = ("inline", "threads", "processes")
-
-
-@dataclass(slots=True)
-class Outcome:
-    """What one attempt did: its value, or the exception it raised with the traceback text."""
-
-    ok: bool
-    value: Any
-    error: BaseException | None
-    traceback: str
-    started: float
-    finished: float
-    exported: dict[str, float] = field(default_factory=dict)
-    output_size: int = 0
-    held: bool = False  # the value is in the driver, not on the node that ran it
-
-
-def size_hint(value: Any, depth: int = 3) -> int:
-    """Roughly how many bytes ``value`` takes, cheaply: exact for bytes, strings and buffers
-    with ``nbytes`` (NumPy, PyTorch, Arrow), summed over the first items of containers and
-    the fields of objects (a dataclass, a pydantic model, a reply wrapping the value), a
-    small constant otherwise. Data affinity only needs to tell kilobytes from gigabytes, and
-    whether a value is small enough to ride in a report; serializing it a second time to
-    weigh it would cost what it saves."""
-    if value is None or isinstance(value, int | float):
-        return 64
-    if isinstance(value, bytes | bytearray | str):
-        return len(value)
-    nbytes = getattr(value, "nbytes", None)
-    if isinstance(nbytes, int):
-        return nbytes
-    if isinstance(value, memoryview):
-        return value.nbytes
-    if depth > 0:
-        items = _parts(value)
-        if items is not None:
-            sample = items[:_SIZE_SAMPLE]
-            weight = sum(size_hint(item, depth - 1) for item in sample)
-            return 64 + weight * len(items) // max(1, len(sample))
-    return 64
-
-
-_SIZE_SAMPLE = 8  # items weighed per level: at most 8**3 calls for a value
-
-
-def _parts(value: Any) -> list[Any] | None:
-    """The items of a container or the field values of an object; None for anything else."""
-    if isinstance(value, list | tuple | set | frozenset):
-        return list(value)
-    if isinstance(value, dict):
-        return list(value.values())
-    if isinstance(value, type) or callable(value):
-        return None
-    fields = getattr(value, "__dict__", None)
-    if isinstance(fields, dict):
-        return list(fields.values())
-    slots = getattr(type(value), "__slots__", ())
-    return [getattr(value, name, None) for name in slots] if slots else None
-
-
-def run_call(
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: Mapping[str, Any],
-    is_async: bool = False,
-    env: Mapping[str, str] | None = None,
-    portable: bool = False,
-    context: TaskContext | None = None,
-    model: ModelUse | None = None,
-) -> Outcome:
-    """Run one attempt of a task in the worker and report it as an :class:`Outcome`.
-
-    ``env`` is applied to the process (only in process workers, where it is private);
-    ``portable`` replaces an exception that cannot be pickled by a description of it;
-    ``context`` is what :func:`maze_core.current_task` returns while the tool runs;
-    ``model`` the model :func:`maze_core.current_model` returns (loaded once per process).
-    """
-    if env:
-        os.environ.update(env)
-    token = _current.set(context)
-    exported: dict[str, float] = {}
-    export_token = _exported.set(exported)
-    started = time.time()
-    try:
-        with _around(model, context):
-            started = time.time()  # a model load is not the tool's duration
-            value = fn(*args, **kwargs)
-            if is_async:
-                value = _run_coroutine(value)
-    except Exception as exc:
-        error = _portable_error(exc) if portable else exc
-        return Outcome(False, None, error, traceback.format_exc(), started, time.time())
-    finally:
-        _current.reset(token)
-        _exported.reset(export_token)
-    return Outcome(True, value, None, "", started, time.time(), exported)
-
-
-_NOTHING = contextlib.nullcontext()
-
-
-def _around(
-    model: ModelUse | None, context: TaskContext | None
-) -> contextlib.AbstractContextManager[Any]:
-    """What the call runs inside: its model and the plugins' wrappers, or (the usual case,
-    and a few µs of every task) nothing."""
-    if model is None and (context is None or not context.wrappers):
-        return _NOTHING
-    return _serving_wrapped(model, context)
-
-
-@contextlib.contextmanager
-def _serving_wrapped(model: ModelUse | None, context: TaskContext | None) -> Iterator[None]:
-    with serving(model), _wrapped(context):
-        yield
-
-
-@contextlib.contextmanager
-def _wrapped(context: TaskContext | None) -> Iterator[None]:
-    """Enter what plugins asked the call to run inside (see the ``maze_task_wrap`` hook)."""
-    if context is None or not context.wrappers:
-        yield
-        return
-    with contextlib.ExitStack() as stack:
-        for path, argument in context.wrappers:
-            try:
-                factory = _factory(path)
-            except (ImportError, AttributeError, ValueError) as exc:
-                log.warning("maze: cannot wrap task %s in %s here: %s", context.task_id, path, exc)
-                continue
-            stack.enter_context(factory(argument))
-        yield
-
-
-@functools.cache
-def _factory(path: str) -> Callable[[Any], contextlib.AbstractContextManager[Any]]:
-    module, _, name = path.partition(":")
-    factory: Callable[[Any], contextlib.AbstractContextManager[Any]] = getattr(
-        importlib.import_module(module), name
-    )
-    return factory
-
-
-def settle(value: Any) -> Any:
-    """``value``, or what it resolves to when it is awaitable (for worker-side code that
-    calls a function which may be async: an adapter's node, task or tool)."""
-    if not inspect.isawaitable(value):
-        return value
-
-    async def wait() -> Any:
-        return await value
-
-    return _run_coroutine(wait())
-
-
-def _run_coroutine(coroutine: Any) -> Any:
-    """``asyncio.run`` (asyncio is imported here, not with Maze: ~35 ms of every start)."""
-    import asyncio
-
-    return asyncio.run(coroutine)
-
-
-def _portable_error(exc: Exception) -> Exception:
-    try:
-        cloudpickle.loads(cloudpickle.dumps(exc))
-    except Exception:
-        return TaskFailedError(
-            f"the task raised {type(exc).__qualname__}: {exc} (the exception could not be"
-            " pickled, so this describes it)",
-            fix="make the exception picklable (pass all __init__ arguments to super().__init__)",
-            culprit=type(exc).__qualname__,
-        )
-    return exc
-
-
-class InlineExecutor(Executor):
-    """Runs each call in the caller's thread during ``submit``: deterministic, for debugging."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        _fulfil(future, fn, args, kwargs)
-        return future
-
-
-def _fulfil(
-    future: Future[Any], fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> None:
-    """Run the call into ``future`` unless it was cancelled while queued."""
-    if not future.set_running_or_notify_cancel():
-        return
-    try:
-        result = fn(*args, **kwargs)
-    except BaseException as exc:
-        future.set_exception(exc)
-    else:
-        future.set_result(result)
-
-
-class ThreadExecutor(Executor):
-    """A pool of daemon threads, started on demand up to ``max_workers``.
-
-    Unlike ``ThreadPoolExecutor``, whose threads the interpreter joins at exit, an abandoned
-    call here (timed out, or never returning) cannot keep the program from exiting.
-    """
-
-    def __init__(self, max_workers: int, name: str = "maze-worker") -> None:
-        self._max_workers = max_workers
-        self._name = name
-        self._queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-        self._shut = False
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        with self._lock:
-            if self._shut:
-                raise RuntimeError("cannot submit to an executor that was shut down")
-            self._queue.put((future, fn, args, kwargs))
-            if not self._idle.acquire(blocking=False) and len(self._threads) < self._max_workers:
-                name = f"{self._name}-{len(self._threads)}"
-                thread = threading.Thread(target=self._work, name=name, daemon=True)
-                thread.start()
-                self._threads.append(thread)
-        return future
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        with self._lock:
-            self._shut = True
-            threads = list(self._threads)
-        while cancel_futures:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                item[0].cancel()
-        for _ in threads:
-            self._queue.put(None)
-        if wait:
-            for thread in threads:
-                thread.join()
-
-    def _work(self) -> None:
-        while (item := self._queue.get()) is not None:
-            _fulfil(*item)
-            del item  # drop references before idling
-            self._idle.release()
-
-
-_WorkItem = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+__all__ = ["SPIN_S", "ProcessExecutor", "WorkerProcess", "spin_budget"]
 
 
 class ProcessExecutor(Executor):
@@ -707,66 +425,6 @@ def _before_interpreter_joins(callback: Callable[[], None]) -> None:
         atexit.register(callback)
 
 
-def dumps(value: Any) -> bytes:
-    """``value`` pickled for a worker forked from this process, or for this process from it.
-
-    The C pickler when what it wrote names only code both sides import (about 3x faster
-    than cloudpickle: ~25 against ~65 µs for a LangGraph node's call), cloudpickle
-    otherwise: for lambdas, closures and local classes, which only it can pickle, and for
-    anything of ``__main__`` or a module registered to travel by value, which it ships by
-    value (a notebook may have redefined a function since the worker was forked)."""
-    try:
-        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:
-        return bytes(cloudpickle.dumps(value))
-    if b"__main__" in data or any(
-        name.encode() in data for name in cloudpickle.list_registry_pickle_by_value()
-    ):
-        return bytes(cloudpickle.dumps(value))
-    return data
-
-
-def dumps_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bytes:
-    """Pickle a call for another process; on failure, name the part that cannot travel."""
-    try:
-        return dumps((fn, args, kwargs))
-    except Exception as exc:
-        culprit = unpicklable_part(fn, args, kwargs)
-        raise SerializationError(
-            f"{culprit} cannot be pickled to send it to a worker process: {exc}",
-            fix="pass plain data (or use the 'threads' executor for objects tied to this process)",
-            culprit=culprit,
-        ) from None
-
-
-def unpicklable_part(
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: Mapping[str, Any],
-    names: tuple[str, ...] = (),
-) -> str:
-    """Which part of a call cannot be pickled: the function, or an argument by name
-    (positional arguments are named after ``names`` when given)."""
-    parts: list[tuple[str, Any]] = [(f"function {getattr(fn, '__qualname__', fn)!r}", fn)]
-    parts += [
-        (f"argument {names[i]!r}" if i < len(names) else f"positional argument {i}", value)
-        for i, value in enumerate(args)
-    ]
-    parts += [(f"argument {name!r}", value) for name, value in kwargs.items()]
-    for label, value in parts:
-        if _fails_to_pickle(value):
-            return f"{label} ({type(value).__name__})"
-    return "the call"
-
-
-def _fails_to_pickle(value: Any) -> bool:
-    try:
-        cloudpickle.dumps(value)
-    except Exception:
-        return True
-    return False
-
-
 def _run_payload(payload: bytes, max_result: int | None = None) -> bytes:
     """Worker side of :class:`ProcessExecutor`: run the call, pickle what it returned
     (refused when that is over ``max_result`` bytes)."""
@@ -774,7 +432,7 @@ def _run_payload(payload: bytes, max_result: int | None = None) -> bytes:
     try:
         result: tuple[bool, Any] = (True, fn(*args, **kwargs))
     except BaseException as exc:
-        result = (False, _portable_error(exc) if isinstance(exc, Exception) else exc)
+        result = (False, portable_error(exc) if isinstance(exc, Exception) else exc)
     try:
         data = dumps(result)
     except Exception as exc:
@@ -788,31 +446,3 @@ def _run_payload(payload: bytes, max_result: int | None = None) -> bytes:
         value = getattr(result[1], "value", result[1])  # an Outcome carries the tool's value
         return bytes(cloudpickle.dumps((False, result_too_large(value, len(data), max_result))))
     return data
-
-
-def result_too_large(value: Any, size: int, limit: int) -> SerializationError:
-    """The error of a task whose result is over the runtime's ``max_result``."""
-    kind = type(value).__name__
-    return SerializationError(
-        f"the task's result ({kind}, {size:,} bytes) is over the runtime's limit of"
-        f" {limit:,} bytes (max_result)",
-        fix="return less (write big data to storage and return where it is), or raise"
-        " max_result= of the runtime",
-        culprit=kind,
-    )
-
-
-def make_executor(name: str, *, max_workers: int, max_result: int | None = None) -> Executor:
-    """An executor by name: ``inline``, ``threads`` or ``processes`` (``max_result``
-    bounds what a result may take to come back from a process)."""
-    if name == "inline":
-        return InlineExecutor()
-    if name == "threads":
-        return ThreadExecutor(max_workers)
-    if name == "processes":
-        return ProcessExecutor(max_workers, max_result=max_result)
-    raise ValidationError(
-        f"unknown executor {name!r}",
-        fix=f"use one of {', '.join(EXECUTORS)}",
-        culprit=name,
-    )

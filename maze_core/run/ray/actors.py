@@ -3,7 +3,7 @@
 A tool with ``load=`` runs in per-node model actors.
 
 Each actor is one worker process pinned to one node; it builds the model on its first call
-(see :mod:`maze_core.run.models`) and serves calls concurrently on threads, as many as
+(see :mod:`maze_core.run.worker.models`) and serves calls concurrently on threads, as many as
 share its device: one per actor for whole-GPU requests (a second concurrent call gets a
 second actor, with its own device), ``1 / gpus`` for fractional ones, and any number for
 CPU-only models (one copy of the model per node; such tools should release the GIL, as

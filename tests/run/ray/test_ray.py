@@ -24,7 +24,7 @@ from maze_core import (
 )
 from maze_core.hookspecs import hookimpl
 from maze_core.predict.model import Prediction
-from maze_core.run.ray_tasks import INLINE_BYTES
+from maze_core.run.ray.tasks import INLINE_BYTES
 
 
 @tool
@@ -258,8 +258,8 @@ def slow_call(call: list, *deps: object) -> tuple[list, None]:
 def test_a_lane_takes_calls_once_warm_and_one_at_a_time(ray_runtime):
     import ray
 
-    from maze_core.run.ray import _options
-    from maze_core.run.ray_actors import ModelActors
+    from maze_core.run.ray.actors import ModelActors
+    from maze_core.run.ray.remotes import options as _options
 
     node = next(iter(ray_runtime.scheduler.nodes))
     actors = ModelActors(ray, lambda node, model: None)

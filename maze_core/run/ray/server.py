@@ -56,7 +56,7 @@ class SchedulerService:
     """The shared scheduler, as a Ray actor: a RayRuntime serving every client's runs."""
 
     def __init__(self, policy: str = "daps") -> None:
-        from maze_core.run.ray import RayRuntime
+        from maze_core.run.ray.runtime import RayRuntime
 
         self.runtime = RayRuntime(policy=policy, shared=False)
         self._handles: dict[int, Any] = {}

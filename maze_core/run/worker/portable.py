@@ -1,4 +1,5 @@
-"""What of a LangChain ``RunnableConfig`` can travel to a worker.
+"""What of a call's context can travel to a worker: values that pickle, and what of a
+LangChain ``RunnableConfig`` does (both adapters send one with every call).
 
 A config inside an agent or graph carries live objects of the caller's process: callback
 managers, LangGraph's ``__pregel_*`` loop internals (channels, the checkpointer, the send

@@ -17,7 +17,7 @@ from maze_core import (
     current_model,
     tool,
 )
-from maze_core.run.models import ModelCache, ModelUse
+from maze_core.run.worker.models import ModelCache, ModelUse
 
 
 def load_counter() -> dict:
@@ -36,7 +36,7 @@ def scaled(x: int) -> int:
 @pytest.fixture
 def marks(tmp_path, monkeypatch):
     monkeypatch.setenv("MAZE_TEST_MARKS", str(tmp_path))
-    from maze_core.run.models import CACHE
+    from maze_core.run.worker.models import CACHE
 
     CACHE.clear()
     yield tmp_path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from maze_core.run import shipping
+from maze_core.run.worker import shipping
 
 
 def test_a_module_is_importable_everywhere_only_from_a_folder_the_environment_puts_on_the_path(
@@ -67,7 +67,7 @@ def test_a_script_function_shipped_to_local_processes_lets_calls_use_the_c_pickl
     import pickle
 
     from maze_core import LocalRuntime
-    from maze_core.run.executors import dumps
+    from maze_core.run.worker.wire import dumps
 
     namespace: dict = {"__name__": "__main__"}
     exec("def node(state):\n    return {'n': state['n'] + 1}\n", namespace)  # as in a script

@@ -17,9 +17,10 @@ from typing import Any
 
 from maze_core.errors import MazeError, SharedWorkerLostError, WorkerLostError, missing_dependency
 from maze_core.graph import resolve
-from maze_core.run.context import TaskContext
-from maze_core.run.executors import Outcome, result_too_large, run_call, size_hint
-from maze_core.run.models import ModelUse
+from maze_core.run.worker.call import Outcome, run_call, size_hint
+from maze_core.run.worker.context import TaskContext
+from maze_core.run.worker.models import ModelUse
+from maze_core.run.worker.wire import result_too_large
 from maze_core.tools import ToolSpec
 
 __all__ = [
@@ -67,7 +68,9 @@ def tool_task(spec: ToolSpec, max_result: int | None = None) -> Callable[..., tu
         run_id, task_id, attempt, node, gpu_ids, model_load, wrappers = context
         wrapped = tuple((path, argument) for path, argument in wrappers)
         context = TaskContext(run_id, task_id, attempt, node, tuple(gpu_ids), model_load, wrapped)
-        outcome = run_call(fn, args, kwargs, is_async, None, True, context, model)
+        outcome = run_call(
+            fn, args, kwargs, is_async=is_async, portable=True, context=context, model=model
+        )
         if not outcome.ok:
             return outcome, None
         size = size_hint(outcome.value)

@@ -15,15 +15,11 @@ from typing import Any
 import pytest
 
 from maze_core import SerializationError, WorkerLostError
-from maze_core.run import executors
-from maze_core.run.executors import (
-    InlineExecutor,
-    ProcessExecutor,
-    dumps,
-    make_executor,
-    run_call,
-    size_hint,
-)
+from maze_core.run.local import processes as executors
+from maze_core.run.local.processes import ProcessExecutor
+from maze_core.run.local.threads import InlineExecutor, make_executor
+from maze_core.run.worker.call import run_call, size_hint
+from maze_core.run.worker.wire import dumps
 
 
 def add(a, b):
@@ -209,7 +205,7 @@ def test_nothing_polls_where_the_process_has_one_cpu(monkeypatch):
 def test_workers_exit_when_their_parent_dies_without_exit_hooks():
     script = (
         "import os, sys\n"
-        "from maze_core.run.executors import ProcessExecutor\n"
+        "from maze_core.run.local.processes import ProcessExecutor\n"
         "pool = ProcessExecutor(3)\n"
         "futures = [pool.submit(os.getpid) for _ in range(3)]\n"
         "print(*{f.result(timeout=60) for f in futures}, flush=True)\n"

@@ -92,12 +92,12 @@ class Shipped:
     Adapters send the function a node, task or tool call runs inside every call; by value,
     cloudpickle rebuilt its code on both sides each time (~0.3 ms a call on Ray), and on
     local processes a call naming ``__main__`` is pickled by cloudpickle instead of the C
-    pickler (see ``executors.dumps``). Like a Ray remote function, it is captured when
+    pickler (see ``wire.dumps``). Like a Ray remote function, it is captured when
     shipped: a later change to a global it reads is not seen by workers. Here (the driver)
     it calls through to the function.
 
     The pickled function is kept compressed: smaller, and a pickle that holds it then does
-    not spell ``__main__`` (which ``executors.dumps`` looks for to choose cloudpickle)."""
+    not spell ``__main__`` (which ``wire.dumps`` looks for to choose cloudpickle)."""
 
     __slots__ = ("data", "fn", "key")
 

@@ -1,0 +1,1 @@
+"""This machine as one node: :class:`LocalRuntime`, thread pools and worker processes."""

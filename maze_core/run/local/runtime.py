@@ -1,0 +1,218 @@
+"""LocalRuntime: this machine as one node, its tasks on threads or worker processes."""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from typing import Any
+
+import cloudpickle
+
+from maze_core.errors import SerializationError
+from maze_core.predict.malearn import MaLearn
+from maze_core.run.local.machine import detect_cpus, detect_gpus, detect_memory
+from maze_core.run.local.processes import ProcessExecutor, WorkerProcess, spin_budget
+from maze_core.run.local.threads import ExecutorName, make_executor
+from maze_core.run.runtime import Runtime
+from maze_core.run.timers import Deadlines
+from maze_core.run.worker.call import Outcome, run_call
+from maze_core.run.worker.context import TaskContext
+from maze_core.run.worker.models import ModelUse
+from maze_core.run.worker.shipping import shipped_once
+from maze_core.run.worker.wire import unpicklable_part
+from maze_core.schedule import Dispatch, Node
+from maze_core.schedule.policies import Policy
+from maze_core.tools import ToolSpec, parse_size
+
+__all__ = ["LocalRuntime", "model_use"]
+
+
+class LocalRuntime(Runtime):
+    """Runs tasks on this machine, which is one node with its CPUs, memory and GPUs.
+
+    ``executor`` runs cpu and gpu tasks: ``threads`` (default), ``processes`` (CPU-bound
+    Python; functions shipped with cloudpickle) or ``inline`` (one at a time, in the
+    submitting thread: for debugging). io tasks always run on threads (inline when the
+    executor is inline). Capacities default to what the machine has and can be overridden.
+    ``policy`` orders ready tasks: ``daps`` (default), ``fcfs``, ``heft``, ``maze-original``,
+    ``agent-level``, a name a plugin registered, or a Policy object. Models of tools
+    declared with ``load=`` stay resident in each worker process until unused for
+    ``model_idle_s`` seconds. ``max_result`` bounds what a result may take (pickled) to come
+    back from a worker process: a bigger one fails its task with a SerializationError.
+    """
+
+    def __init__(
+        self,
+        executor: ExecutorName = "threads",
+        *,
+        cpus: float | None = None,
+        memory: int | str | None = None,
+        gpus: int | None = None,
+        gpu_memory: int | str | None = None,
+        custom: dict[str, float] | None = None,
+        policy: str | Policy = "daps",
+        predictor: MaLearn | bool = True,
+        plugins: Iterable[Any] = (),
+        autoload_plugins: bool | None = None,
+        max_io_threads: int = 256,
+        model_idle_s: float = 300.0,
+        max_result: int | str | None = None,
+    ) -> None:
+        node = _local_node(cpus, memory, gpus, gpu_memory, custom or {})
+        super().__init__(
+            [node],
+            policy=policy,
+            predictor=predictor,
+            plugins=plugins,
+            autoload_plugins=autoload_plugins,
+        )
+        self.executor_name = executor
+        slots = max(1, math.ceil(node.cpus))
+        workers = slots if executor == "processes" else max(32, 4 * slots)
+        limit = parse_size(max_result, what="max_result")
+        self._executor = make_executor(executor, max_workers=workers, max_result=limit)
+        io_name = "inline" if executor == "inline" else "threads"
+        self._io_executor = make_executor(io_name, max_workers=max_io_threads)
+        self._deadlines = Deadlines()
+        self.model_idle_s = model_idle_s
+        # run id -> the worker its waiter reads, and how long to poll it before sleeping
+        self._collected: dict[int, tuple[WorkerProcess, float]] = {}
+        self._spin_s = spin_budget()
+
+    def __repr__(self) -> str:
+        node = self.scheduler.nodes["local"]
+        return f"LocalRuntime({self.executor_name!r}, cpus={node.cpus:g}, gpus={node.gpus})"
+
+    def _wait_here(self, run_id: int) -> None:
+        """On worker processes this thread reads the result of its run's task from the
+        worker when the task started at once (see ``_dispatch``), which saves waking a
+        reader thread and then this one; completing the attempt, it runs the loop."""
+        executor = self._executor
+        while (collected := self._collected.pop(run_id, None)) is not None:
+            assert isinstance(executor, ProcessExecutor)
+            executor.collect(*collected)
+
+    def ship(self, fn: Any, name: str) -> Any:
+        """On worker processes, ``fn`` as a :class:`~maze_core.run.worker.shipping.Shipped` when
+        it would travel by value (a script's function, a closure): pickled once here instead
+        of with every call, which then pickles with the C pickler (~20 against ~100 µs)."""
+        if self.executor_name != "processes":
+            return fn
+        return shipped_once(fn, cloudpickle)
+
+    def close(self) -> None:
+        super().close()
+        self._deadlines.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._io_executor.shutdown(wait=False, cancel_futures=True)
+
+    def _dispatch(self, instruction: Dispatch) -> None:
+        run_id, task_id, attempt = instruction.run_id, instruction.task_id, instruction.attempt
+
+        def report(future: Future[Outcome]) -> None:
+            self._post(lambda: self.book.outcome(run_id, task_id, attempt, future))
+
+        try:
+            task, args, kwargs = self.book.running(instruction)
+            spec = task.spec
+            executor = self._io_executor if spec.kind == "io" else self._executor
+            in_process = self.executor_name == "processes" and spec.kind != "io"
+            allocation = instruction.allocation
+            env = _gpu_env(allocation.gpu_ids) if in_process else None
+            context = TaskContext.of(instruction, self.book.wrappers(run_id, task, attempt))
+            model = model_use(spec, self.model_idle_s)
+            submit: Callable[..., Future[Outcome]] = executor.submit
+            if (
+                in_process
+                and self._waiters.get(run_id) == threading.get_ident()
+                and run_id not in self._collected  # it reads one worker at a time
+            ):
+                submit = functools.partial(self._submit_collected, run_id, task_id)
+            try:
+                future = submit(
+                    run_call,
+                    spec.fn,
+                    args,
+                    kwargs,
+                    is_async=spec.is_async,
+                    env=env,
+                    portable=in_process,
+                    context=context,
+                    model=model,
+                )
+            except SerializationError as error:  # name the tool's argument, not run_call's
+                names = tuple(spec.parameters["properties"])
+                part = unpicklable_part(spec.fn, args, kwargs, names)
+                raise SerializationError(
+                    f"{part} cannot be pickled to send it to a worker process",
+                    fix=error.fix,
+                    culprit=part,
+                ) from None
+        except Exception as exc:  # a bad input selection, an unpicklable call: the task fails
+            failed: Future[Outcome] = Future()
+            failed.set_exception(exc)
+            report(failed)
+            return
+        if spec.timeout is not None:
+            self._deadlines.add(
+                time.monotonic() + spec.timeout,
+                lambda: self._expire(run_id, task_id, attempt, future),
+            )
+        future.add_done_callback(report)
+
+    def _submit_collected(
+        self, run_id: int, task_id: str, *call: Any, **options: Any
+    ) -> Future[Outcome]:
+        """Submit a task of a run whose waiter is this thread (in :meth:`call`): it will
+        read the result from the worker itself, polling for it first if MaLearn expects
+        the task to end within the polling budget (``processes.spin_budget``)."""
+        executor = self._executor
+        assert isinstance(executor, ProcessExecutor)
+        future, worker = executor.submit_collected(*call, **options)
+        if worker is not None:
+            p90 = self.book.predicted_p90(run_id, task_id)
+            spin_s = self._spin_s if p90 is not None and p90 < self._spin_s else 0.0
+            self._collected[run_id] = (worker, spin_s)
+        return future
+
+    def _expire(self, run_id: int, task_id: str, attempt: int, future: Future[Outcome]) -> None:
+        """An attempt ran out of time: fail it, and stop its worker process if it has one
+        (threads cannot be stopped: an abandoned thread attempt finishes in the background)."""
+        self._post(lambda: self.book.expired(run_id, task_id, attempt))
+        executor = self._executor
+        if not future.done() and isinstance(executor, ProcessExecutor):
+            executor.kill(future)
+
+
+def model_use(spec: ToolSpec, idle_s: float) -> ModelUse | None:
+    """What a call of ``spec`` needs resident (None for tools without a model loader)."""
+    if spec.load is None or spec.model is None:
+        return None
+    return ModelUse(spec.model, spec.load, idle_s)
+
+
+def _gpu_env(gpu_ids: tuple[int, ...]) -> dict[str, str] | None:
+    """The environment that pins a process to its GPUs (None when it has none)."""
+    return {"CUDA_VISIBLE_DEVICES": ",".join(map(str, gpu_ids))} if gpu_ids else None
+
+
+def _local_node(
+    cpus: float | None,
+    memory: int | str | None,
+    gpus: int | None,
+    gpu_memory: int | str | None,
+    custom: dict[str, float],
+) -> Node:
+    detected_gpus, detected_gpu_memory = detect_gpus() if gpus is None else (gpus, 0)
+    return Node(
+        "local",
+        cpus=float(detect_cpus() if cpus is None else cpus),
+        memory=parse_size(memory, what="memory") or 0 if memory is not None else detect_memory(),
+        gpus=detected_gpus,
+        gpu_memory=parse_size(gpu_memory, what="gpu_memory") or detected_gpu_memory,
+        custom=custom,
+    )

@@ -1,0 +1,145 @@
+"""``Remote``: run one callable as one Maze task per call, and get its value back.
+
+The primitive every adapter builds on (a LangGraph node's body, a functional-API ``@task``,
+a LangChain tool's body): the callable becomes a tool with declared resources, each call a
+one-task run that the runtime's scheduler orders with every other run's tasks, and the
+caller gets the value, or the exception the callable raised with its own type, as if it had
+run in place. The one-task workflow is built once; a call costs a submit and a wait
+(``Runtime.call``: on local processes the waiting thread reads the result from the worker
+itself).
+
+What the callable gets is what pickles (for workers in other processes); what the caller
+keeps live (a graph's store, callbacks, a stream writer) does not travel with the call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import cloudpickle
+
+from maze_core.errors import user_exception
+from maze_core.graph import TaskGraph, Workflow
+from maze_core.run.result import RunResult
+from maze_core.run.runtime import RunHints, Runtime
+from maze_core.run.shared import get_runtime
+from maze_core.run.worker.call import settle
+from maze_core.run.worker.shipping import pickled
+from maze_core.tools import Kind, Resources, make_spec
+
+__all__ = ["Remote", "apply"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Call:
+    """One call of a remote function, as its worker receives it."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+
+
+def apply(call: _Call) -> Any:
+    """Worker side: the call, made, and awaited when the callable is async (every Remote
+    runs this module-level function, so only the callable and its arguments travel)."""
+    return settle(call.fn(*call.args, **call.kwargs))
+
+
+class Remote:
+    """``fn`` as a Maze tool named ``name``: each :meth:`call` runs it (awaited in the
+    worker when it is async) as one task on
+    ``runtime`` (a Runtime or its name; default the shared local ``processes`` runtime)
+    with ``resources`` (default 1 CPU; ``kind="io"`` for calls that mostly wait, which take
+    no CPU slot), ``model`` (placed where that model is resident; ``load`` builds it once
+    per worker), ``timeout`` and ``retries``, as ``@tool`` declares them. The run is named
+    ``name``, its one task ``task`` (default ``name``: a graph's node, say).
+
+    ``observe`` is told the seconds each call ran on its worker (an adapter's critical-path
+    estimate learns from it). Raises SerializationError at once when ``fn`` cannot be
+    pickled for a worker.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str,
+        runtime: Runtime | str | None = "processes",
+        resources: Resources | None = None,
+        kind: Kind | None = None,
+        model: str | None = None,
+        timeout: float | None = None,
+        retries: int = 0,
+        load: Callable[[], Any] | None = None,
+        observe: Callable[[float], None] | None = None,
+        task: str | None = None,
+    ) -> None:
+        self.name = name
+        self.task = task or name
+        self.runtime = get_runtime(runtime)
+        self.fn = self.carry(fn, subject=f"{name!r} cannot run in a worker", fix=_FIX)
+        spec = make_spec(
+            apply,
+            resources=resources,
+            kind=kind,
+            model=model,
+            timeout=timeout,
+            retries=retries,
+            load=load,
+            name=name,
+        )
+        workflow = Workflow(name)
+        workflow.add(spec, workflow.input("call"), task_name=self.task)
+        self.graph: TaskGraph = workflow.build()
+        self._observe = observe
+
+    def __repr__(self) -> str:
+        return f"Remote({self.name!r}, runtime={self.runtime!r})"
+
+    def carry(self, value: Any, *, subject: str, fix: str, check: bool = True) -> Any:
+        """What to send in place of ``value`` (a function a call carries, say) with every
+        call: with ``check``, first checked that it pickles (a SerializationError starting
+        with ``subject`` and ending with ``fix`` when it does not); pickled once when it
+        travels by value (see ``Runtime.ship``)."""
+        if check:
+            pickled(value, cloudpickle, subject, fix=fix)
+        return self.runtime.ship(value, self.name)
+
+    def call(
+        self,
+        args: tuple[Any, ...] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        hints: RunHints | None = None,
+    ) -> Any:
+        """``fn(*args, **kwargs)`` as a task, waiting in this thread. ``hints`` tell the
+        scheduler the call is one step of a larger job (its age, the work after it)."""
+        result = self.runtime.call(self.graph, hints=hints, call=self._call(args, kwargs))
+        return self._value(result)
+
+    async def acall(
+        self,
+        args: tuple[Any, ...] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        hints: RunHints | None = None,
+    ) -> Any:
+        """The same without blocking the event loop."""
+        handle = self.runtime.submit(self.graph, hints=hints, call=self._call(args, kwargs))
+        return self._value(await handle)
+
+    def _call(self, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None) -> _Call:
+        return _Call(self.fn, tuple(args), dict(kwargs or {}))
+
+    def _value(self, result: RunResult) -> Any:
+        record = result.tasks[self.task]
+        if self._observe is not None and record.seconds is not None:
+            self._observe(record.seconds)
+        if record.status != "done":
+            raise user_exception(record.error, self.task)
+        return result[self.task]
+
+
+_FIX = "create such objects inside the function (or load them there once), or run it in place"

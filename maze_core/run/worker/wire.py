@@ -1,0 +1,90 @@
+"""The wire format of calls and results between a driver and its worker processes.
+
+A call travels as ``(function, args, kwargs)`` and a result as ``(ok, value)``, pickled by
+:func:`dumps`: the C pickler where what it writes names only code both sides import,
+cloudpickle otherwise. Errors name the part that cannot travel.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import cloudpickle
+
+from maze_core.errors import SerializationError
+
+__all__ = ["dumps", "dumps_call", "result_too_large", "unpicklable_part"]
+
+
+def dumps(value: Any) -> bytes:
+    """``value`` pickled for a worker forked from this process, or for this process from it.
+
+    The C pickler when what it wrote names only code both sides import (about 3x faster
+    than cloudpickle: ~25 against ~65 µs for a LangGraph node's call), cloudpickle
+    otherwise: for lambdas, closures and local classes, which only it can pickle, and for
+    anything of ``__main__`` or a module registered to travel by value, which it ships by
+    value (a notebook may have redefined a function since the worker was forked)."""
+    try:
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return bytes(cloudpickle.dumps(value))
+    if b"__main__" in data or any(
+        name.encode() in data for name in cloudpickle.list_registry_pickle_by_value()
+    ):
+        return bytes(cloudpickle.dumps(value))
+    return data
+
+
+def dumps_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bytes:
+    """Pickle a call for another process; on failure, name the part that cannot travel."""
+    try:
+        return dumps((fn, args, kwargs))
+    except Exception as exc:
+        culprit = unpicklable_part(fn, args, kwargs)
+        raise SerializationError(
+            f"{culprit} cannot be pickled to send it to a worker process: {exc}",
+            fix="pass plain data (or use the 'threads' executor for objects tied to this process)",
+            culprit=culprit,
+        ) from None
+
+
+def unpicklable_part(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    names: tuple[str, ...] = (),
+) -> str:
+    """Which part of a call cannot be pickled: the function, or an argument by name
+    (positional arguments are named after ``names`` when given)."""
+    parts: list[tuple[str, Any]] = [(f"function {getattr(fn, '__qualname__', fn)!r}", fn)]
+    parts += [
+        (f"argument {names[i]!r}" if i < len(names) else f"positional argument {i}", value)
+        for i, value in enumerate(args)
+    ]
+    parts += [(f"argument {name!r}", value) for name, value in kwargs.items()]
+    for label, value in parts:
+        if _fails_to_pickle(value):
+            return f"{label} ({type(value).__name__})"
+    return "the call"
+
+
+def _fails_to_pickle(value: Any) -> bool:
+    try:
+        cloudpickle.dumps(value)
+    except Exception:
+        return True
+    return False
+
+
+def result_too_large(value: Any, size: int, limit: int) -> SerializationError:
+    """The error of a task whose result is over the runtime's ``max_result``."""
+    kind = type(value).__name__
+    return SerializationError(
+        f"the task's result ({kind}, {size:,} bytes) is over the runtime's limit of"
+        f" {limit:,} bytes (max_result)",
+        fix="return less (write big data to storage and return where it is), or raise"
+        " max_result= of the runtime",
+        culprit=kind,
+    )
