@@ -68,7 +68,7 @@ def test_run_call_runs_coroutines(executor: Executor):
     async def coro(x):
         return x * 2
 
-    assert executor.submit(run_call, coro, (4,), {}, True).result(timeout=30).value == 8
+    assert executor.submit(run_call, coro, (4,), {}, is_async=True).result(timeout=30).value == 8
 
 
 def test_inline_runs_in_the_callers_thread():

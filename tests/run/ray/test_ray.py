@@ -422,7 +422,7 @@ def test_a_tool_capturing_something_unpicklable_fails_at_submit(ray_runtime, use
 def test_a_tool_over_the_shipping_limit_names_its_biggest_global(
     ray_runtime, user_package, monkeypatch
 ):
-    monkeypatch.setattr(ray_runtime, "ship_limit", 2**20)
+    monkeypatch.setattr(ray_runtime.remotes, "ship_limit", 2**20)
     wf = Workflow("ray-heavy")
     wf.add(user_package.heavy, 1)
     with pytest.raises(SerializationError, match=r"'heavy' pickles to 2\.9 MiB.*'BIG'"):
