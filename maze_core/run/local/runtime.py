@@ -145,13 +145,7 @@ class LocalRuntime(Runtime):
                     model=model,
                 )
             except SerializationError as error:  # name the tool's argument, not run_call's
-                names = tuple(spec.parameters["properties"])
-                part = unpicklable_part(spec.fn, args, kwargs, names)
-                raise SerializationError(
-                    f"{part} cannot be pickled to send it to a worker process",
-                    fix=error.fix,
-                    culprit=part,
-                ) from None
+                raise _unpicklable(spec, args, kwargs, error) from None
         except Exception as exc:  # a bad input selection, an unpicklable call: the task fails
             failed: Future[Outcome] = Future()
             failed.set_exception(exc)
@@ -193,6 +187,16 @@ def model_use(spec: ToolSpec, idle_s: float) -> ModelUse | None:
     if spec.load is None or spec.model is None:
         return None
     return ModelUse(spec.model, spec.load, idle_s)
+
+
+def _unpicklable(
+    spec: ToolSpec, args: tuple[Any, ...], kwargs: dict[str, Any], error: SerializationError
+) -> SerializationError:
+    """The error naming the tool's own argument (or function) that cannot be pickled."""
+    part = unpicklable_part(spec.fn, args, kwargs, tuple(spec.parameters["properties"]))
+    return SerializationError(
+        f"{part} cannot be pickled to send it to a worker process", fix=error.fix, culprit=part
+    )
 
 
 def _gpu_env(gpu_ids: tuple[int, ...]) -> dict[str, str] | None:
