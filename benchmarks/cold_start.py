@@ -34,6 +34,19 @@ import textwrap
 from rich.console import Console
 from rich.table import Table
 
+ONE_NODE = """
+    from typing import TypedDict
+    from langgraph.graph import StateGraph
+    {maze}
+    mark()
+    class S(TypedDict):
+        x: int
+    builder = StateGraph(S)
+    builder.add_node("double", lambda s: {{"x": 2 * s["x"]}})
+    builder.set_entry_point("double")
+    graph = {wrap}(builder.compile())
+    assert graph.invoke({{"x": 2}}) == {{"x": 4}}
+    """
 CASES = {
     "python -c pass": "",
     "import langgraph.graph": "import langgraph.graph",
@@ -60,31 +73,10 @@ CASES = {
         result = wf.run()
         assert [result[r] for r in refs] == [0, 1, 2, 3]
         """,
-    "1-node graph, plain LangGraph": """
-        from typing import TypedDict
-        from langgraph.graph import StateGraph
-        mark()
-        class S(TypedDict):
-            x: int
-        builder = StateGraph(S)
-        builder.add_node("double", lambda s: {"x": 2 * s["x"]})
-        builder.set_entry_point("double")
-        graph = builder.compile()
-        assert graph.invoke({"x": 2}) == {"x": 4}
-        """,
-    "1-node graph, distributed": """
-        from typing import TypedDict
-        from langgraph.graph import StateGraph
-        from maze_langgraph import distribute
-        mark()
-        class S(TypedDict):
-            x: int
-        builder = StateGraph(S)
-        builder.add_node("double", lambda s: {"x": 2 * s["x"]})
-        builder.set_entry_point("double")
-        graph = distribute(builder.compile())
-        assert graph.invoke({"x": 2}) == {"x": 4}
-        """,
+    "1-node graph, plain LangGraph": ONE_NODE.format(maze="", wrap=""),
+    "1-node graph, distributed": ONE_NODE.format(
+        maze="from maze_langgraph import distribute", wrap="distribute"
+    ),
 }
 WARM = "fan-out, Maze (warm MAZE_HOME)"
 

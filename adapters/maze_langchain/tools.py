@@ -199,10 +199,6 @@ class _Body:
         self.remote = Remote(run_tool, name=tool.name, runtime=runtime, **options)
         self.travels = {id(target): self._check(target) for target in self._targets()}
 
-    @property
-    def runtime(self) -> Runtime:
-        return self.remote.runtime
-
     def _targets(self) -> list[Any]:
         if not self.function_based:
             return [self.tool]

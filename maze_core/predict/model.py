@@ -29,7 +29,6 @@ import math
 import pickle
 import statistics
 import struct
-import sys
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -226,10 +225,7 @@ def river_ready() -> bool:
     on a daemon thread and returns False (callers use what they have meanwhile)."""
     if _river_imported.is_set():
         return True
-    if "river.linear_model" in sys.modules and "river.preprocessing" in sys.modules:
-        _river_imported.set()
-        return True
-    with _river_lock:
+    with _river_lock:  # (sys.modules is no sign: it holds modules still being imported)
         if not _river_import_started.is_set():
             _river_import_started.set()
             threading.Thread(target=_import_river, name="maze-import-river", daemon=True).start()

@@ -46,18 +46,14 @@ cancelled task, or from a removed node) are ignored: resources are given back ex
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from maze_core.errors import (
-    InfeasibleResourcesError,
     RunCancelledError,
     TaskCancelledError,
-    WorkerLostError,
 )
-from maze_core.graph import TaskGraph
+from maze_core.schedule.admission import Admission
 from maze_core.schedule.cluster import Cluster, Node
 from maze_core.schedule.events import (
     Cancel,
@@ -81,6 +77,8 @@ from maze_core.schedule.events import (
     TaskError,
 )
 from maze_core.schedule.policies import Policy, make_policy
+from maze_core.schedule.queues import ReadyQueues
+from maze_core.schedule.recovery import needed_now, node_left, output_lost, with_lost_inputs
 from maze_core.schedule.state import (
     CANCELLED,
     DEFAULT_SECONDS,
@@ -93,11 +91,8 @@ from maze_core.schedule.state import (
     RunState,
     TaskState,
 )
-from maze_core.tools import Resources
 
 __all__ = ["DEFAULT_SECONDS", "RunState", "Scheduler", "TaskState"]
-
-_Entry = tuple[tuple[float, ...], int, "TaskState"]
 
 
 class Scheduler:
@@ -115,9 +110,8 @@ class Scheduler:
         self.policy = make_policy(policy)
         self.default_seconds = dict(default_seconds)
         self._runs: dict[int, RunState] = {}
-        self._never_fits_cache: dict[Resources, str | None] = {}
-        self._queues: dict[str, dict[Any, list[_Entry]]] = {}
-        self._seq = itertools.count()
+        self.queues = ReadyQueues(self.policy)
+        self.admission = Admission(self.cluster, self.policy)
         self._handlers: dict[type[Any], Callable[[Any, list[Instruction]], None]] = {
             SubmitRun: self._submit,
             TaskDone: self._done,
@@ -142,8 +136,7 @@ class Scheduler:
         for event in events:
             cluster.now = max(cluster.now, event.time)
             self._handlers[type(event)](event, out)
-        for name in list(self._queues):
-            self._dispatch_queue(name, out)
+        self.queues.dispatch(self.cluster, lambda ts, node: self._start(ts, node, out))
         return out
 
     def task_state(self, run_id: int, task_id: str) -> str | None:
@@ -162,14 +155,7 @@ class Scheduler:
 
     def ready_by_kind(self) -> dict[str, int]:
         """Tasks queued for resources per kind (cpu, gpu, io), for status displays."""
-        counts: dict[str, int] = {}
-        for shapes in self._queues.values():
-            for heap in shapes.values():
-                for _, seq, ts in heap:
-                    if ts.state == READY and ts.seq == seq:
-                        kind = ts.task.spec.kind
-                        counts[kind] = counts.get(kind, 0) + 1
-        return counts
+        return self.queues.ready_by_kind()
 
     def check_invariants(self) -> None:
         """Raise AssertionError if the books do not balance (for tests and chaos checks)."""
@@ -188,12 +174,12 @@ class Scheduler:
 
     def _node_added(self, event: NodeAdded, out: list[Instruction]) -> None:
         self.cluster.add(event.node)
-        self._never_fits_cache.clear()
+        self.admission.forget()
 
     def _node_removed(self, event: NodeRemoved, out: list[Instruction]) -> None:
         if self.cluster.remove(event.name) is None:
             return
-        self._never_fits_cache.clear()
+        self.admission.forget()
         for run in list(self._runs.values()):
             for ts in run.tasks.values():
                 if ts.allocation is not None and ts.allocation.node == event.name:
@@ -204,17 +190,13 @@ class Scheduler:
                     ts.output_node = None  # its output is gone with the node's memory
                     if event.outputs_lost and ts.state == DONE:
                         ts.output_lost = True
-                        if _needed_now(ts):
+                        if needed_now(ts):
                             needed.append(ts)
             if needed:
                 self._recompute(run, needed, event.time, out)
 
     def _requeue_lost(self, ts: TaskState, event: NodeRemoved, out: list[Instruction]) -> None:
-        error = WorkerLostError(
-            f"task {ts.task.id!r} was running on node {event.name!r}, which left the cluster",
-            fix="nothing: it was queued again and will run elsewhere",
-            culprit=event.name,
-        )
+        error = node_left(ts.task.id, event.name)
         ts.allocation = None  # the node is gone: nothing to give back
         ts.run.running -= 1
         out.append(Retry(ts.run.run_id, ts.task.id, ts.attempt, error))
@@ -227,13 +209,7 @@ class Scheduler:
         """Run again the done tasks in ``needed`` whose outputs were lost, and the lost
         upstream outputs those need in turn (see the module docstring)."""
         graph, tasks = run.graph, run.tasks
-        redo: dict[str, TaskState] = {}
-        stack = list(needed)
-        while stack:
-            ts = stack.pop()
-            if ts.task.id not in redo:
-                redo[ts.task.id] = ts
-                stack.extend(tasks[dep] for dep in ts.task.deps if tasks[dep].output_lost)
+        redo = with_lost_inputs(run, needed)
         for ts in redo.values():
             ts.state = WAITING
             ts.output_lost = False
@@ -242,12 +218,7 @@ class Scheduler:
             run.remaining_seconds += ts.predicted
             if ts.task.spec.kind == "gpu":
                 run.remaining_gpu_tasks += 1
-            error = WorkerLostError(
-                f"the output of task {ts.task.id!r} was lost with the node that held it",
-                fix="nothing: it is being computed again",
-                culprit=ts.task.id,
-            )
-            out.append(Retry(run.run_id, ts.task.id, ts.attempt - 1, error))
+            out.append(Retry(run.run_id, ts.task.id, ts.attempt - 1, output_lost(ts.task.id)))
         for ts in redo.values():
             ts.waiting = sum(tasks[dep].state != DONE for dep in ts.task.deps)
             for dependent_id in graph.dependents[ts.task.id]:
@@ -265,7 +236,7 @@ class Scheduler:
         node = self.nodes.get(event.name)
         if node is not None:
             node.resize(event.cpus, event.memory, event.custom)
-            self._never_fits_cache.clear()
+            self.admission.forget()
 
     def _model_unloaded(self, event: ModelUnloaded, out: list[Instruction]) -> None:
         node = self.nodes.get(event.node)
@@ -284,7 +255,7 @@ class Scheduler:
             self._make_ready(ts, ts.ready_at)  # re-key; the old heap entry turns stale
 
     def _submit(self, event: SubmitRun, out: list[Instruction]) -> None:
-        error = self._infeasible(event.graph)
+        error = self.admission.check(event.graph)
         if error is not None:
             out.append(Reject(event.run_id, error))
             return
@@ -383,13 +354,7 @@ class Scheduler:
             demand = self.cluster.ready_models
             demand[model] = demand.get(model, 0) + 1
         ts.state = READY
-        ts.seq = next(self._seq)
-        ts.ready_at = now
-        policy = self.policy
-        shapes = self._queues.setdefault(policy.queue_of(ts), {})
-        spec = ts.task.spec
-        shape = ts.run.run_id if policy.per_run_limit else (id(spec.resources), spec.model)
-        heapq.heappush(shapes.setdefault(shape, []), (policy.priority(ts, now), ts.seq, ts))
+        self.queues.push(ts, now)
 
     def _ready_or_wait(self, ts: TaskState, now: float) -> None:
         """Queue a task going back from running, unless an input must be recomputed first."""
@@ -460,73 +425,6 @@ class Scheduler:
         del self._runs[run.run_id]
         self.policy.on_finish(run)
 
-    def _never_fits(self, request: Resources) -> str | None:
-        """Why no node could ever hold ``request`` (None if one could); cached per request
-        until the cluster changes, since big clusters make this O(nodes)."""
-        if request in self._never_fits_cache:
-            return self._never_fits_cache[request]
-        reasons = [node.could_ever_fit(request) for node in self.nodes.values()]
-        why = None
-        if all(reasons):  # no node at all counts as infeasible too
-            why = "; ".join(r for r in reasons[:3] if r) or "a node, and there are none"
-        self._never_fits_cache[request] = why
-        return why
-
-    def _infeasible(self, graph: TaskGraph) -> InfeasibleResourcesError | None:
-        for task in graph.tasks.values():
-            why = self._never_fits(task.spec.resources)
-            if why is not None:
-                return InfeasibleResourcesError(
-                    f"task {task.id!r} (tool {task.spec.name!r}) can never start:"
-                    f" it asks for {why}",
-                    fix="lower the tool's Resources, or run on a runtime with a node that big",
-                    culprit=task.id,
-                )
-        reason = self.policy.admit(graph, self.cluster)
-        if reason is not None:
-            return InfeasibleResourcesError(
-                f"policy {self.policy.name!r} cannot run it: {reason}",
-                fix="use a policy that spreads tasks over nodes (daps), or a bigger node",
-                culprit=graph.name,
-            )
-        return None
-
-    def _dispatch_queue(self, name: str, out: list[Instruction]) -> None:
-        """Start tasks of one queue until no group head can be placed (see the docstring)."""
-        shapes = self._queues[name]
-        policy = self.policy
-        while True:
-            heads: list[tuple[_Entry, Any]] = []
-            for shape, heap in list(shapes.items()):
-                while heap and (heap[0][2].state != READY or heap[0][2].seq != heap[0][1]):
-                    heapq.heappop(heap)  # cancelled or re-keyed while queued
-                if heap:
-                    heads.append((heap[0], shape))
-                else:
-                    del shapes[shape]
-            if not heads:
-                del self._queues[name]
-                return
-            cluster = self.cluster
-            heads.sort(
-                key=lambda head: (policy.at_dispatch(head[0][2], head[0][0], cluster), head[0][1])
-            )
-            for skipped, ((_, _, ts), shape) in enumerate(heads):
-                if skipped > policy.backfill:
-                    return
-                limit = policy.per_run_limit
-                node = (
-                    None
-                    if limit and ts.run.running >= limit
-                    else policy.select_node(ts, self.cluster)
-                )
-                if node is not None:
-                    heapq.heappop(shapes[shape])
-                    self._start(ts, node, out)
-                    break
-            else:
-                return
-
     def _start(self, ts: TaskState, node: Node, out: list[Instruction]) -> None:
         model = ts.task.spec.model
         cluster = self.cluster
@@ -542,14 +440,6 @@ class Scheduler:
         out.append(
             Dispatch(ts.run.run_id, ts.task.id, ts.attempt, ts.allocation, ts.ready_at, model_load)
         )
-
-
-def _needed_now(ts: TaskState) -> bool:
-    """Whether a done task's output is still to be read: it is a result of the run (a
-    sink), or a dependent has yet to start (a running one fetched it, or says it could not)."""
-    dependents = ts.run.graph.dependents[ts.task.id]
-    tasks = ts.run.tasks
-    return not dependents or any(tasks[d].state in (WAITING, READY) for d in dependents)
 
 
 def _fail_fast_error(task_id: str) -> RunCancelledError:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from maze_core.errors import MazeError
 from maze_core.graph import TaskGraph
+from maze_core.run.ray.service import find_service
 from maze_core.run.runtime import RunHandle, RunHints
 from maze_core.schedule.events import Event
 
@@ -52,8 +53,6 @@ def find_shared_scheduler(
 ) -> SharedScheduler | None:
     """The cluster's shared scheduler when this client should use it: ``shared=None`` uses
     it when joining a cluster (``address``) that has one, ``shared=True`` requires it."""
-    from maze_core.run.ray.server import find_service
-
     if shared is False or (shared is None and address is None):
         return None
     service = find_service(ray)

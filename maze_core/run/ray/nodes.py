@@ -28,9 +28,9 @@ _SKIPPED_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 class NodeWatcher:
     """Turns changes in Ray's nodes into ``NodeAdded`` / ``NodeRemoved`` events.
 
-    ``known`` names the nodes the scheduler has, ``post`` feeds it an event,
-    ``removed`` is told of each node that left (its actors are gone with it), ``tick``
-    runs after every poll that found the cluster alive, and ``lost`` once when it is gone.
+    ``known`` names the nodes the scheduler has, ``post`` feeds it an event, ``removed`` is
+    told of each node that left (its actors are gone with it). Once started, ``tick`` runs
+    after every poll that found the cluster alive, and ``lost`` once when it is gone.
     """
 
     def __init__(

@@ -1,0 +1,87 @@
+"""The ready queues: ready tasks per policy queue, grouped by shape, each group a heap on
+``(priority, seq)``; a dispatch step sorts the group heads and starts the first one the
+policy can place (see :mod:`maze_core.schedule.scheduler` for the rules)."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from maze_core.schedule.cluster import Cluster, Node
+from maze_core.schedule.policies import Policy
+from maze_core.schedule.state import READY, TaskState
+
+__all__ = ["ReadyQueues"]
+
+_Entry = tuple[tuple[float, ...], int, TaskState]
+Start = Callable[[TaskState, Node], None]
+
+
+class ReadyQueues:
+    """The ready tasks of every run, in the order ``policy`` gives them."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._queues: dict[str, dict[Any, list[_Entry]]] = {}
+        self._seq = itertools.count()
+
+    def push(self, ts: TaskState, now: float) -> None:
+        """Queue a task that became ready (or was re-keyed: its older entry turns stale)."""
+        ts.seq = next(self._seq)
+        ts.ready_at = now
+        policy = self.policy
+        shapes = self._queues.setdefault(policy.queue_of(ts), {})
+        spec = ts.task.spec
+        shape = ts.run.run_id if policy.per_run_limit else (id(spec.resources), spec.model)
+        heapq.heappush(shapes.setdefault(shape, []), (policy.priority(ts, now), ts.seq, ts))
+
+    def dispatch(self, cluster: Cluster, start: Start) -> None:
+        """Start what can be placed now, queue by queue (``start`` places one task)."""
+        for name in list(self._queues):
+            self._dispatch_queue(name, cluster, start)
+
+    def ready_by_kind(self) -> dict[str, int]:
+        """Tasks queued per kind (stale heap entries excluded)."""
+        counts: dict[str, int] = {}
+        for shapes in self._queues.values():
+            for heap in shapes.values():
+                for _, seq, ts in heap:
+                    if ts.state == READY and ts.seq == seq:
+                        kind = ts.task.spec.kind
+                        counts[kind] = counts.get(kind, 0) + 1
+        return counts
+
+    def _dispatch_queue(self, name: str, cluster: Cluster, start: Start) -> None:
+        """Start tasks of one queue until no group head can be placed (see the docstring)."""
+        shapes = self._queues[name]
+        policy = self.policy
+        while True:
+            heads: list[tuple[_Entry, Any]] = []
+            for shape, heap in list(shapes.items()):
+                while heap and (heap[0][2].state != READY or heap[0][2].seq != heap[0][1]):
+                    heapq.heappop(heap)  # cancelled or re-keyed while queued
+                if heap:
+                    heads.append((heap[0], shape))
+                else:
+                    del shapes[shape]
+            if not heads:
+                del self._queues[name]
+                return
+            heads.sort(
+                key=lambda head: (policy.at_dispatch(head[0][2], head[0][0], cluster), head[0][1])
+            )
+            for skipped, ((_, _, ts), shape) in enumerate(heads):
+                if skipped > policy.backfill:
+                    return
+                limit = policy.per_run_limit
+                node = (
+                    None if limit and ts.run.running >= limit else policy.select_node(ts, cluster)
+                )
+                if node is not None:
+                    heapq.heappop(shapes[shape])
+                    start(ts, node)
+                    break
+            else:
+                return
