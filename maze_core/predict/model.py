@@ -10,8 +10,8 @@ Durations span milliseconds to minutes and drift with cluster load, so everythin
 * ``online`` is a river linear model that learns, from the call's features, how far this
   call sits from the level (trained on every finished call, predicts at once). river (with
   NumPy and SciPy, ~1.7 CPU-s) is imported on a background thread the first time a model
-  wants it; until it is there the other candidates serve, and the new learner then starts
-  from the tool's recent window, so no task's end ever waits for the import;
+  wants it; until it is there the other candidates serve (the learner starts with the calls
+  that end after it), so no task's end ever waits for the import;
 * ``batch`` is an XGBoost model with the same target, retrained off the hot path on a
   sliding window of recent calls (see :class:`maze_core.predict.malearn.MaLearn`).
 
@@ -42,7 +42,6 @@ MIN_MODEL = 5
 TINY_S = 0.01  # calls shorter than this teach the learners one time in SUBSAMPLE
 SUBSAMPLE = 16
 WINDOW = 512
-BACKFILL = 64  # recent calls a new online learner starts from
 ALPHA = 0.05  # the level: smooth (durations are noisy; measured best on the Maze trace)
 FAST_ALPHA = 0.3  # the fast level: follows drift (a cluster getting busier) within a few calls
 Z90 = 1.2816  # standard normal quantile of 0.9
@@ -122,17 +121,13 @@ class ToolModel:
         return name != "batch" or self.batch is not None
 
     def _online_model(self) -> Any:
-        """The online learner: a saved one unpickled, or a new one started from the recent
-        window, once river is imported (None until then)."""
+        """The online learner: a saved one unpickled, or a new one, once river is imported
+        (None until then)."""
         if self.online is None and river_ready():
             if self.saved_online is not None:
                 self.online, self.saved_online = pickle.loads(self.saved_online), None
-            else:
+            else:  # it learns from here on: learning never costs more than one call's step
                 self.online = _new_online_model()
-                for x, level, target in itertools.islice(
-                    reversed(self.recent), BACKFILL
-                ):  # newest first: order matters little to a fresh SGD model
-                    self.online.learn_one(x, target - level)
         return self.online
 
     def _candidate(self, name: str, features: Mapping[str, float]) -> float:

@@ -56,7 +56,7 @@ def test_a_better_candidate_takes_over():
     assert model.errors[model.champion()] < model.errors["level"]
 
 
-def test_learning_never_waits_for_river_and_the_learner_starts_from_recent_calls():
+def test_learning_never_waits_for_river_and_the_learner_joins_once_it_is_there():
     script = textwrap.dedent(
         """
         import sys
