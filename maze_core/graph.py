@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from maze_core.argtypes import check_types
+from maze_core.argtypes import Binder
 from maze_core.errors import ValidationError
 from maze_core.tools import ToolSpec, spec_of
 
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["MISSING", "InputRef", "Task", "TaskGraph", "TaskRef", "Workflow"]
 
 MISSING: Any = inspect.Parameter.empty
-RESERVED = frozenset({"after", "task_name"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +118,7 @@ class Workflow:
         self._tasks: dict[str, Task] = {}
         self._inputs: dict[str, Any] = {}
         self._graph: TaskGraph | None = None
-        self._signatures: dict[int, inspect.Signature] = {}
+        self._binders: dict[int, Binder] = {}
         self._name_counts: dict[str, int] = {}
 
     def __repr__(self) -> str:
@@ -256,27 +255,10 @@ class Workflow:
     def _bind(
         self, spec: ToolSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        signature = self._signatures.get(id(spec))
-        if signature is None:
-            signature = self._signatures[id(spec)] = inspect.signature(spec.fn)
-            clash = RESERVED & set(signature.parameters)
-            if clash:
-                raise ValidationError(
-                    f"tool {spec.name!r} has a parameter named {sorted(clash)[0]!r}, which"
-                    " Workflow.add reserves",
-                    fix="rename that parameter of the tool",
-                    culprit=spec.name,
-                )
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise ValidationError(
-                f"cannot call tool {spec.name!r}{signature}: {_mismatch(signature, kwargs, exc)}",
-                fix="pass exactly the parameters the tool declares",
-                culprit=spec.name,
-            ) from None
-        check_types(spec, bound.arguments, skip=_holds_ref)
-        return bound.args, bound.kwargs
+        binder = self._binders.get(id(spec))
+        if binder is None:
+            binder = self._binders[id(spec)] = Binder(spec)
+        return binder.bind(args, kwargs, skip=_holds_ref)
 
     def _dependencies(self, spec: ToolSpec, arguments: Any) -> tuple[dict[str, None], bool]:
         """The tasks whose outputs ``arguments`` use, and whether they hold any ref at all."""
@@ -295,7 +277,7 @@ class Workflow:
         return deps, has_refs
 
     def _after(self, spec: ToolSpec, after: Iterable[TaskRef] | None) -> list[str]:
-        if after is None:
+        if after is None or after == ():
             return []
         if isinstance(after, TaskRef):
             after = [after]
@@ -335,7 +317,7 @@ class Workflow:
 
 
 def _holds_ref(value: Any) -> bool:
-    return any(True for _ in _refs(value))
+    return bool(_refs(value))
 
 
 def _wait(handle: RunHandle, timeout: float | None) -> RunResult:
@@ -346,26 +328,27 @@ def _wait(handle: RunHandle, timeout: float | None) -> RunResult:
         raise
 
 
-def _mismatch(signature: inspect.Signature, kwargs: dict[str, Any], error: TypeError) -> str:
-    """Say what is wrong: unknown arguments first (the likelier typo), then the binder's word."""
-    params = signature.parameters
-    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        unknown = [name for name in kwargs if name not in params]
-        if unknown:
-            return f"unexpected keyword argument {', '.join(map(repr, unknown))}"
-    return str(error)
+_ATOMS = frozenset({int, float, str, bool, bytes, type(None)})
+_REFS = (TaskRef, InputRef)
 
 
-def _refs(value: Any) -> Iterable[TaskRef | InputRef]:
-    """Every ref inside ``value`` (lists, tuples, sets, dict values, nested)."""
-    if isinstance(value, TaskRef | InputRef):
-        yield value
-    elif isinstance(value, list | tuple | set | frozenset):
-        for item in value:
-            yield from _refs(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _refs(item)
+def _refs(value: Any) -> list[TaskRef | InputRef]:
+    """Every ref inside ``value`` (lists, tuples, sets, dict values, nested), in order."""
+    found: list[TaskRef | InputRef] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) in _ATOMS:
+            continue
+        if isinstance(item, _REFS):
+            found.append(item)
+        elif isinstance(item, list | tuple):
+            stack.extend(reversed(item))
+        elif isinstance(item, set | frozenset):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(reversed(item.values()))
+    return found
 
 
 def resolve(value: Any, outputs: Mapping[str, Any] | None, inputs: Mapping[str, Any]) -> Any:

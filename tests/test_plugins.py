@@ -7,7 +7,7 @@ import logging
 import subprocess
 import sys
 
-from maze_core import LocalRuntime, plugins
+from maze_core import LocalRuntime, hookimpl, plugins
 from maze_core.plugins import make_plugin_manager
 
 
@@ -43,3 +43,45 @@ def test_runtimes_start_without_opentelemetry_installed():
 def test_the_entry_point_plugins_are_in_every_autoloading_runtime():
     with LocalRuntime("inline") as runtime:
         assert runtime.plugins.get_plugin("otel") is not None
+
+
+class First:
+    @hookimpl
+    def maze_predict_duration(self, task):
+        return None
+
+
+class Second:
+    @hookimpl(tryfirst=True)
+    def maze_predict_duration(self, kind):
+        return {"cpu": 2.0}.get(kind)
+
+
+class Watcher:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    @hookimpl
+    def maze_task_transition(self, new):
+        self.seen.append(new)
+
+
+def test_a_hook_called_directly_answers_as_pluggy_does():
+    manager = make_plugin_manager([First(), Second()], autoload=False)
+    direct = manager.caller("maze_predict_duration")
+    for kind in ("cpu", "io"):
+        given = {"task": None, "kind": kind, "features": {}}
+        assert direct(**given) == manager.hook.maze_predict_duration(**given)
+    assert direct(task=None, kind="io", features={}) == 0.5  # the built-in defaults last
+
+
+def test_a_hook_called_directly_follows_plugins_as_they_come_and_go():
+    manager = make_plugin_manager(autoload=False)
+    assert manager.caller("maze_task_transition") is None
+    watcher = Watcher()
+    manager.register(watcher)
+    call = {"run_id": 1, "task": None, "old": "", "new": "ready", "time": 0.0}
+    manager.caller("maze_task_transition")(**call, attempt=0, node=None, error=None)
+    assert watcher.seen == ["ready"]
+    manager.unregister(watcher)
+    assert manager.caller("maze_task_transition") is None

@@ -3,6 +3,12 @@
 The scheduler decides; the books record. Every method is called with the runtime's lock
 held, except :meth:`RunBook.open` (before the run is known to anyone else) and the event
 factories :meth:`outcome` / :meth:`expired`, which the loop calls under the lock too.
+
+An attempt enters the books twice: when it starts (:meth:`RunBook.running`) and when it
+ends (:meth:`RunBook.outcome`). A task is predicted when its run opens and again only when
+what the prediction depends on changed: when its last input arrives (its arguments and
+the features its upstream tasks exported are known then), which the scheduler hears as
+a ``PredictionUpdated`` before the task becomes ready.
 """
 
 from __future__ import annotations
@@ -11,23 +17,19 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, NamedTuple
 
-from maze_core.errors import (
-    MazeError,
-    SerializationError,
-    SharedWorkerLostError,
-    TaskFailedError,
-    TaskTimeoutError,
-    WorkerLostError,
-)
+from maze_core.errors import SharedWorkerLostError, TaskFailedError, TaskTimeoutError
 from maze_core.graph import Task, TaskGraph, resolve
+from maze_core.plugins import PluginManager
 from maze_core.predict.features import call_features, clean
+from maze_core.run.failures import infrastructure_error, task_error
 from maze_core.run.result import RunResult, TaskRecord
 from maze_core.run.worker.call import Outcome
-from maze_core.schedule.events import Dispatch, Event, TaskDone, TaskError
+from maze_core.run.worker.context import TaskContext
+from maze_core.schedule.events import Dispatch, Event, PredictionUpdated, TaskDone, TaskError
 
-__all__ = ["RunBook", "RunRecord"]
+__all__ = ["Attempt", "RunBook", "RunRecord"]
 
 log = logging.getLogger("maze")
 
@@ -82,11 +84,23 @@ class RunRecord:
         }
 
 
-class RunBook:
-    """The runs in flight, and the hooks that watch them."""
+class Attempt(NamedTuple):
+    """What starting an attempt takes: the task, its arguments, its context in the worker
+    and the 90th percentile of its predicted duration (None: no prediction)."""
 
-    def __init__(self, hook: Any, fetch: Callable[[Any], Any] | None = None) -> None:
-        self._hook = hook
+    task: Task
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    context: TaskContext
+    p90: float | None
+
+
+class RunBook:
+    """The runs in flight, and the hooks that watch them. With ``fetch`` (Ray), outputs
+    are handles to remote values: ``fetch`` turns one into its value for a result."""
+
+    def __init__(self, plugins: PluginManager, fetch: Callable[[Any], Any] | None = None) -> None:
+        self._plugins = plugins
         self._fetch = fetch
         self._runs: dict[int, RunRecord] = {}
         self._inflight: dict[tuple[str, str], int] = {}
@@ -104,56 +118,49 @@ class RunBook:
             run.records[task_id].predicted_seconds = self._predict(run, task, features)
         self._runs[run_id] = run
         self._call("maze_run_started", run_id=run_id, graph=graph, inputs=inputs)
-        for task_id in graph.tasks:
-            self._transition(run, task_id, "pending", now)
+        if self._plugins.caller("maze_task_transition") is not None:
+            for task_id in graph.tasks:
+                self._transition(run, task_id, "pending", now)
         return run
 
     # -- instructions ---------------------------------------------------------------------
 
-    def running(
-        self, dispatch: Dispatch, *, resolve_refs: bool = True
-    ) -> tuple[Task, tuple[Any, ...], dict[str, Any]]:
-        """Record that a task starts; return it with its arguments resolved (unless
-        ``resolve_refs`` is False: a remote worker resolves them next to the data)."""
+    def running(self, dispatch: Dispatch, *, resolve_refs: bool = True) -> Attempt:
+        """Record that an attempt starts; return what starting it takes, its arguments
+        resolved (unless ``resolve_refs`` is False: a remote worker resolves them next to
+        the data)."""
         run = self._runs[dispatch.run_id]
         task = run.graph.tasks[dispatch.task_id]
         record = run.records[task.id]
+        node = dispatch.allocation.node
         record.attempts = dispatch.attempt + 1
         record.queued = dispatch.ready_at
-        record.node = dispatch.allocation.node
+        record.node = node
         run.running[task.id] = dispatch.attempt
-        inflight = self._occupy(run, task, dispatch.allocation.node)
+        run.features[task.id]["inflight_same"] = float(self._occupy(run, task, node))
         self._transition(run, task.id, "ready", dispatch.ready_at)
         self._transition(run, task.id, "running", time.time())
         args, kwargs = task.args, task.kwargs
         if task.has_refs and resolve_refs:
             try:
-                args, kwargs = resolve((task.args, task.kwargs), run.outputs, run.inputs)
+                args, kwargs = resolve((args, kwargs), run.outputs, run.inputs)
             except (KeyError, IndexError, TypeError) as exc:
                 raise TaskFailedError(
                     f"task {task.id!r}: selecting part of an input failed: {exc!r}",
                     fix="check the keys/indexes used as ref[...] against what the upstream returns",
                     culprit=task.id,
                 ) from None
-        upstream = [run.exported[dep] for dep in task.deps if dep in run.exported]
-        if (task.has_refs and task.deps and resolve_refs) or upstream:  # more known than at open
-            features = self._features(task, args, kwargs)
-            for exported in upstream:
-                features.update(exported)
-            record.predicted_seconds = self._predict(run, task, features)
-        else:
-            features = dict(run.features[task.id])
-        features["inflight_same"] = float(inflight)
-        run.features[task.id] = features
-        return task, args, kwargs
+        wrappers = self._wrappers(run.run_id, task, dispatch.attempt)
+        context = TaskContext.of(dispatch, wrappers)
+        return Attempt(task, args, kwargs, context, run.p90.get(task.id))
 
-    def wrappers(self, run_id: int, task: Task, attempt: int) -> tuple[tuple[str, Any], ...]:
+    def _wrappers(self, run_id: int, task: Task, attempt: int) -> tuple[tuple[str, Any], ...]:
         """What plugins want this attempt's call wrapped in (the ``maze_task_wrap`` hook)."""
-        hook = self._hook.maze_task_wrap
-        if not hook.get_hookimpls():
+        call = self._plugins.caller("maze_task_wrap")
+        if call is None:
             return ()
         try:
-            found = hook(run_id=run_id, task=task, attempt=attempt)
+            found = call(run_id=run_id, task=task, attempt=attempt)
         except Exception:
             log.exception("maze: hook maze_task_wrap raised")
             return ()
@@ -226,42 +233,45 @@ class RunBook:
 
     def outcome(
         self, run_id: int, task_id: str, attempt: int, future: Future[Outcome]
-    ) -> Event | None:
-        """The scheduler event for a finished attempt (None when the attempt was abandoned)."""
+    ) -> list[Event]:
+        """The scheduler events for a finished attempt (none when it was abandoned): a
+        TaskDone or a TaskError, after the refined predictions of the tasks it readies."""
         run = self._current(run_id, task_id, attempt)
         if run is None:
-            return None
+            return []
         now = time.time()
-        infrastructure_error = future.exception()
-        if infrastructure_error is not None:
-            error, retryable = _infrastructure(run.graph.tasks[task_id], infrastructure_error)
-            charged = not isinstance(infrastructure_error, SharedWorkerLostError)
-            return TaskError(run_id, task_id, attempt, now, error, retryable, charged)
+        task = run.graph.tasks[task_id]
+        infrastructure = future.exception()
+        if infrastructure is not None:
+            error, retryable = infrastructure_error(task, infrastructure)
+            charged = not isinstance(infrastructure, SharedWorkerLostError)
+            return [TaskError(run_id, task_id, attempt, now, error, retryable, charged)]
         outcome = future.result()
         record = run.records[task_id]
         record.started, record.finished = outcome.started, outcome.finished
         if outcome.exported:
             run.exported[task_id] = clean(outcome.exported)
-        if outcome.ok:
-            run.outputs[task_id] = outcome.value
-            self._call(
-                "maze_task_observed",
-                task=run.graph.tasks[task_id],
-                features=run.features.get(task_id, {}),
-                seconds=outcome.finished - outcome.started,
-                node=record.node,
-                time=outcome.finished,
-            )
-            self._transition(run, task_id, "done", outcome.finished)
-            return TaskDone(run_id, task_id, attempt, now, outcome.output_size, outcome.held)
-        error = _task_error(run.graph.tasks[task_id], outcome)
-        return TaskError(run_id, task_id, attempt, now, error)
+        if not outcome.ok:
+            return [TaskError(run_id, task_id, attempt, now, task_error(task, outcome))]
+        run.outputs[task_id] = outcome.value
+        self._call(
+            "maze_task_observed",
+            task=task,
+            features=run.features[task_id],
+            seconds=outcome.finished - outcome.started,
+            node=record.node,
+            time=outcome.finished,
+        )
+        self._transition(run, task_id, "done", outcome.finished)
+        events: list[Event] = self._refine_after(run, task_id, now)
+        events.append(TaskDone(run_id, task_id, attempt, now, outcome.output_size, outcome.held))
+        return events
 
-    def expired(self, run_id: int, task_id: str, attempt: int) -> Event | None:
-        """The scheduler event for an attempt that ran out of time (None if it ended)."""
+    def expired(self, run_id: int, task_id: str, attempt: int) -> list[Event]:
+        """The scheduler event for an attempt that ran out of time (none if it ended)."""
         run = self._current(run_id, task_id, attempt)
         if run is None:
-            return None
+            return []
         spec = run.graph.tasks[task_id].spec
         error = TaskTimeoutError(
             f"task {task_id!r} (tool {spec.name!r}) ran longer than its timeout of"
@@ -270,7 +280,46 @@ class RunBook:
             " an abandoned attempt may still finish in the background)",
             culprit=task_id,
         )
-        return TaskError(run_id, task_id, attempt, time.time(), error)
+        return [TaskError(run_id, task_id, attempt, time.time(), error)]
+
+    def _refine_after(self, run: RunRecord, done: str, now: float) -> list[Event]:
+        """Predict again the dependents of task ``done`` whose last input it was, where what
+        the prediction depends on changed: their arguments (known now, when outputs are
+        values here) and the features their upstream tasks exported."""
+        events: list[Event] = []
+        outputs = run.outputs
+        for dependent in run.graph.dependents[done]:
+            task = run.graph.tasks[dependent]
+            if all(dep in outputs for dep in task.deps):
+                seconds = self._refine(run, task)
+                if seconds is not None:
+                    events.append(PredictionUpdated(run.run_id, dependent, seconds, now))
+        return events
+
+    def _refine(self, run: RunRecord, task: Task) -> float | None:
+        """The task's new prediction if its features changed and so did the prediction."""
+        values = task.has_refs and self._fetch is None
+        upstream = [run.exported[dep] for dep in task.deps if dep in run.exported]
+        if not values and not upstream:
+            return None
+        args, kwargs = task.args, task.kwargs
+        if values:
+            try:
+                args, kwargs = resolve((args, kwargs), run.outputs, run.inputs)
+            except (KeyError, IndexError, TypeError):
+                return None  # the task fails when it starts, with its own error
+        features = self._features(task, args, kwargs)
+        for exported in upstream:
+            features.update(exported)
+        if features == run.features[task.id]:
+            return None
+        run.features[task.id] = features
+        record = run.records[task.id]
+        seconds = self._predict(run, task, features)
+        if seconds is None or seconds == record.predicted_seconds:
+            return None
+        record.predicted_seconds = seconds
+        return seconds
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -292,7 +341,7 @@ class RunBook:
     ) -> None:
         record = run.records[task_id]
         old, record.status = record.status, new
-        if self._hook.maze_task_transition.get_hookimpls():
+        if self._plugins.caller("maze_task_transition") is not None:
             self._call(
                 "maze_task_transition",
                 run_id=run.run_id,
@@ -310,9 +359,10 @@ class RunBook:
     ) -> dict[str, float]:
         spec = task.spec
         features = call_features(args, kwargs, spec.features, tuple(spec.parameters["properties"]))
-        if self._hook.maze_task_features.get_hookimpls():
+        call = self._plugins.caller("maze_task_features")
+        if call is not None:
             try:
-                extra = self._hook.maze_task_features(task=task, args=args, kwargs=kwargs)
+                extra = call(task=task, args=args, kwargs=kwargs)
             except Exception:
                 log.exception("maze: maze_task_features failed for task %r", task.id)
                 extra = []
@@ -321,10 +371,11 @@ class RunBook:
         return features
 
     def _predict(self, run: RunRecord, task: Task, features: Mapping[str, float]) -> float | None:
+        call = self._plugins.caller("maze_predict_duration")
+        if call is None:
+            return None
         try:
-            seconds = self._hook.maze_predict_duration(
-                task=task, kind=task.spec.kind, features=features
-            )
+            seconds = call(task=task, kind=task.spec.kind, features=features)
         except Exception:
             log.exception("maze: maze_predict_duration failed for task %r", task.id)
             return None
@@ -334,51 +385,13 @@ class RunBook:
         return float(seconds)
 
     def _call(self, name: str, **kwargs: Any) -> None:
+        call = self._plugins.caller(name)
+        if call is None:
+            return
         try:
-            getattr(self._hook, name)(**kwargs)
+            call(**kwargs)
         except Exception:  # an observer's bug must not lose a run
             log.exception("maze: hook %s raised", name)
-
-
-def _describe(exc: BaseException | None) -> str:
-    """``str(exc)``, even for exceptions whose ``__str__`` is broken."""
-    try:
-        return str(exc)
-    except Exception:
-        return f"<{type(exc).__name__} whose str() failed>"
-
-
-def _task_error(task: Task, outcome: Outcome) -> TaskFailedError:
-    cause = outcome.error
-    error = TaskFailedError(
-        f"task {task.id!r} (tool {task.spec.name!r}) raised {type(cause).__name__}:"
-        f" {_describe(cause)}\n"
-        f"{outcome.traceback}".rstrip(),
-        fix="fix the tool, or set @tool(retries=...) if the failure is transient",
-        culprit=task.id,
-    )
-    error.cause = cause
-    error.remote_traceback = outcome.traceback
-    error.__cause__ = cause
-    return error
-
-
-def _infrastructure(task: Task, error: BaseException) -> tuple[BaseException, bool]:
-    """The error to report when the executor, not the tool, failed; and whether to retry."""
-    where = f"task {task.id!r} (tool {task.spec.name!r})"
-    if isinstance(error, WorkerLostError):
-        return WorkerLostError(f"{where}: {error.problem}", fix=error.fix, culprit=task.id), True
-    if isinstance(error, SerializationError):
-        return SerializationError(
-            f"{where}: {error.problem}", fix=error.fix, culprit=task.id
-        ), False
-    if isinstance(error, MazeError):
-        return error, False
-    return TaskFailedError(
-        f"{where} could not be run: {type(error).__name__}: {_describe(error)}",
-        fix="see the cause; this is not an exception raised by the tool itself",
-        culprit=task.id,
-    ), False
 
 
 def _with_inputs(task: Task, inputs: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:

@@ -127,9 +127,9 @@ class Runtime(abc.ABC):
         policies: dict[str, Callable[[], Policy]] = dict(POLICIES)
         self.plugins.hook.maze_register_policies(policies=policies)
         self.scheduler = Scheduler(nodes, make_policy(policy, policies))
-        self.book = RunBook(self.plugins.hook)
+        self.book = RunBook(self.plugins)
         self._lock = threading.Lock()
-        self._inbox: deque[Callable[[], Event | None]] = deque()
+        self._inbox: deque[Callable[[], Event | list[Event]]] = deque()
         self._owner: int | None = None  # the thread driving the loop now
         self._waiters: dict[int, int] = {}  # run id -> thread waiting for it in call()
         self._closed = False
@@ -260,7 +260,7 @@ class Runtime(abc.ABC):
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def _post(self, make_event: Callable[[], Event | None]) -> None:
+    def _post(self, make_event: Callable[[], Event | list[Event]]) -> None:
         self._inbox.append(make_event)
         self._pump()
 
@@ -276,15 +276,17 @@ class Runtime(abc.ABC):
     def _drain(self) -> None:
         inbox = self._inbox
         while inbox:
-            batch = []
+            batch: list[Event] = []
             while inbox:
                 try:
-                    event = inbox.popleft()()
+                    found = inbox.popleft()()
                 except Exception:  # a bug of ours: say so loudly rather than die silently
                     log.exception("maze: could not turn a worker report into an event")
                     continue
-                if event is not None:
-                    batch.append(event)
+                if isinstance(found, list):
+                    batch += found
+                else:
+                    batch.append(found)
             self._process(batch)
 
     def _check_not_inside_loop(self) -> None:

@@ -534,3 +534,70 @@ def test_call_retries_a_task_whose_worker_died(tmp_path):
         result = runtime.call(wf)
         assert result[ref] == "second"
         assert result.tasks[ref.task_id].attempts == 2
+
+
+@tool
+def words(n: int) -> str:
+    return "word " * n
+
+
+@tool
+def count(text: str) -> int:
+    return len(text.split())
+
+
+class Opaque:
+    """A value the predictor draws no features from."""
+
+
+@tool
+def make() -> Opaque:
+    return Opaque()
+
+
+@tool
+def use(thing: Opaque) -> str:
+    return type(thing).__name__
+
+
+class LengthOracle:
+    """Predicts a call of ``count`` from its argument's length; counts the predictions."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    @hookimpl
+    def maze_predict_duration(self, task, features):
+        self.calls.append(task.id)
+        return features.get("text.len", 1.0)
+
+
+def test_a_prediction_is_refined_when_the_last_input_arrives_before_the_task_is_ready():
+    from maze_core.schedule.policies import Daps
+
+    queued_with: dict[str, float] = {}
+
+    class Watching(Daps):
+        def priority(self, ts, now):
+            queued_with[ts.task.id] = ts.predicted
+            return super().priority(ts, now)
+
+    oracle = LengthOracle()
+    with LocalRuntime(
+        "threads", policy=Watching(), plugins=[oracle], autoload_plugins=False
+    ) as runtime:
+        wf = Workflow("refine")
+        wf.add(count, wf.add(words, 7))
+        result = runtime.submit(wf).result(timeout=30)
+    assert result["count"] == 7
+    assert result.tasks["count"].predicted_seconds == len("word " * 7)
+    assert queued_with["count"] == len("word " * 7)  # the scheduler queued it knowing
+
+
+def test_a_task_is_predicted_again_only_when_what_the_prediction_depends_on_changed():
+    oracle = LengthOracle()
+    with LocalRuntime("threads", plugins=[oracle], autoload_plugins=False) as runtime:
+        wf = Workflow("opaque")
+        wf.add(use, wf.add(make))
+        assert runtime.submit(wf).result(timeout=30)["use"] == "Opaque"
+    assert sorted(oracle.calls) == ["make", "use"]  # once each: an Opaque has no features

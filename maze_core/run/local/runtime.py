@@ -20,7 +20,6 @@ from maze_core.run.local.threads import ExecutorName, make_executor
 from maze_core.run.runtime import Runtime
 from maze_core.run.timers import Deadlines
 from maze_core.run.worker.call import Outcome, run_call
-from maze_core.run.worker.context import TaskContext
 from maze_core.run.worker.models import ModelUse
 from maze_core.run.worker.shipping import shipped_once
 from maze_core.run.worker.wire import unpicklable_part
@@ -117,21 +116,18 @@ class LocalRuntime(Runtime):
             self._post(lambda: self.book.outcome(run_id, task_id, attempt, future))
 
         try:
-            task, args, kwargs = self.book.running(instruction)
+            task, args, kwargs, context, p90 = self.book.running(instruction)
             spec = task.spec
             executor = self._io_executor if spec.kind == "io" else self._executor
             in_process = self.executor_name == "processes" and spec.kind != "io"
-            allocation = instruction.allocation
-            env = _gpu_env(allocation.gpu_ids) if in_process else None
-            context = TaskContext.of(instruction, self.book.wrappers(run_id, task, attempt))
-            model = model_use(spec, self.model_idle_s)
+            env = _gpu_env(instruction.allocation.gpu_ids) if in_process else None
             submit: Callable[..., Future[Outcome]] = executor.submit
             if (
                 in_process
                 and self._waiters.get(run_id) == threading.get_ident()
                 and run_id not in self._collected  # it reads one worker at a time
             ):
-                submit = functools.partial(self._submit_collected, run_id, task_id)
+                submit = functools.partial(self._submit_collected, run_id, p90)
             try:
                 future = submit(
                     run_call,
@@ -142,7 +138,7 @@ class LocalRuntime(Runtime):
                     env=env,
                     portable=in_process,
                     context=context,
-                    model=model,
+                    model=model_use(spec, self.model_idle_s),
                 )
             except SerializationError as error:  # name the tool's argument, not run_call's
                 raise _unpicklable(spec, args, kwargs, error) from None
@@ -159,7 +155,7 @@ class LocalRuntime(Runtime):
         future.add_done_callback(report)
 
     def _submit_collected(
-        self, run_id: int, task_id: str, *call: Any, **options: Any
+        self, run_id: int, p90: float | None, *call: Any, **options: Any
     ) -> Future[Outcome]:
         """Submit a task of a run whose waiter is this thread (in :meth:`call`): it will
         read the result from the worker itself, polling for it first if MaLearn expects
@@ -168,7 +164,6 @@ class LocalRuntime(Runtime):
         assert isinstance(executor, ProcessExecutor)
         future, worker = executor.submit_collected(*call, **options)
         if worker is not None:
-            p90 = self.book.predicted_p90(run_id, task_id)
             spin_s = self._spin_s if p90 is not None and p90 < self._spin_s else 0.0
             self._collected[run_id] = (worker, spin_s)
         return future

@@ -50,6 +50,10 @@ class ThreadExecutor(Executor):
 
     Unlike ``ThreadPoolExecutor``, whose threads the interpreter joins at exit, an abandoned
     call here (timed out, or never returning) cannot keep the program from exiting.
+
+    The first call submitted by a worker's own done-callbacks (the run loop dispatching
+    the next task as this one reports) is kept for that worker, which runs it next: handing
+    it to another thread would wake a sleeping one for every task of a busy runtime.
     """
 
     def __init__(self, max_workers: int, name: str = "maze-worker") -> None:
@@ -60,9 +64,14 @@ class ThreadExecutor(Executor):
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._shut = False
+        self._mine = threading.local()  # a worker's call kept for it (see the docstring)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
+        mine = self._mine
+        if getattr(mine, "reporting", False) and mine.next is None and not self._shut:
+            mine.next = (future, fn, args, kwargs)
+            return future
         with self._lock:
             if self._shut:
                 raise RuntimeError("cannot submit to an executor that was shut down")
@@ -92,10 +101,37 @@ class ThreadExecutor(Executor):
                 thread.join()
 
     def _work(self) -> None:
+        mine = self._mine
+        mine.next = None
         while (item := self._queue.get()) is not None:
-            _fulfil(*item)
-            del item  # drop references before idling
+            while item is not None:
+                self._fulfil(*item)
+                item, mine.next = mine.next, None
             self._idle.release()
+
+    def _fulfil(
+        self, future: Future[Any], fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]
+    ) -> None:
+        """:func:`_fulfil`, noting while the future's done-callbacks run that a call they
+        submit may stay with this thread (never while ``fn`` runs: a call it waits for
+        must not wait for it)."""
+        if not future.set_running_or_notify_cancel():
+            return
+        mine = self._mine
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            mine.reporting = True
+            try:
+                future.set_exception(exc)
+            finally:
+                mine.reporting = False
+        else:
+            mine.reporting = True
+            try:
+                future.set_result(result)
+            finally:
+                mine.reporting = False
 
 
 _WorkItem = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]

@@ -49,7 +49,6 @@ from maze_core.run.runstate import RunBook
 from maze_core.run.runtime import RunHandle, RunHints
 from maze_core.run.timers import Deadlines
 from maze_core.run.worker.call import Outcome
-from maze_core.run.worker.context import TaskContext
 from maze_core.schedule import CancelRun, Dispatch, ModelUnloaded, NodeRemoved
 from maze_core.schedule.policies import Policy
 from maze_core.tools import ToolSpec, parse_size
@@ -129,7 +128,7 @@ class RayRuntime(TinyTasks):
             plugins=plugins,
             autoload_plugins=autoload_plugins,
         )
-        self.book = RunBook(self.plugins.hook, fetch=fetch)
+        self.book = RunBook(self.plugins, fetch=fetch)
         self.remotes = Remotes(
             max_result=parse_size(max_result, what="max_result"),
             ship_limit=parse_size(ship_limit, what="ship_limit") or 0,
@@ -228,8 +227,8 @@ class RayRuntime(TinyTasks):
 
     def _prepare(self, instruction: Dispatch) -> tuple[ToolSpec, list[Any], list[Any]]:
         """Record that the task starts; its spec, call and the upstream ObjectRefs it takes."""
-        run_id, attempt = instruction.run_id, instruction.attempt
-        task, args, kwargs = self.book.running(instruction, resolve_refs=False)
+        run_id = instruction.run_id
+        task, args, kwargs, context, _ = self.book.running(instruction, resolve_refs=False)
         deps: list[str] = []
         if task.has_refs:  # inputs are here; upstream outputs go worker to worker
             args, kwargs = resolve((args, kwargs), None, self.book.inputs_of(run_id))
@@ -237,7 +236,6 @@ class RayRuntime(TinyTasks):
         outputs = self.book.outputs_of(run_id)
         inline = {dep: outputs[dep].data for dep in deps if isinstance(outputs[dep], Inline)}
         deps = [dep for dep in deps if dep not in inline]
-        context = TaskContext.of(instruction, self.book.wrappers(run_id, task, attempt))
         return task.spec, task_call(args, kwargs, deps, context, inline), [outputs[d] for d in deps]
 
     def _dispatch(self, instruction: Dispatch, lane: bool = False) -> None:

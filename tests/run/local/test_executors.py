@@ -269,3 +269,34 @@ def test_size_hint_weighs_buffers_exactly_and_containers_by_sampling():
     reply = Reply(value={"rows": ["x" * 1000] * 1000})  # a wrapper around the real value
     assert 1_000_000 <= size_hint(reply) <= 1_000_300
     assert size_hint(Holder([b"x" * 5000])) >= 5000  # an object's attributes count too
+
+
+def test_a_call_submitted_as_a_thread_reports_runs_next_on_that_thread():
+    executor = make_executor("threads", max_workers=4)
+    ran_on: list[str] = []
+    followed: list[Any] = []
+
+    def note() -> str:
+        ran_on.append(threading.current_thread().name)
+        return ran_on[-1]
+
+    def then(_future: Any) -> None:
+        followed.append(executor.submit(note))
+
+    first = executor.submit(note)
+    first.add_done_callback(then)
+    first.result(timeout=10)
+    followed[0].result(timeout=10)
+    assert ran_on[0] == ran_on[1]
+    executor.shutdown(wait=True)
+
+
+def test_a_call_submitted_by_a_running_call_goes_to_another_thread():
+    executor = make_executor("threads", max_workers=4)
+
+    def outer() -> str:
+        inner = executor.submit(threading.current_thread)  # waited for: must not wait for us
+        return inner.result(timeout=10).name
+
+    assert executor.submit(outer).result(timeout=20) != ""
+    executor.shutdown(wait=True)
