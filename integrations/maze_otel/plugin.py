@@ -107,6 +107,8 @@ class MazeTracing:
         """Start the task's span at its first dispatch (here rather than on its ``running``
         transition: a plugin with no transition hook spares every task of every run four
         hook calls) and carry its context to the worker."""
+        if not self._runs:  # nothing traced: every task of an untraced runtime asks
+            return None
         with self._lock:
             run = self._runs.get(run_id)
             span = self._tasks.get((run_id, task.id))

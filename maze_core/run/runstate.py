@@ -241,12 +241,12 @@ class RunBook:
             return []
         now = time.time()
         task = run.graph.tasks[task_id]
-        infrastructure = future.exception()
-        if infrastructure is not None:
+        try:
+            outcome = future.result()
+        except BaseException as infrastructure:  # the executor failed, not the tool
             error, retryable = infrastructure_error(task, infrastructure)
             charged = not isinstance(infrastructure, SharedWorkerLostError)
             return [TaskError(run_id, task_id, attempt, now, error, retryable, charged)]
-        outcome = future.result()
         record = run.records[task_id]
         record.started, record.finished = outcome.started, outcome.finished
         if outcome.exported:

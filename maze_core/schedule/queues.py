@@ -69,9 +69,13 @@ class ReadyQueues:
             if not heads:
                 del self._queues[name]
                 return
-            heads.sort(
-                key=lambda head: (policy.at_dispatch(head[0][2], head[0][0], cluster), head[0][1])
-            )
+            if len(heads) > 1:
+                heads.sort(
+                    key=lambda head: (
+                        policy.at_dispatch(head[0][2], head[0][0], cluster),
+                        head[0][1],
+                    )
+                )
             for skipped, ((_, _, ts), shape) in enumerate(heads):
                 if skipped > policy.backfill:
                     return
