@@ -59,7 +59,7 @@ def maze_register_policies(policies: dict[str, Callable[[], Policy]]) -> None:
 def maze_run_started(run_id: int, graph: TaskGraph, inputs: Mapping[str, Any]) -> None:
     """A run was submitted to a runtime.
 
-    Called in the driver, once per run, before any of its tasks becomes ``pending``. If the
+    Called in the driver, once per run, before any of its tasks appears (as ``waiting``). If the
     scheduler then rejects the run (a task no node could ever hold), ``submit`` raises and
     ``maze_run_finished`` is not called.
     """
@@ -78,11 +78,13 @@ def maze_task_transition(
 ) -> None:
     """A task changed state: ``old`` -> ``new``, at ``time`` (seconds since the epoch).
 
-    States: ``pending`` (submitted, waiting for inputs), ``ready`` (queued for resources),
-    ``running``, ``done``, ``retrying`` (an attempt failed, another follows), ``failed``
-    and ``cancelled``; ``old`` is ``""`` for the first transition. ``error`` is set for
-    ``retrying``, ``failed`` and ``cancelled``. Called in the driver for every change, in
-    the order the scheduler decided them.
+    States (the scheduler's own, :data:`maze_core.schedule.state.TaskStatus`): ``waiting``
+    (for inputs), ``ready`` (queued for resources), ``running``, ``done``, ``failed`` and
+    ``cancelled``; ``old`` is ``""`` for the first transition. An attempt that failed and
+    runs again goes from ``running`` back to ``ready`` (or ``waiting``, when an input must
+    be computed again first), with ``error`` set; ``error`` is also set for ``failed`` and
+    ``cancelled``. Called in the driver for every change, in the order the scheduler
+    decided them.
     """
 
 

@@ -20,16 +20,16 @@ from rich.live import Live
 from rich.table import Table
 
 from maze_core.hookspecs import hookimpl
+from maze_core.schedule.state import STATES
 from maze_core.timeline import short_node
 
 if TYPE_CHECKING:
     from maze_core.graph import Task
     from maze_core.run.result import RunResult
 
-__all__ = ["STATES", "Progress"]
+__all__ = ["Progress"]
 
-STATES = ("pending", "ready", "running", "done", "retrying", "failed", "cancelled")
-FINAL = ("done", "failed", "cancelled")
+RUN_STATES = ("running", "done", "failed", "cancelled")
 
 
 class Progress:
@@ -39,6 +39,7 @@ class Progress:
     def __init__(self, only: set[int] | None = None) -> None:
         self.only = only
         self.tasks: Counter[tuple[int, str, str]] = Counter()  # (run, kind, state)
+        self.retries: Counter[tuple[int, str]] = Counter()  # (run, kind): attempts that failed
         self.runs: dict[int, str] = {}
         self.nodes: Counter[str] = Counter()  # running tasks per node
         self._where: dict[tuple[int, str], str] = {}
@@ -64,6 +65,8 @@ class Progress:
             if old:
                 self.tasks[run_id, kind, old] -= 1
             self.tasks[run_id, kind, new] += 1
+            if old == "running" and new in ("ready", "waiting"):  # it runs again
+                self.retries[run_id, kind] += 1
             if old == "running":
                 self.nodes[self._where.pop((run_id, task.id), "?")] -= 1
             if new == "running":
@@ -71,12 +74,16 @@ class Progress:
                 self.nodes[place] += 1
 
     def counts(self) -> Counter[tuple[str, str]]:
-        """Tasks by (kind, state), over the runs shown."""
+        """Tasks by (kind, state), and failed attempts run again by (kind, "retries"),
+        over the runs shown."""
         with self._lock:
             found: Counter[tuple[str, str]] = Counter()
             for (run, kind, state), n in self.tasks.items():
                 if self.only is None or run in self.only:
                     found[kind, state] += n
+            for (run, kind), n in self.retries.items():
+                if self.only is None or run in self.only:
+                    found[kind, "retries"] += n
             return found
 
     def table(self) -> Group:
@@ -85,10 +92,11 @@ class Progress:
         counts = self.counts()
         tasks = Table(title=f"Maze tasks ({elapsed:.1f}s)", title_justify="left")
         tasks.add_column("kind")
-        for state in STATES:
-            tasks.add_column(state, justify="right")
+        columns = (*STATES, "retries")
+        for column in columns:
+            tasks.add_column(column, justify="right")
         for kind in sorted({kind for kind, _ in counts}):
-            tasks.add_row(kind, *(str(counts[kind, s] or "") for s in STATES))
+            tasks.add_row(kind, *(str(counts[kind, c] or "") for c in columns))
         parts: list[Any] = [tasks]
         with self._lock:
             runs = Counter(
@@ -96,9 +104,7 @@ class Progress:
             )
             busy = {node: n for node, n in sorted(self.nodes.items()) if n > 0}
         if sum(runs.values()) > 1:
-            parts.append(
-                "workflows: " + ", ".join(f"{runs[s]} {s}" for s in ("running", *FINAL) if runs[s])
-            )
+            parts.append("workflows: " + ", ".join(f"{runs[s]} {s}" for s in RUN_STATES if runs[s]))
         if len(busy) > 1 or (busy and "local" not in busy):
             parts.append(
                 "running on " + ", ".join(f"{short_node(n)}: {k}" for n, k in busy.items())

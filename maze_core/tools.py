@@ -13,6 +13,7 @@ import inspect
 import math
 import pkgutil
 import re
+import types
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -81,13 +82,14 @@ class Resources:
     ``custom`` holds any other named resource (``{"accelerator_slot": 1}``), as Ray does.
     """
 
-    __slots__ = ("cpus", "custom", "gpu_memory", "gpus", "memory")
+    __slots__ = ("_key", "cpus", "custom", "gpu_memory", "gpus", "memory")
 
     cpus: float
     gpus: float
     gpu_memory: int | None
     memory: int | None
     custom: Mapping[str, float]
+    _key: tuple[int, tuple[Any, ...]]  # (hash, what equality compares)
 
     def __init__(
         self,
@@ -102,7 +104,17 @@ class Resources:
         set_(self, "gpus", _amount(gpus, "gpus"))
         set_(self, "gpu_memory", parse_size(gpu_memory, what="gpu_memory"))
         set_(self, "memory", parse_size(memory, what="memory"))
-        set_(self, "custom", {k: _amount(v, f"custom[{k!r}]") for k, v in (custom or {}).items()})
+        amounts = {k: _amount(v, f"custom[{k!r}]") for k, v in (custom or {}).items()}
+        set_(self, "custom", types.MappingProxyType(amounts))
+        # what equality and hashing compare, made once: requests key the scheduler's groups
+        key = (
+            self.cpus,
+            self.gpus,
+            self.gpu_memory,
+            self.memory,
+            tuple(sorted(self.custom.items())),
+        )
+        set_(self, "_key", (hash(key), key))
         if self.gpu_memory and not self.gpus:
             raise ValidationError(
                 f"gpu_memory={self.gpu_memory} bytes was asked for without a GPU",
@@ -113,15 +125,11 @@ class Resources:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Resources are immutable; build a new one instead of setting {name}")
 
-    def _key(self) -> tuple[Any, ...]:
-        custom = tuple(sorted(self.custom.items()))
-        return (self.cpus, self.gpus, self.gpu_memory, self.memory, custom)
-
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Resources) and self._key() == other._key()
+        return isinstance(other, Resources) and self._key[1] == other._key[1]
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        return self._key[0]
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Resources, (self.cpus, self.gpus, self.gpu_memory, self.memory, dict(self.custom)))
@@ -135,7 +143,7 @@ class Resources:
         if self.memory is not None:
             parts.append(f"memory={self.memory}")
         if self.custom:
-            parts.append(f"custom={self.custom!r}")
+            parts.append(f"custom={dict(self.custom)!r}")
         return f"Resources({', '.join(parts)})"
 
 

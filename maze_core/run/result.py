@@ -9,6 +9,7 @@ from typing import Any
 
 from maze_core.errors import MazeError, TaskCancelledError, ValidationError
 from maze_core.graph import TaskRef, _select
+from maze_core.schedule.state import TaskStatus
 
 __all__ = ["RunResult", "TaskRecord"]
 
@@ -24,7 +25,7 @@ class TaskRecord:
     task_id: str
     tool: str
     kind: str
-    status: str = "pending"
+    status: TaskStatus = "waiting"
     attempts: int = 0
     submitted: float = 0.0
     queued: float | None = None

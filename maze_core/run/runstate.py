@@ -28,6 +28,15 @@ from maze_core.run.result import RunResult, TaskRecord
 from maze_core.run.worker.call import Outcome
 from maze_core.run.worker.context import TaskContext
 from maze_core.schedule.events import Dispatch, Event, PredictionUpdated, TaskDone, TaskError
+from maze_core.schedule.state import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    READY,
+    RUNNING,
+    WAITING,
+    TaskStatus,
+)
 
 __all__ = ["Attempt", "RunBook", "RunRecord"]
 
@@ -120,7 +129,7 @@ class RunBook:
         self._call("maze_run_started", run_id=run_id, graph=graph, inputs=inputs)
         if self._plugins.caller("maze_task_transition") is not None:
             for task_id in graph.tasks:
-                self._transition(run, task_id, "pending", now)
+                self._transition(run, task_id, WAITING, now)
         return run
 
     # -- instructions ---------------------------------------------------------------------
@@ -138,8 +147,9 @@ class RunBook:
         record.node = node
         run.running[task.id] = dispatch.attempt
         run.features[task.id]["inflight_same"] = float(self._occupy(run, task, node))
-        self._transition(run, task.id, "ready", dispatch.ready_at)
-        self._transition(run, task.id, "running", time.time())
+        if record.status != READY:  # a retry went back to ready when it failed
+            self._transition(run, task.id, READY, dispatch.ready_at)
+        self._transition(run, task.id, RUNNING, time.time())
         args, kwargs = task.args, task.kwargs
         if task.has_refs and resolve_refs:
             try:
@@ -185,14 +195,16 @@ class RunBook:
             else:
                 del self._inflight[key]
 
-    def retrying(self, run_id: int, task_id: str, error: BaseException) -> None:
-        self._final_or_retry(run_id, task_id, "retrying", error)
+    def retrying(self, run_id: int, task_id: str, error: BaseException, state: TaskStatus) -> None:
+        """An attempt failed (or a done task's output was lost) and the task went back to
+        ``state`` to run again."""
+        self._final_or_retry(run_id, task_id, state, error)
 
     def failed(self, run_id: int, task_id: str, error: BaseException) -> None:
-        self._final_or_retry(run_id, task_id, "failed", error)
+        self._final_or_retry(run_id, task_id, FAILED, error)
 
     def cancelled(self, run_id: int, task_id: str, error: BaseException) -> None:
-        self._final_or_retry(run_id, task_id, "cancelled", error)
+        self._final_or_retry(run_id, task_id, CANCELLED, error)
 
     def close(self, run_id: int, status: str) -> None:
         run = self._runs.pop(run_id)
@@ -262,7 +274,7 @@ class RunBook:
             node=record.node,
             time=outcome.finished,
         )
-        self._transition(run, task_id, "done", outcome.finished)
+        self._transition(run, task_id, DONE, outcome.finished)
         events: list[Event] = self._refine_after(run, task_id, now)
         events.append(TaskDone(run_id, task_id, attempt, now, outcome.output_size, outcome.held))
         return events
@@ -330,14 +342,21 @@ class RunBook:
         self._leave(run, task_id)
         return run
 
-    def _final_or_retry(self, run_id: int, task_id: str, status: str, error: BaseException) -> None:
+    def _final_or_retry(
+        self, run_id: int, task_id: str, status: TaskStatus, error: BaseException
+    ) -> None:
         run = self._runs[run_id]
         self._leave(run, task_id)
         run.records[task_id].error = error
         self._transition(run, task_id, status, time.time(), error)
 
     def _transition(
-        self, run: RunRecord, task_id: str, new: str, now: float, error: BaseException | None = None
+        self,
+        run: RunRecord,
+        task_id: str,
+        new: TaskStatus,
+        now: float,
+        error: BaseException | None = None,
     ) -> None:
         record = run.records[task_id]
         old, record.status = record.status, new
@@ -346,7 +365,7 @@ class RunBook:
                 "maze_task_transition",
                 run_id=run.run_id,
                 task=run.graph.tasks[task_id],
-                old="" if new == "pending" else old,
+                old="" if new == WAITING and not record.attempts else old,
                 new=new,
                 time=now,
                 attempt=record.attempts - 1 if record.attempts else 0,

@@ -324,7 +324,9 @@ class Runtime(abc.ABC):
         if isinstance(instruction, Dispatch):
             self._dispatch(instruction)
         elif isinstance(instruction, Retry):
-            book.retrying(instruction.run_id, instruction.task_id, instruction.error)
+            book.retrying(
+                instruction.run_id, instruction.task_id, instruction.error, instruction.state
+            )
         elif isinstance(instruction, Fail):
             book.failed(instruction.run_id, instruction.task_id, instruction.error)
         elif isinstance(instruction, Cancel):

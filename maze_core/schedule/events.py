@@ -191,12 +191,15 @@ class Dispatch:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """Attempt ``attempt`` failed with ``error``; the task is queued again."""
+    """Attempt ``attempt`` failed with ``error`` (or a done task's output was lost); the
+    task runs again, from ``state``: ``ready`` (queued) or ``waiting`` (for an input that
+    must be computed again first)."""
 
     run_id: int
     task_id: str
     attempt: int
     error: BaseException
+    state: Literal["waiting", "ready"] = "ready"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,13 @@
 """Scheduling policies: the order of ready tasks and the node each one goes to.
 
-A policy answers three questions for the scheduler, which stays the only owner of state:
+A policy answers four questions for the scheduler, which owns the state of runs and tasks
+(what a policy keeps for itself, it keeps in itself, told of runs and tasks as they go):
 
 * ``queue_of(task)``: which ready queue the task waits in. Queues are served independently,
   so a backlog in one (GPU work) never blocks another (CPU work).
+* ``group_of(task)``: the group the task waits in inside its queue. A group is blocked as
+  a whole when its head cannot be placed, so its tasks must be alike: by default the same
+  request and model (a head that does not fit means none of them does).
 * ``priority(task, now)``: the task's key in its queue, a tuple, smallest first. It is
   computed when the task becomes ready (or its prediction changes); ties break on the
   scheduler's global ``seq`` (the order tasks became ready), so the order is total.
@@ -49,7 +53,7 @@ Policies, by name (:data:`POLICIES`):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -78,10 +82,13 @@ class Policy:
 
     name = "base"
     backfill = 16
-    per_run_limit = 0  # running tasks allowed per workflow run (0: no limit)
 
     def queue_of(self, ts: TaskState) -> str:
         return ts.task.spec.kind
+
+    def group_of(self, ts: TaskState) -> Hashable:
+        spec = ts.task.spec
+        return (spec.resources, spec.model)
 
     def priority(self, ts: TaskState, now: float) -> tuple[float, ...]:
         return ()
@@ -106,6 +113,12 @@ class Policy:
     def on_finish(self, run: RunState) -> None:
         """Called once per run when its last task became final."""
 
+    def on_final(self, ts: TaskState) -> None:
+        """Called when a task became final (done, failed or cancelled)."""
+
+    def on_reopened(self, ts: TaskState) -> None:
+        """Called when a done task must run again (the node holding its output left)."""
+
 
 class Fcfs(Policy):
     name = "fcfs"
@@ -120,13 +133,27 @@ class MazeOriginal(Policy):
 
     def __init__(self) -> None:
         self.max_gpu_tasks = 1
+        self.gpu_left: dict[int, int] = {}  # run id -> its GPU tasks not final yet
 
     def on_submit(self, run: RunState, cluster: Cluster) -> None:
-        self.max_gpu_tasks = max(self.max_gpu_tasks, run.gpu_tasks)
+        gpu_tasks = sum(task.spec.kind == "gpu" for task in run.graph.tasks.values())
+        self.gpu_left[run.run_id] = gpu_tasks
+        self.max_gpu_tasks = max(self.max_gpu_tasks, gpu_tasks)
+
+    def on_final(self, ts: TaskState) -> None:
+        if ts.task.spec.kind == "gpu":
+            self.gpu_left[ts.run.run_id] -= 1
+
+    def on_reopened(self, ts: TaskState) -> None:
+        if ts.task.spec.kind == "gpu":
+            self.gpu_left[ts.run.run_id] += 1
+
+    def on_finish(self, run: RunState) -> None:
+        del self.gpu_left[run.run_id]
 
     def priority(self, ts: TaskState, now: float) -> tuple[float, ...]:
         run = ts.run
-        urgency = 1 - run.remaining_gpu_tasks / self.max_gpu_tasks
+        urgency = 1 - self.gpu_left[run.run_id] / self.max_gpu_tasks
         criticality = ts.predicted / run.expected_seconds if run.expected_seconds else 0.0
         return (run.submitted_at, -(2.0 * urgency + 1.0 * criticality))
 
@@ -194,13 +221,16 @@ class Daps(Policy):
 class AgentLevel(Policy):
     name = "agent-level"
     backfill = 1_000_000  # a node serves every pinned workflow that can go
-    per_run_limit = 1
 
     def __init__(self) -> None:
-        self.pinned: dict[str, int] = {}
+        self.pinned: dict[str, int] = {}  # node -> workflows pinned to it
+        self.homes: dict[int, str] = {}  # run id -> its node
 
     def queue_of(self, ts: TaskState) -> str:
-        return f"node:{ts.run.pinned}"
+        return f"node:{self.homes.get(ts.run.run_id)}"
+
+    def group_of(self, ts: TaskState) -> Hashable:
+        return ts.run.run_id  # one task at a time per workflow: its own group
 
     def admit(self, graph: TaskGraph, cluster: Cluster) -> str | None:
         if _homes(graph, cluster):
@@ -217,20 +247,22 @@ class AgentLevel(Policy):
             return None  # no node can hold it now: it waits for one to join
         self.on_finish(run)
         node = min(homes, key=lambda n: self.pinned.get(n.name, 0))
-        run.pinned = node.name
+        self.homes[run.run_id] = node.name
         self.pinned[node.name] = self.pinned.get(node.name, 0) + 1
         return node
 
     def on_finish(self, run: RunState) -> None:
-        if run.pinned is not None:
-            self.pinned[run.pinned] -= 1
-            run.pinned = None
+        home = self.homes.pop(run.run_id, None)
+        if home is not None:
+            self.pinned[home] -= 1
 
     def priority(self, ts: TaskState, now: float) -> tuple[float, ...]:
         return (ts.run.submitted_at,)
 
     def select_node(self, ts: TaskState, cluster: Cluster) -> Node | None:
-        node = cluster.nodes.get(ts.run.pinned or "")
+        if ts.run.running:
+            return None  # what agent frameworks do: one step at a time
+        node = cluster.nodes.get(self.homes.get(ts.run.run_id, ""))
         if node is None:
             node = self._pin(ts.run, cluster)
         return node if node is not None and node.fits(ts.task.spec.resources) else None

@@ -1,4 +1,4 @@
-"""The ready queues: ready tasks per policy queue, grouped by shape, each group a heap on
+"""The ready queues: ready tasks per policy queue, in the policy's groups, each a heap on
 ``(priority, seq)``; a dispatch step sorts the group heads and starts the first one the
 policy can place (see :mod:`maze_core.schedule.scheduler` for the rules)."""
 
@@ -32,10 +32,9 @@ class ReadyQueues:
         ts.seq = next(self._seq)
         ts.ready_at = now
         policy = self.policy
-        shapes = self._queues.setdefault(policy.queue_of(ts), {})
-        spec = ts.task.spec
-        shape = ts.run.run_id if policy.per_run_limit else (id(spec.resources), spec.model)
-        heapq.heappush(shapes.setdefault(shape, []), (policy.priority(ts, now), ts.seq, ts))
+        groups = self._queues.setdefault(policy.queue_of(ts), {})
+        group = groups.setdefault(policy.group_of(ts), [])
+        heapq.heappush(group, (policy.priority(ts, now), ts.seq, ts))
 
     def dispatch(self, cluster: Cluster, start: Start) -> None:
         """Start what can be placed now, queue by queue (``start`` places one task)."""
@@ -45,8 +44,8 @@ class ReadyQueues:
     def ready_by_kind(self) -> dict[str, int]:
         """Tasks queued per kind (stale heap entries excluded)."""
         counts: dict[str, int] = {}
-        for shapes in self._queues.values():
-            for heap in shapes.values():
+        for groups in self._queues.values():
+            for heap in groups.values():
                 for _, seq, ts in heap:
                     if ts.state == READY and ts.seq == seq:
                         kind = ts.task.spec.kind
@@ -55,17 +54,17 @@ class ReadyQueues:
 
     def _dispatch_queue(self, name: str, cluster: Cluster, start: Start) -> None:
         """Start tasks of one queue until no group head can be placed (see the docstring)."""
-        shapes = self._queues[name]
+        groups = self._queues[name]
         policy = self.policy
         while True:
             heads: list[tuple[_Entry, Any]] = []
-            for shape, heap in list(shapes.items()):
+            for group, heap in list(groups.items()):
                 while heap and (heap[0][2].state != READY or heap[0][2].seq != heap[0][1]):
                     heapq.heappop(heap)  # cancelled or re-keyed while queued
                 if heap:
-                    heads.append((heap[0], shape))
+                    heads.append((heap[0], group))
                 else:
-                    del shapes[shape]
+                    del groups[group]
             if not heads:
                 del self._queues[name]
                 return
@@ -76,15 +75,12 @@ class ReadyQueues:
                         head[0][1],
                     )
                 )
-            for skipped, ((_, _, ts), shape) in enumerate(heads):
+            for skipped, ((_, _, ts), group) in enumerate(heads):
                 if skipped > policy.backfill:
                     return
-                limit = policy.per_run_limit
-                node = (
-                    None if limit and ts.run.running >= limit else policy.select_node(ts, cluster)
-                )
+                node = policy.select_node(ts, cluster)
                 if node is not None:
-                    heapq.heappop(shapes[shape])
+                    heapq.heappop(groups[group])
                     start(ts, node)
                     break
             else:

@@ -20,13 +20,14 @@ cancelled it, else ``failed``.
 
 Order. The policy (see :mod:`maze_core.schedule.policies`) puts each ready task in a named
 queue with a priority tuple, computed when the task becomes ready or its prediction
-changes. Inside a queue, ready tasks are grouped by *shape* (the same resource request and
-model, or for per-run policies the same run), each group a heap on ``(priority, seq)``; ``seq`` is a
-global counter taken when a task becomes ready, so ties break oldest first and the order is
-total. A dispatch step sorts the group heads (by ``policy.at_dispatch``, which may adjust a
-key to the cluster as it is now) and starts the first one the policy can place;
-a head that cannot be placed is skipped (at most ``policy.backfill`` of them), and since it
-is blocked for want of resources its whole group is too. One decision therefore costs
+changes. Inside a queue, ready tasks wait in the policy's groups (``policy.group_of``: by
+default the same resource request and model; one run for agent-level), each group a heap
+on ``(priority, seq)``; ``seq`` is a global counter taken when a task becomes ready, so
+ties break oldest first and the order is total. A dispatch step sorts the group heads (by
+``policy.at_dispatch``, which may adjust a key to the cluster as it is now) and starts the
+first one the policy can place; a head that cannot be placed is skipped (at most
+``policy.backfill`` of them), and since it is blocked for want of resources its whole group
+is too. One decision therefore costs
 O(groups log groups + placement), independent of how many tasks wait.
 
 Admission: a run with a task that no node could hold even when idle is rejected at submit
@@ -47,7 +48,7 @@ cancelled task, or from a removed node) are ignored: resources are given back ex
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from maze_core.errors import (
     RunCancelledError,
@@ -90,6 +91,7 @@ from maze_core.schedule.state import (
     WAITING,
     RunState,
     TaskState,
+    TaskStatus,
 )
 
 __all__ = ["DEFAULT_SECONDS", "RunState", "Scheduler", "TaskState"]
@@ -139,7 +141,7 @@ class Scheduler:
         self.queues.dispatch(self.cluster, lambda ts, node: self._start(ts, node, out))
         return out
 
-    def task_state(self, run_id: int, task_id: str) -> str | None:
+    def task_state(self, run_id: int, task_id: str) -> TaskStatus | None:
         """The state of a task of a live run (None once the run finished)."""
         run = self._runs.get(run_id)
         return None if run is None else run.tasks[task_id].state
@@ -199,9 +201,9 @@ class Scheduler:
         error = node_left(ts.task.id, event.name)
         ts.allocation = None  # the node is gone: nothing to give back
         ts.run.running -= 1
-        out.append(Retry(ts.run.run_id, ts.task.id, ts.attempt, error))
         ts.attempt += 1
         self._ready_or_wait(ts, event.time)
+        out.append(Retry(ts.run.run_id, ts.task.id, ts.attempt - 1, error, _back(ts)))
 
     def _recompute(
         self, run: RunState, needed: list[TaskState], now: float, out: list[Instruction]
@@ -216,9 +218,9 @@ class Scheduler:
             ts.attempt += 1
             run.unfinished += 1
             run.remaining_seconds += ts.predicted
-            if ts.task.spec.kind == "gpu":
-                run.remaining_gpu_tasks += 1
-            out.append(Retry(run.run_id, ts.task.id, ts.attempt - 1, output_lost(ts.task.id)))
+            self.policy.on_reopened(ts)
+            lost = output_lost(ts.task.id)
+            out.append(Retry(run.run_id, ts.task.id, ts.attempt - 1, lost, WAITING))
         for ts in redo.values():
             ts.waiting = sum(tasks[dep].state != DONE for dep in ts.task.deps)
             for dependent_id in graph.dependents[ts.task.id]:
@@ -296,7 +298,7 @@ class Scheduler:
             ts.failures += not free
             ts.attempt += 1
             self._ready_or_wait(ts, event.time)
-            out.append(Retry(event.run_id, event.task_id, event.attempt, event.error))
+            out.append(Retry(event.run_id, event.task_id, event.attempt, event.error, _back(ts)))
             return
         self._final(ts, FAILED)
         run = ts.run
@@ -370,13 +372,12 @@ class Scheduler:
             self.cluster.ready_models[model] -= 1
         ts.state = WAITING
 
-    def _final(self, ts: TaskState, state: str) -> None:
+    def _final(self, ts: TaskState, state: TaskStatus) -> None:
         ts.state = state
         run = ts.run
         run.unfinished -= 1
         run.remaining_seconds -= ts.predicted
-        if ts.task.spec.kind == "gpu":
-            run.remaining_gpu_tasks -= 1
+        self.policy.on_final(ts)
 
     def _release(self, ts: TaskState) -> None:
         allocation = ts.allocation
@@ -440,6 +441,11 @@ class Scheduler:
         out.append(
             Dispatch(ts.run.run_id, ts.task.id, ts.attempt, ts.allocation, ts.ready_at, model_load)
         )
+
+
+def _back(ts: TaskState) -> Literal["waiting", "ready"]:
+    """The state a task that runs again went back to."""
+    return READY if ts.state == READY else WAITING
 
 
 def _fail_fast_error(task_id: str) -> RunCancelledError:

@@ -1,9 +1,13 @@
-"""The scheduler's view of runs and tasks: states, predictions, ranks, placement facts."""
+"""The scheduler's view of runs and tasks: states, predictions, ranks, placement facts.
+
+The task states here are the only ones: hooks, run results, timelines and the progress
+view use these same words.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final, Literal
 
 from maze_core.tools import DEFAULT_SECONDS
 
@@ -20,19 +24,24 @@ __all__ = [
     "FINAL",
     "READY",
     "RUNNING",
+    "STATES",
     "WAITING",
     "RunState",
     "TaskState",
+    "TaskStatus",
 ]
 
-WAITING, READY, RUNNING, DONE, FAILED, CANCELLED = (
-    "waiting",
-    "ready",
-    "running",
-    "done",
-    "failed",
-    "cancelled",
-)
+TaskStatus = Literal["waiting", "ready", "running", "done", "failed", "cancelled"]
+"""``waiting`` for inputs, ``ready`` (queued for resources), ``running``, then one of the
+final three."""
+
+WAITING: Final = "waiting"
+READY: Final = "ready"
+RUNNING: Final = "running"
+DONE: Final = "done"
+FAILED: Final = "failed"
+CANCELLED: Final = "cancelled"
+STATES: tuple[TaskStatus, ...] = (WAITING, READY, RUNNING, DONE, FAILED, CANCELLED)
 FINAL = frozenset({DONE, FAILED, CANCELLED})
 
 
@@ -61,7 +70,7 @@ class TaskState:
     def __init__(self, run: RunState, task: Task, predicted: float) -> None:
         self.run = run
         self.task = task
-        self.state = WAITING
+        self.state: TaskStatus = WAITING
         self.waiting = len(task.deps)
         self.attempt = 0
         self.failures = 0
@@ -97,10 +106,7 @@ class RunState:
         "expected_seconds",
         "fail_fast",
         "failed",
-        "gpu_tasks",
         "graph",
-        "pinned",
-        "remaining_gpu_tasks",
         "remaining_seconds",
         "run_id",
         "running",
@@ -117,15 +123,12 @@ class RunState:
         self.submitted_at = event.time if event.age_from is None else event.age_from
         self.failed = False
         self.cancelled = False
-        self.pinned: str | None = None
         self.running = 0
         self.tasks = {
             task_id: TaskState(self, task, _seconds(event.predicted, task, defaults))
             for task_id, task in graph.tasks.items()
         }
         self.unfinished = len(self.tasks)
-        self.gpu_tasks = sum(task.spec.kind == "gpu" for task in graph.tasks.values())
-        self.remaining_gpu_tasks = self.gpu_tasks
         self.remaining_seconds = sum(ts.predicted for ts in self.tasks.values())
         self.remaining_seconds += event.work_after  # the rest of the job: never finished here
         self.expected_seconds = self.update_ranks()

@@ -299,8 +299,8 @@ def test_hooks_see_every_transition_in_order(tmp_path):
         handle.result()
     assert seen == [
         ("started", handle.run_id),
-        ("inc", "", "pending"),
-        ("inc", "pending", "ready"),
+        ("inc", "", "waiting"),
+        ("inc", "waiting", "ready"),
         ("inc", "ready", "running"),
         ("inc", "running", "done"),
         ("finished", "done"),
@@ -601,3 +601,26 @@ def test_a_task_is_predicted_again_only_when_what_the_prediction_depends_on_chan
         wf.add(use, wf.add(make))
         assert runtime.submit(wf).result(timeout=30)["use"] == "Opaque"
     assert sorted(oracle.calls) == ["make", "use"]  # once each: an Opaque has no features
+
+
+def test_a_failed_attempt_that_runs_again_goes_back_to_ready_with_its_error(tmp_path):
+    seen = []
+
+    class Recorder:
+        @hookimpl
+        def maze_task_transition(self, old, new, error):
+            seen.append((old, new, type(error).__name__ if error else None))
+
+    with LocalRuntime("threads", plugins=[Recorder()], autoload_plugins=False) as runtime:
+        wf = Workflow("flaky")
+        wf.add(flaky, str(tmp_path / "n"))
+        assert runtime.submit(wf).result(timeout=30)["flaky"] == 3
+    again = [("running", "ready", "TaskFailedError"), ("ready", "running", None)]
+    assert seen == [
+        ("", "waiting", None),
+        ("waiting", "ready", None),
+        ("ready", "running", None),
+        *again,
+        *again,
+        ("running", "done", None),
+    ]

@@ -21,6 +21,7 @@ from maze_core.schedule import (
     TaskDone,
     TaskError,
 )
+from maze_core.tools import spec_of
 
 
 @tool
@@ -314,3 +315,34 @@ def test_a_running_consumer_that_finds_its_input_lost_does_not_spend_a_retry():
     assert placed(out) == {"read": "a"}
     assert scheduler.handle(TaskDone(1, "read", 1, time=5.0)) == [Finish(1, "done")]
     scheduler.check_invariants()
+
+
+@tool(resources=Resources(cpus=2))
+def big_a() -> None:
+    pass
+
+
+@tool(resources=Resources(cpus=2))
+def big_b() -> None:
+    pass
+
+
+def test_tasks_asking_for_equal_resources_wait_in_one_group():
+    scheduler = Scheduler([Node("n1", cpus=2)])
+    wf = Workflow("equal")
+    for fn in (big_a, big_b, big_a, big_b):
+        wf.add(fn)
+    out = scheduler.handle(SubmitRun(1, wf.build(), time=0.0))
+    assert len(dispatched(out)) == 1
+    assert spec_of(big_a).resources is not spec_of(big_b).resources  # equal, two objects
+    (groups,) = scheduler.queues._queues.values()
+    assert list(groups) == [(Resources(cpus=2), None)]
+
+
+def test_a_task_that_runs_again_says_whether_it_is_queued_or_waits_for_an_input(scheduler):
+    graph = diamond().build()
+    scheduler.handle(SubmitRun(1, graph, time=0.0))
+    lost = WorkerLostError("lost")
+    out = scheduler.handle(TaskError(1, "step", 0, 1.0, lost, retryable=True, charged=False))
+    (retry,) = [i for i in out if isinstance(i, Retry)]
+    assert retry.state == "ready"
