@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from maze_core.errors import TaskTimeoutError, ValidationError
-from maze_core.graph import TaskGraph, Workflow
+from maze_core.graph import TaskGraph, TaskRef, Workflow
 from maze_core.plugins import make_plugin_manager
 from maze_core.predict.malearn import MaLearn
 from maze_core.predict.store import HistoryStore
@@ -38,6 +38,7 @@ from maze_core.run.runstate import RunBook
 from maze_core.schedule import (
     Cancel,
     CancelRun,
+    CancelTask,
     Dispatch,
     Fail,
     Finish,
@@ -68,14 +69,16 @@ class RunHints:
 
 
 class RunHandle:
-    """A submitted run: wait for it (``result()`` or ``await``), or ``cancel()`` it."""
+    """A submitted run: wait for it (``result()`` or ``await``), ``cancel()`` it, or
+    ``cancel_task()`` one of its tasks."""
 
     def __init__(
-        self, runtime: Runtime, run_id: int, workflow: str, future: Future[RunResult]
+        self, runtime: Runtime, run_id: int, graph: TaskGraph, future: Future[RunResult]
     ) -> None:
         self.runtime = runtime
         self.run_id = run_id
-        self.workflow = workflow
+        self.workflow = graph.name
+        self._tasks = graph.tasks.keys()
         self._future = future
 
     def __repr__(self) -> str:
@@ -99,6 +102,19 @@ class RunHandle:
     def cancel(self, reason: str = "cancelled by the user") -> None:
         """Stop the run: queued tasks never start; running ones are abandoned."""
         self.runtime.post_event(CancelRun(self.run_id, time.time(), reason))
+
+    def cancel_task(self, task: TaskRef | str, reason: str = "cancelled by the user") -> None:
+        """Stop one task (its ref, or its id) and the tasks that need its output: queued
+        ones never start, a running one is abandoned; independent branches go on, and the
+        run ends ``cancelled``. Nothing happens to a task that already ended."""
+        task_id = task.task_id if isinstance(task, TaskRef) else task
+        if task_id not in self._tasks:
+            raise ValidationError(
+                f"run {self.run_id} of workflow {self.workflow!r} has no task {task_id!r}",
+                fix=f"name one of its tasks: {', '.join(sorted(self._tasks)[:8])}",
+                culprit=task,
+            )
+        self.runtime.post_event(CancelTask(self.run_id, task_id, time.time(), reason))
 
     def __await__(self) -> Generator[Any, None, RunResult]:
         import asyncio
@@ -219,7 +235,7 @@ class Runtime(abc.ABC):
         if run.rejection is not None:
             self._waiters.pop(run.run_id, None)
             raise run.rejection
-        return RunHandle(self, run.run_id, graph.name, run.future)
+        return RunHandle(self, run.run_id, graph, run.future)
 
     def _forward(
         self, graph: TaskGraph, inputs: dict[str, Any], fail_fast: bool, hints: RunHints

@@ -18,6 +18,7 @@ from maze_core import (
     TaskCancelledError,
     TaskFailedError,
     TaskTimeoutError,
+    ValidationError,
     Workflow,
     hookimpl,
     tool,
@@ -210,6 +211,29 @@ def test_cancel_stops_a_run(threads):
     assert result.status == "cancelled"
     assert result.tasks[after.task_id].status == "cancelled"
     assert result.seconds < 0.45
+
+
+def test_cancelling_one_task_stops_what_needs_it_and_spares_the_rest(threads):
+    wf = Workflow("cancel-task")
+    slow = wf.add(nap, 5.0)
+    after = wf.add(inc, 1, after=[slow])
+    other = wf.add(inc, 41)
+    handle = threads.submit(wf)
+    handle.cancel_task(slow, reason="too slow")
+    result = handle.result(timeout=30)
+    assert result.status == "cancelled"
+    assert result.tasks[slow.task_id].status == "cancelled"
+    assert "too slow" in str(result.tasks[slow.task_id].error)
+    assert result.tasks[after.task_id].status == "cancelled"
+    assert result[other] == 42
+
+
+def test_cancelling_a_task_the_run_does_not_have_names_it(threads):
+    wf, _ = chain(2)
+    handle = threads.submit(wf)
+    with pytest.raises(ValidationError, match="has no task 'nope'"):
+        handle.cancel_task("nope")
+    assert handle.result(timeout=30).status == "done"
 
 
 def test_a_hundred_workflows_run_concurrently(runtime):

@@ -42,7 +42,7 @@ class SharedScheduler:
         if error is not None:
             raise error
         future = self.service.result.remote(run_id).future()
-        return RunHandle(runtime, run_id, graph.name, future)
+        return RunHandle(runtime, run_id, graph, future)
 
     def post_event(self, event: Event) -> None:
         self.service.post_event.remote(event)
