@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from maze_core.errors import MazeError
 from maze_core.run.ray.tasks import ray_module
-from maze_core.schedule import Node, NodeAdded, NodeRemoved
+from maze_core.schedule import Node, NodeAdded, NodeChanged, NodeRemoved
 from maze_core.schedule.events import Event
 
 __all__ = ["CLUSTER_LOST_S", "NodeWatcher", "check_same_cluster", "connect", "ray_nodes"]
@@ -26,9 +26,10 @@ _SKIPPED_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 
 
 class NodeWatcher:
-    """Turns changes in Ray's nodes into ``NodeAdded`` / ``NodeRemoved`` events.
+    """Turns changes in Ray's nodes into ``NodeAdded`` / ``NodeRemoved`` / ``NodeChanged``
+    events (a node whose CPUs, memory or custom resources Ray now counts differently).
 
-    ``known`` names the nodes the scheduler has, ``post`` feeds it an event, ``removed`` is
+    ``known`` gives the nodes the scheduler has, ``post`` feeds it an event, ``removed`` is
     told of each node that left (its actors are gone with it). Once started, ``tick`` runs
     after every poll that found the cluster alive, and ``lost`` once when it is gone.
     """
@@ -37,7 +38,7 @@ class NodeWatcher:
         self,
         *,
         pipeline: float,
-        known: Callable[[], Iterable[str]],
+        known: Callable[[], Mapping[str, Node]],
         post: Callable[[Event], None],
         removed: Callable[[str], None],
     ) -> None:
@@ -69,13 +70,18 @@ class NodeWatcher:
             if dead is not None:
                 self._dead.add(dead)
             now = time.time()
-            known = set(self._known())
+            nodes = self._known()
+            known = set(nodes)
             for name in known - alive.keys() | (known & self._dead):
                 self._dead.add(name)
                 self._removed(name)
                 self._post(NodeRemoved(name, now))
             for name in alive.keys() - known - self._dead:
                 self._post(NodeAdded(alive[name], now))
+            for name in sorted(known & alive.keys() - self._dead):
+                changed = _changed(nodes[name], alive[name], now)
+                if changed is not None:
+                    self._post(changed)
 
     def _watch(self, every: float, tick: Callable[[], None], lost: Callable[[str], None]) -> None:
         gcs = ray_module().get_runtime_context().gcs_address
@@ -90,6 +96,15 @@ class NodeWatcher:
             if time.monotonic() - silent_since >= CLUSTER_LOST_S:
                 lost(gcs)
                 return
+
+
+def _changed(known: Node, seen: Node, now: float) -> NodeChanged | None:
+    """The event resizing ``known`` to what Ray counts now (``seen``), None if alike. A
+    custom resource Ray no longer counts goes to 0."""
+    custom = {key: 0.0 for key in known.custom if key not in seen.custom} | dict(seen.custom)
+    if (known.cpus, known.memory, dict(known.custom)) == (seen.cpus, seen.memory, custom):
+        return None
+    return NodeChanged(known.name, now, seen.cpus, seen.memory, custom)
 
 
 def ray_nodes(ray: Any, pipeline: float = 1.0) -> list[Node]:

@@ -121,10 +121,12 @@ class RayRuntime(TinyTasks):
         self._owns_ray = connect(address, settings)
         ray = _ray()
         self.pipeline = pipeline
-        super().__init__(
-            ray_nodes(ray, pipeline),
+        self.service = find_shared_scheduler(ray, address, shared)
+        client = self.service is not None  # its runs go to the shared scheduler: it has no
+        super().__init__(  # nodes, runs or predictions of its own
+            [] if client else ray_nodes(ray, pipeline),
             policy=policy,
-            predictor=predictor,
+            predictor=False if client else predictor,
             plugins=plugins,
             autoload_plugins=autoload_plugins,
         )
@@ -147,11 +149,12 @@ class RayRuntime(TinyTasks):
             post=self.post_event,
             removed=self._actors.node_removed,
         )
-        self.service = find_shared_scheduler(ray, address, shared)
-        if self.service is None:  # a client of the shared scheduler watches nothing
+        if not client:  # a client of the shared scheduler watches nothing
             self.nodes.start(poll_nodes_s, self._tick, self._cluster_lost)
 
     def __repr__(self) -> str:
+        if self.service is not None:
+            return "RayRuntime(client of the shared scheduler)"
         return f"RayRuntime(nodes={len(self.scheduler.nodes)})"
 
     def close(self) -> None:

@@ -26,6 +26,7 @@ CLIENT = textwrap.dedent("""
 
     runtime = RayRuntime(address=sys.argv[1])
     assert runtime.service is not None, "the client did not find the shared scheduler"
+    assert runtime.predictor is None and not runtime.scheduler.nodes, "a client schedules"
     wf = Workflow("client")
     refs = [wf.add(square, i) for i in range(5)]
     result = runtime.submit(wf).result(timeout=120)
