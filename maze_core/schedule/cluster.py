@@ -380,6 +380,8 @@ class Cluster:
         """Among nodes holding the task's model or inputs, the one that fits best:
         model resident first, then most input bytes local."""
         model = ts.task.spec.model
+        if model is None and not ts.task.deps:
+            return None  # nothing held anywhere draws it
         local = ts.input_bytes()
         request = ts.task.spec.resources
         names = dict.fromkeys(local)

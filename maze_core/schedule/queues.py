@@ -15,7 +15,7 @@ from maze_core.schedule.state import READY, TaskState
 
 __all__ = ["ReadyQueues"]
 
-_Entry = tuple[tuple[float, ...], int, TaskState]
+_Entry = tuple[Any, ...]  # (*priority, seq, task): flat, so heap comparisons stay cheap
 Start = Callable[[TaskState, Node], None]
 
 
@@ -34,7 +34,7 @@ class ReadyQueues:
         policy = self.policy
         groups = self._queues.setdefault(policy.queue_of(ts), {})
         group = groups.setdefault(policy.group_of(ts), [])
-        heapq.heappush(group, (policy.priority(ts, now), ts.seq, ts))
+        heapq.heappush(group, (*policy.priority(ts, now), ts.seq, ts))
 
     def dispatch(self, cluster: Cluster, start: Start) -> None:
         """Start what can be placed now, queue by queue (``start`` places one task)."""
@@ -46,7 +46,7 @@ class ReadyQueues:
         counts: dict[str, int] = {}
         for groups in self._queues.values():
             for heap in groups.values():
-                for _, seq, ts in heap:
+                for *_, seq, ts in heap:
                     if ts.state == READY and ts.seq == seq:
                         kind = ts.task.spec.kind
                         counts[kind] = counts.get(kind, 0) + 1
@@ -57,10 +57,12 @@ class ReadyQueues:
         groups = self._queues[name]
         policy = self.policy
         while True:
+            if len(groups) == 1:
+                self._dispatch_group(name, cluster, start)
+                return
             heads: list[tuple[_Entry, Any]] = []
             for group, heap in list(groups.items()):
-                while heap and (heap[0][2].state != READY or heap[0][2].seq != heap[0][1]):
-                    heapq.heappop(heap)  # cancelled or re-keyed while queued
+                _drop_stale(heap)
                 if heap:
                     heads.append((heap[0], group))
                 else:
@@ -71,11 +73,11 @@ class ReadyQueues:
             if len(heads) > 1:
                 heads.sort(
                     key=lambda head: (
-                        policy.at_dispatch(head[0][2], head[0][0], cluster),
-                        head[0][1],
+                        policy.at_dispatch(head[0][-1], head[0][:-2], cluster),
+                        head[0][-2],
                     )
                 )
-            for skipped, ((_, _, ts), group) in enumerate(heads):
+            for skipped, ((*_, ts), group) in enumerate(heads):
                 if skipped > policy.backfill:
                     return
                 node = policy.select_node(ts, cluster)
@@ -85,3 +87,29 @@ class ReadyQueues:
                     break
             else:
                 return
+
+    def _dispatch_group(self, name: str, cluster: Cluster, start: Start) -> None:
+        """:meth:`_dispatch_queue` for a queue of one group (the usual case: one kind of
+        request), where there are no heads to sort: start its tasks in order until one
+        cannot be placed."""
+        groups = self._queues[name]
+        ((group, heap),) = groups.items()
+        select_node = self.policy.select_node
+        while True:
+            _drop_stale(heap)
+            if not heap:
+                del groups[group]
+                del self._queues[name]
+                return
+            ts = heap[0][-1]
+            node = select_node(ts, cluster)
+            if node is None:
+                return
+            heapq.heappop(heap)
+            start(ts, node)
+
+
+def _drop_stale(heap: list[_Entry]) -> None:
+    """Pop the entries of tasks cancelled or re-keyed while queued off the top."""
+    while heap and (heap[0][-1].state != READY or heap[0][-1].seq != heap[0][-2]):
+        heapq.heappop(heap)

@@ -20,11 +20,11 @@ def cluster(monkeypatch):
     watcher = NodeWatcher(
         pipeline=1.0, known=lambda: known, post=events.append, removed=lambda name: None
     )
-    return alive, known, events, watcher
+    return alive, events, watcher
 
 
 def test_a_node_whose_resources_ray_counts_differently_is_resized(cluster):
-    alive, known, events, watcher = cluster
+    alive, events, watcher = cluster
     alive["a"] = Node("a", cpus=8, memory=8, custom={})
     watcher.refresh()
     (changed,) = events
@@ -34,14 +34,14 @@ def test_a_node_whose_resources_ray_counts_differently_is_resized(cluster):
 
 
 def test_nodes_as_ray_counts_them_give_no_event(cluster):
-    alive, known, events, watcher = cluster
+    alive, events, watcher = cluster
     alive["a"] = Node("a", cpus=4, memory=8, custom={"slot": 2.0})
     watcher.refresh()
     assert events == []
 
 
 def test_nodes_that_join_and_leave_are_added_and_removed(cluster):
-    alive, known, events, watcher = cluster
+    alive, events, watcher = cluster
     alive["b"] = Node("b", cpus=2)
     watcher.refresh()
     assert [type(e) for e in events] == [NodeRemoved, NodeAdded]
