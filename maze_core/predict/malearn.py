@@ -6,8 +6,9 @@ caller's thread (microseconds) and, every ``retrain_every`` samples of a tool th
 ran at least ``train_after_work`` seconds, retrains that tool's XGBoost model on a background
 thread, which swaps it in when done. Training (tens of ms) is only worth it for tools whose
 calls add up to real work; a tool of microsecond calls keeps its online models. With a history
-store, every observation is appended (by the store's own writer thread) and models are
-saved on ``close`` and reloaded at start. With ``background=False`` (the simulator, the
+store, every observation the learners saw is appended (by the store's own writer thread:
+tiny calls are kept one in ``SUBSAMPLE``, as the learners keep them) and models are saved on
+``close`` and reloaded at start. With ``background=False`` (the simulator, the
 evaluation) training and river's import happen in the caller's thread, so predictions do not
 depend on the machine's speed.
 """
@@ -93,7 +94,7 @@ class MaLearn:
             model = self._models.get(tool)
             if model is None:
                 model = self._models[tool] = ToolModel(tool, kind)
-            model.learn(features, seconds)
+            kept = model.learn(features, seconds)
             due = (
                 model.since_training >= self.retrain_every
                 and model.work_since_training >= self.train_after_work
@@ -102,7 +103,7 @@ class MaLearn:
             if due:
                 self._training.add(tool)
                 samples = list(model.recent)
-        if self.store is not None:
+        if self.store is not None and kept:  # the history keeps what the learners saw
             self.store.record(tool, kind, features, seconds, node, when)
         if due:
             if self._trainer is None:

@@ -144,8 +144,9 @@ class ToolModel:
 
     # -- learning ---------------------------------------------------------------------------
 
-    def learn(self, features: Mapping[str, float], seconds: float) -> None:
+    def learn(self, features: Mapping[str, float], seconds: float) -> bool:
         """Learn one finished call; each candidate is scored on it before it learns.
+        Returns whether the learners saw it (False: only the level and median did).
 
         The level and the running median learn from every call. The learners (10-30 µs a
         call, on the path from a task's end to its run's result) learn from every call that
@@ -161,7 +162,7 @@ class ToolModel:
             self.fast = fast + FAST_ALPHA * (target - fast)
             self.logs.append(target)
             self.count += 1
-            return
+            return False
         x = dict(features)
         if self.level is not None and self.count >= MIN_MODEL - 1:
             for name in ("level", "fast", "recent", "online", "batch"):
@@ -182,6 +183,7 @@ class ToolModel:
         self.logs.append(target)
         self.count += 1
         self.since_training += 1
+        return True
 
     def adopt_batch(self, batch: Any, validation_error: float) -> None:
         """Install a newly trained batch model; it competes from its validation error."""

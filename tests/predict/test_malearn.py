@@ -275,3 +275,14 @@ def test_the_history_is_private_to_its_user(tmp_path):
     for suffix in ("-wal", "-shm"):
         side = home / f"history.sqlite3{suffix}"
         assert not side.exists() or (side.stat().st_mode & 0o077) == 0
+
+
+def test_the_history_keeps_tiny_calls_as_the_learners_do(tmp_path):
+    learner = MaLearn(store=HistoryStore(tmp_path / "h.sqlite3"), background=False)
+    for i in range(5 + 16 * 4):
+        learner.learn("tiny", "cpu", {"i": float(i)}, 0.0001)
+    learner.learn("slow", "cpu", {}, 1.0)
+    learner.store.flush()
+    assert len(learner.store.observations("tiny")) == 5 + 4  # the first ones, then 1 in 16
+    assert len(learner.store.observations("slow")) == 1
+    learner.close()
