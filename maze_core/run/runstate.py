@@ -5,10 +5,7 @@ held, except :meth:`RunBook.open` (before the run is known to anyone else) and t
 factories :meth:`outcome` / :meth:`expired`, which the loop calls under the lock too.
 
 An attempt enters the books twice: when it starts (:meth:`RunBook.running`) and when it
-ends (:meth:`RunBook.outcome`). A task is predicted when its run opens and again only when
-what the prediction depends on changed: when its last input arrives (its arguments and
-the features its upstream tasks exported are known then), which the scheduler hears as
-a ``PredictionUpdated`` before the task becomes ready.
+ends (:meth:`RunBook.outcome`). When tasks are predicted: :mod:`maze_core.run.estimates`.
 """
 
 from __future__ import annotations
@@ -22,12 +19,13 @@ from typing import Any, NamedTuple
 from maze_core.errors import SharedWorkerLostError, TaskFailedError, TaskTimeoutError
 from maze_core.graph import Task, TaskGraph, resolve
 from maze_core.plugins import PluginManager
-from maze_core.predict.features import call_features, clean
+from maze_core.predict.features import clean
+from maze_core.run.estimates import Estimates
 from maze_core.run.failures import infrastructure_error, task_error
 from maze_core.run.result import RunResult, TaskRecord
 from maze_core.run.worker.call import Outcome
 from maze_core.run.worker.context import TaskContext
-from maze_core.schedule.events import Dispatch, Event, PredictionUpdated, TaskDone, TaskError
+from maze_core.schedule.events import Dispatch, Event, TaskDone, TaskError
 from maze_core.schedule.state import (
     CANCELLED,
     DONE,
@@ -111,6 +109,7 @@ class RunBook:
     def __init__(self, plugins: PluginManager, fetch: Callable[[Any], Any] | None = None) -> None:
         self._plugins = plugins
         self._fetch = fetch
+        self._estimates = Estimates(plugins, values_here=fetch is None)
         self._runs: dict[int, RunRecord] = {}
         self._inflight: dict[tuple[str, str], int] = {}
 
@@ -121,10 +120,8 @@ class RunBook:
         self, run_id: int, graph: TaskGraph, inputs: Mapping[str, Any], now: float
     ) -> RunRecord:
         run = RunRecord(run_id, graph, inputs, now)
-        for task_id, task in graph.tasks.items():
-            args, kwargs = _with_inputs(task, inputs)
-            features = run.features[task_id] = self._features(task, args, kwargs)
-            run.records[task_id].predicted_seconds = self._predict(run, task, features)
+        for task in graph.tasks.values():
+            self._estimates.at_open(run, task)
         self._runs[run_id] = run
         self._call("maze_run_started", run_id=run_id, graph=graph, inputs=inputs)
         if self._plugins.caller("maze_task_transition") is not None:
@@ -275,7 +272,7 @@ class RunBook:
             time=outcome.finished,
         )
         self._transition(run, task_id, DONE, outcome.finished)
-        events: list[Event] = self._refine_after(run, task_id, now)
+        events: list[Event] = self._estimates.after(run, task_id, now)
         events.append(TaskDone(run_id, task_id, attempt, now, outcome.output_size, outcome.held))
         return events
 
@@ -293,45 +290,6 @@ class RunBook:
             culprit=task_id,
         )
         return [TaskError(run_id, task_id, attempt, time.time(), error)]
-
-    def _refine_after(self, run: RunRecord, done: str, now: float) -> list[Event]:
-        """Predict again the dependents of task ``done`` whose last input it was, where what
-        the prediction depends on changed: their arguments (known now, when outputs are
-        values here) and the features their upstream tasks exported."""
-        events: list[Event] = []
-        outputs = run.outputs
-        for dependent in run.graph.dependents[done]:
-            task = run.graph.tasks[dependent]
-            if all(dep in outputs for dep in task.deps):
-                seconds = self._refine(run, task)
-                if seconds is not None:
-                    events.append(PredictionUpdated(run.run_id, dependent, seconds, now))
-        return events
-
-    def _refine(self, run: RunRecord, task: Task) -> float | None:
-        """The task's new prediction if its features changed and so did the prediction."""
-        values = task.has_refs and self._fetch is None
-        upstream = [run.exported[dep] for dep in task.deps if dep in run.exported]
-        if not values and not upstream:
-            return None
-        args, kwargs = task.args, task.kwargs
-        if values:
-            try:
-                args, kwargs = resolve((args, kwargs), run.outputs, run.inputs)
-            except (KeyError, IndexError, TypeError):
-                return None  # the task fails when it starts, with its own error
-        features = self._features(task, args, kwargs)
-        for exported in upstream:
-            features.update(exported)
-        if features == run.features[task.id]:
-            return None
-        run.features[task.id] = features
-        record = run.records[task.id]
-        seconds = self._predict(run, task, features)
-        if seconds is None or seconds == record.predicted_seconds:
-            return None
-        record.predicted_seconds = seconds
-        return seconds
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -373,36 +331,6 @@ class RunBook:
                 error=error,
             )
 
-    def _features(
-        self, task: Task, args: tuple[Any, ...], kwargs: Mapping[str, Any]
-    ) -> dict[str, float]:
-        spec = task.spec
-        features = call_features(args, kwargs, spec.features, tuple(spec.parameters["properties"]))
-        call = self._plugins.caller("maze_task_features")
-        if call is not None:
-            try:
-                extra = call(task=task, args=args, kwargs=kwargs)
-            except Exception:
-                log.exception("maze: maze_task_features failed for task %r", task.id)
-                extra = []
-            for found in extra:
-                features.update(clean(found))
-        return features
-
-    def _predict(self, run: RunRecord, task: Task, features: Mapping[str, float]) -> float | None:
-        call = self._plugins.caller("maze_predict_duration")
-        if call is None:
-            return None
-        try:
-            seconds = call(task=task, kind=task.spec.kind, features=features)
-        except Exception:
-            log.exception("maze: maze_predict_duration failed for task %r", task.id)
-            return None
-        if seconds is None:
-            return None
-        run.p90[task.id] = float(getattr(seconds, "p90", seconds))
-        return float(seconds)
-
     def _call(self, name: str, **kwargs: Any) -> None:
         call = self._plugins.caller(name)
         if call is None:
@@ -411,16 +339,3 @@ class RunBook:
             call(**kwargs)
         except Exception:  # an observer's bug must not lose a run
             log.exception("maze: hook %s raised", name)
-
-
-def _with_inputs(task: Task, inputs: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The task's arguments with the run's inputs in place of input refs (task refs stay),
-    as far as they can be known when the run opens; unchanged if a selection fails (the
-    task fails when it runs, with its own error)."""
-    if not task.has_refs:
-        return task.args, task.kwargs
-    try:
-        args, kwargs = resolve((task.args, task.kwargs), None, inputs)
-    except (KeyError, IndexError, TypeError):
-        return task.args, task.kwargs
-    return args, kwargs

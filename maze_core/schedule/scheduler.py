@@ -18,17 +18,7 @@ A failed task cancels its descendants only; independent branches go on, unless t
 when all its tasks are final: ``done`` if all are done, else ``cancelled`` if the user
 cancelled it, else ``failed``.
 
-Order. The policy (see :mod:`maze_core.schedule.policies`) puts each ready task in a named
-queue with a priority tuple, computed when the task becomes ready or its prediction
-changes. Inside a queue, ready tasks wait in the policy's groups (``policy.group_of``: by
-default the same resource request and model; one run for agent-level), each group a heap
-on ``(priority, seq)``; ``seq`` is a global counter taken when a task becomes ready, so
-ties break oldest first and the order is total. A dispatch step sorts the group heads (by
-``policy.at_dispatch``, which may adjust a key to the cluster as it is now) and starts the
-first one the policy can place; a head that cannot be placed is skipped (at most
-``policy.backfill`` of them), and since it is blocked for want of resources its whole group
-is too. One decision therefore costs
-O(groups log groups + placement), independent of how many tasks wait.
+Order: the ready queues (see :mod:`maze_core.schedule.queues`).
 
 Admission: a run with a task that no node could hold even when idle is rejected at submit
 (instruction Reject naming the task), never queued forever.

@@ -111,13 +111,10 @@ class RayRuntime(TinyTasks):
         max_result: int | str | None = None,
         bundle_s: float = 0.002,
     ) -> None:
-        settings = {
-            "num_cpus": num_cpus,
-            "num_gpus": num_gpus,
-            "object_store_memory": object_store_memory,
-            "include_dashboard": include_dashboard,
-            "runtime_env": runtime_env,
-        }
+        settings = dict(num_cpus=num_cpus, num_gpus=num_gpus, runtime_env=runtime_env)
+        settings.update(
+            object_store_memory=object_store_memory, include_dashboard=include_dashboard
+        )
         self._owns_ray = connect(address, settings)
         ray = _ray()
         self.pipeline = pipeline
@@ -135,22 +132,26 @@ class RayRuntime(TinyTasks):
             max_result=parse_size(max_result, what="max_result"),
             ship_limit=parse_size(ship_limit, what="ship_limit") or 0,
         )
-        self.bundle_s = bundle_s
-        self.bundled = 0
-        self._solo = set()
+        self._start_tiny(bundle_s)
         self.model_idle_s = model_idle_s
         self._actors = ModelActors(ray, self._model_unloaded)
         self._deadlines = Deadlines()
         self._tasks = {}
         self._failures = ThreadPoolExecutor(1, thread_name_prefix="maze-ray-failures")
-        self.nodes = NodeWatcher(
-            pipeline=pipeline,
+        self.nodes = self._watch_nodes(poll_nodes_s, watch=not client)
+
+    def _watch_nodes(self, every: float, *, watch: bool) -> NodeWatcher:
+        """The watcher of Ray's nodes, started unless this is a client of the shared
+        scheduler (which schedules nothing itself)."""
+        watcher = NodeWatcher(
+            pipeline=self.pipeline,
             known=lambda: self.scheduler.nodes,
             post=self.post_event,
             removed=self._actors.node_removed,
         )
-        if not client:  # a client of the shared scheduler watches nothing
-            self.nodes.start(poll_nodes_s, self._tick, self._cluster_lost)
+        if watch:
+            watcher.start(every, self._tick, self._cluster_lost)
+        return watcher
 
     def __repr__(self) -> str:
         if self.service is not None:

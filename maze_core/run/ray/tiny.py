@@ -45,6 +45,12 @@ class TinyTasks(Runtime):
     @abc.abstractmethod
     def _dispatch(self, instruction: Dispatch, lane: bool = False) -> None: ...
 
+    def _start_tiny(self, bundle_s: float) -> None:
+        """Tasks predicted to take less than ``bundle_s`` are tiny (0: none is)."""
+        self.bundle_s = bundle_s
+        self.bundled = 0
+        self._solo = set()
+
     @abc.abstractmethod
     def _reporter(self, instruction: Dispatch) -> Callable[..., None]: ...
 
