@@ -11,13 +11,17 @@
 
 from __future__ import annotations
 
-from maze_core.run.local.processes import ProcessExecutor
+from typing import TYPE_CHECKING, Any
+
 from maze_core.run.local.runtime import LocalRuntime
 from maze_core.run.local.threads import InlineExecutor
 from maze_core.run.remote import Remote
 from maze_core.run.result import RunResult, TaskRecord
 from maze_core.run.runtime import RunHandle, RunHints, Runtime
 from maze_core.run.shared import get_runtime
+
+if TYPE_CHECKING:
+    from maze_core.run.local.processes import ProcessExecutor
 
 __all__ = [
     "InlineExecutor",
@@ -31,3 +35,12 @@ __all__ = [
     "TaskRecord",
     "get_runtime",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Worker processes (multiprocessing, sockets, ~35 ms) are imported when first used."""
+    if name == "ProcessExecutor":
+        from maze_core.run.local.processes import ProcessExecutor
+
+        return ProcessExecutor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,14 +8,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import cloudpickle
 
 from maze_core.errors import SerializationError
 from maze_core.predict.malearn import MaLearn
 from maze_core.run.local.machine import detect_cpus, detect_gpus, detect_memory
-from maze_core.run.local.processes import ProcessExecutor, WorkerProcess, spin_budget
 from maze_core.run.local.threads import ExecutorName, make_executor
 from maze_core.run.runtime import Runtime
 from maze_core.run.timers import Deadlines
@@ -26,6 +25,9 @@ from maze_core.run.worker.wire import unpicklable_part
 from maze_core.schedule import Dispatch, Node
 from maze_core.schedule.policies import Policy
 from maze_core.tools import ToolSpec, parse_size
+
+if TYPE_CHECKING:  # worker processes are imported when a runtime uses them (~35 ms)
+    from maze_core.run.local.processes import ProcessExecutor, WorkerProcess
 
 __all__ = ["LocalRuntime", "model_use"]
 
@@ -80,7 +82,7 @@ class LocalRuntime(Runtime):
         self.model_idle_s = model_idle_s
         # run id -> the worker its waiter reads, and how long to poll it before sleeping
         self._collected: dict[int, tuple[WorkerProcess, float]] = {}
-        self._spin_s = spin_budget()
+        self._spin_s = _spin_budget() if executor == "processes" else 0.0
 
     def __repr__(self) -> str:
         node = self.scheduler.nodes["local"]
@@ -90,10 +92,8 @@ class LocalRuntime(Runtime):
         """On worker processes this thread reads the result of its run's task from the
         worker when the task started at once (see ``_dispatch``), which saves waking a
         reader thread and then this one; completing the attempt, it runs the loop."""
-        executor = self._executor
         while (collected := self._collected.pop(run_id, None)) is not None:
-            assert isinstance(executor, ProcessExecutor)
-            executor.collect(*collected)
+            self._processes().collect(*collected)
 
     def ship(self, fn: Any, name: str) -> Any:
         """On worker processes, ``fn`` as a :class:`~maze_core.run.worker.shipping.Shipped` when
@@ -160,9 +160,7 @@ class LocalRuntime(Runtime):
         """Submit a task of a run whose waiter is this thread (in :meth:`call`): it will
         read the result from the worker itself, polling for it first if MaLearn expects
         the task to end within the polling budget (``processes.spin_budget``)."""
-        executor = self._executor
-        assert isinstance(executor, ProcessExecutor)
-        future, worker = executor.submit_collected(*call, **options)
+        future, worker = self._processes().submit_collected(*call, **options)
         if worker is not None:
             spin_s = self._spin_s if p90 is not None and p90 < self._spin_s else 0.0
             self._collected[run_id] = (worker, spin_s)
@@ -172,9 +170,18 @@ class LocalRuntime(Runtime):
         """An attempt ran out of time: fail it, and stop its worker process if it has one
         (threads cannot be stopped: an abandoned thread attempt finishes in the background)."""
         self._post(lambda: self.book.expired(run_id, task_id, attempt))
-        executor = self._executor
-        if not future.done() and isinstance(executor, ProcessExecutor):
-            executor.kill(future)
+        if not future.done() and self.executor_name == "processes":
+            self._processes().kill(future)
+
+    def _processes(self) -> ProcessExecutor:
+        """The executor, where it is worker processes (only called then)."""
+        return cast("ProcessExecutor", self._executor)
+
+
+def _spin_budget() -> float:
+    from maze_core.run.local.processes import spin_budget
+
+    return spin_budget()
 
 
 def model_use(spec: ToolSpec, idle_s: float) -> ModelUse | None:
