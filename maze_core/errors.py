@@ -121,12 +121,31 @@ def missing_dependency(module: str, extra: str) -> MissingDependencyError:
     )
 
 
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in another process, as its ``__cause__``
+    (what ``concurrent.futures`` does): printed, it shows the frames of the code that
+    raised it there."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def user_exception(error: BaseException | None, task: str) -> BaseException:
-    """The exception a task's own code raised (when it pickled), so that a caller that
-    hands tasks to Maze, an adapter above all, can raise it as if the code had run in
-    place and match on its type; Maze's own error when Maze failed the task."""
+    """The exception a task's own code raised, of its own class (see
+    :mod:`maze_core.run.worker.exceptions`), so that a caller that hands tasks to Maze, an
+    adapter above all, can raise it as if the code had run in place and match on its type;
+    Maze's own error when Maze failed the task. One that came from another process gets the
+    worker's traceback as its ``__cause__``."""
     if isinstance(error, TaskFailedError) and isinstance(error.cause, BaseException):
-        return error.cause
+        cause = error.cause
+        text = str(getattr(error, "remote_traceback", "") or "")
+        if text and cause.__traceback__ is None and cause.__cause__ is None:
+            cause.__cause__ = RemoteTraceback(text.rstrip())
+        return cause
     if error is not None:
         return error
     return MazeError(f"task {task!r} did not run", fix="see the run's errors", culprit=task)

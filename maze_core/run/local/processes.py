@@ -26,7 +26,7 @@ import cloudpickle
 
 from maze_core.errors import SerializationError, WorkerLostError
 from maze_core.run.local.machine import detect_cpus
-from maze_core.run.worker.call import portable_error
+from maze_core.run.worker.exceptions import portable_error
 from maze_core.run.worker.wire import dumps, dumps_call, result_too_large
 
 __all__ = ["SPIN_S", "ProcessExecutor", "WorkerProcess", "spin_budget"]

@@ -22,13 +22,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import cloudpickle
-
-from maze_core.errors import TaskFailedError
 from maze_core.run.worker.context import TaskContext, _current, _exported
+from maze_core.run.worker.exceptions import portable_error
 from maze_core.run.worker.models import ModelUse, serving
 
-__all__ = ["Outcome", "portable_error", "run_call", "settle", "size_hint"]
+__all__ = ["Outcome", "run_call", "settle", "size_hint"]
 
 log = logging.getLogger("maze")
 
@@ -149,21 +147,6 @@ def _run_coroutine(coroutine: Any) -> Any:
     import asyncio
 
     return asyncio.run(coroutine)
-
-
-def portable_error(exc: Exception) -> Exception:
-    """``exc``, or a TaskFailedError describing it when it cannot be pickled (it has to
-    cross a process boundary)."""
-    try:
-        cloudpickle.loads(cloudpickle.dumps(exc))
-    except Exception:
-        return TaskFailedError(
-            f"the task raised {type(exc).__qualname__}: {exc} (the exception could not be"
-            " pickled, so this describes it)",
-            fix="make the exception picklable (pass all __init__ arguments to super().__init__)",
-            culprit=type(exc).__qualname__,
-        )
-    return exc
 
 
 def size_hint(value: Any, depth: int = 3) -> int:

@@ -287,6 +287,39 @@ def test_retry_policy_retries_once_and_the_error_type_is_kept(processes, tmp_pat
         remote.invoke({"marker": str(tmp_path / "other"), "tries": 0})
 
 
+class RateLimited(Exception):
+    """Like an SDK's error: keyword-only arguments, and a field that cannot pickle."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+        self.lock = threading.Lock()
+
+
+def rate_limited(state: Flaky) -> dict:
+    marker = Path(state["marker"])
+    if not marker.exists():
+        marker.write_text("limited once")
+        raise RateLimited("slow down", status=429)
+    return {"tries": 2}
+
+
+def test_retry_policy_retries_an_exception_that_does_not_pickle(processes, tmp_path):
+    builder = StateGraph(Flaky)
+    builder.add_node("limited", rate_limited, retry_policy=RetryPolicy(retry_on=RateLimited))
+    builder.add_edge(START, "limited")
+    remote = distribute(builder.compile(), processes)
+    assert remote.invoke({"marker": str(tmp_path / "m"), "tries": 0})["tries"] == 2
+    builder = StateGraph(Flaky)
+    builder.add_node("limited", rate_limited)
+    builder.add_edge(START, "limited")
+    remote = distribute(builder.compile(), processes)
+    with pytest.raises(RateLimited, match="slow down") as raised:
+        remote.invoke({"marker": str(tmp_path / "other"), "tries": 0})
+    assert raised.value.status == 429
+    assert "in rate_limited" in str(raised.value.__cause__)  # the user's frame, from the worker
+
+
 def test_a_node_that_cannot_be_pickled_is_named_with_the_object(processes):
     lock = threading.Lock()
 

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -571,3 +572,28 @@ def test_a_removed_node_s_running_tasks_and_lost_outputs_run_again_elsewhere(tmp
     marks = tmp_path / "marks"
     marks.mkdir()
     assert "node removal ok" in run_cluster_script(tmp_path, NODE_REMOVAL_SCRIPT, str(marks))
+
+
+class Throttled(Exception):
+    """Like an SDK's error: keyword-only arguments, and a field that cannot pickle."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+        self.lock = threading.Lock()
+
+
+def throttled(n: int) -> int:
+    raise Throttled(f"slow down ({n})", status=429)
+
+
+def test_an_exception_that_does_not_pickle_comes_back_from_ray_as_its_own_class(ray_runtime):
+    from maze_core import Remote
+    from maze_core.errors import RemoteTraceback
+
+    remote = Remote(throttled, name="throttled", runtime=ray_runtime)
+    with pytest.raises(Throttled, match=r"slow down \(5\)") as raised:
+        remote.call((5,), {})
+    assert raised.value.status == 429
+    assert isinstance(raised.value.__cause__, RemoteTraceback)
+    assert "in throttled" in str(raised.value.__cause__)
