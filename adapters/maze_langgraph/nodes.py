@@ -8,10 +8,12 @@ injects ``config``/``runtime``/``writer`` by, and the name cache keys use) that 
 one-task Maze run and waits for it; the compiled graph is copied with those nodes
 (``compiled.copy(update={"nodes": ...})``), never rebuilt from its builder.
 
-Nodes stay local (listed in ``maze_local_nodes``) when they cannot run elsewhere: the start
-node, nodes that run a subgraph (their subgraph is distributed instead), generator
-functions, nodes asking for the graph's ``store`` (a live connection), error handlers, and
-those named in ``keep_local``.
+Nodes stay local (``maze_local_nodes`` maps each to the reason) when they cannot run
+elsewhere: the start node, nodes that run a subgraph (their subgraph is distributed
+instead), generator functions, nodes asking for the graph's ``store`` (a live connection),
+error handlers, those named in ``keep_local``, and nodes whose function holds something that
+cannot travel to a worker (a client with a lock, say: one warning names it). Distributing a
+distributed graph distributes the original nodes again.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import dataclasses
 import functools
 import inspect
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -32,7 +35,15 @@ from langgraph._internal._constants import (
 )
 from langgraph.config import get_config
 
-from maze_core import MazeError, Remote, Resources, RunHints, Runtime, get_runtime
+from maze_core import (
+    MazeError,
+    Remote,
+    Resources,
+    RunHints,
+    Runtime,
+    SerializationError,
+    get_runtime,
+)
 from maze_core.run.worker.portable import portable, portable_config
 from maze_core.tools import as_resources
 from maze_langgraph.remote import NodeCall, NodeReply, run_node
@@ -44,6 +55,7 @@ _REBUILT = ("config", "runtime", "writer")  # injected kwargs the worker makes a
 _RUNTIME_FIELDS = ("context", "previous", "execution_info", "server_info")
 _CONCURRENCY = 1024
 _STARTED = "__maze_started"  # when the invocation began: in every node's configurable
+_ENTRYPOINT = "the entrypoint (its tasks run in workers)"
 
 
 def distribute(
@@ -77,7 +89,7 @@ def distribute(
         from maze_langgraph.functional import distribute_entrypoint
 
         distributed = distribute_entrypoint(graph, target)
-        distributed.maze_local_nodes = tuple(graph.nodes)
+        distributed.maze_local_nodes = dict.fromkeys(graph.nodes, _ENTRYPOINT)
         distributed.maze_runtime = target
         return distributed
     declared = dict(resources or {})
@@ -88,24 +100,42 @@ def distribute(
             fix=f"use node names of this graph: {sorted(graph.nodes)}",
             culprit=sorted(unknown)[0],
         )
-    local_names = set(keep_local)
-    nodes: dict[str, Any] = {}
-    kept: list[str] = []
-    shape = GraphShape(graph)
-    for name, node in graph.nodes.items():
-        replaced = _distributed_node(graph, name, node, target, declared, local_names, check, shape)
-        if replaced is None:
-            kept.append(name)
-        else:
-            nodes[name] = replaced
+    nodes, kept = _distributed_nodes(graph, target, declared, set(keep_local), check)
     # LangGraph runs a sync graph's parallel nodes on at most min(32, cpus + 4) threads;
     # distributed nodes mostly wait on Maze, which does the limiting by resources
     config = {"max_concurrency": _CONCURRENCY, **(graph.config or {})}
     distributed = graph.copy(update={"nodes": {**graph.nodes, **nodes}, "config": config})
     distributed.__class__ = _stamping(type(graph))
-    distributed.maze_local_nodes = tuple(kept)
+    distributed.maze_local_nodes = kept
     distributed.maze_runtime = target
     return distributed
+
+
+def _distributed_nodes(
+    graph: Any,
+    runtime: Runtime,
+    declared: Mapping[str, Resources],
+    keep_local: set[str],
+    check: bool,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The graph's nodes that run as Maze tasks (by name), and why each other one stays
+    local. A node holding what cannot travel stays too, with one warning naming it."""
+    nodes: dict[str, Any] = {}
+    kept: dict[str, str] = {}
+    shape = GraphShape(graph)
+    for name, node in graph.nodes.items():
+        try:
+            found = _distributed_node(
+                graph, name, node, runtime, declared, keep_local, check, shape
+            )
+        except SerializationError as error:  # it runs here, as it would without Maze
+            warnings.warn(f"maze: {error.problem}; it runs in this process", stacklevel=3)
+            found = f"cannot travel to a worker: {error.problem}"
+        if isinstance(found, str):
+            kept[name] = found
+        else:
+            nodes[name] = found
+    return nodes, kept
 
 
 def _distributed_node(
@@ -117,33 +147,54 @@ def _distributed_node(
     keep_local: set[str],
     check: bool,
     shape: GraphShape,
-) -> Any | None:
-    """The node with its body as a Maze task; its distributed subgraph; or None (local)."""
+) -> Any:
+    """The node with its body as a Maze task, or its distributed subgraph; or why it stays
+    local (a string)."""
     from langgraph._internal._runnable import RunnableCallable
     from langgraph.pregel import Pregel
 
     bound = node.bound
     if isinstance(bound, Pregel):  # a compiled graph as a node: distribute its nodes
         return node.copy(update={"bound": distribute(bound, runtime, check=check)})
-    if name.startswith("__") or name in keep_local or node.subgraphs or node.is_error_handler:
-        return None
+    why = _local_reason(name, node, keep_local)
+    if why is not None:
+        return why
     if not isinstance(bound, RunnableCallable):
-        return None
-    func = bound.func or bound.afunc
-    accepts = bound.func_accepts
-    if (
-        func is None
-        or inspect.isgeneratorfunction(func)
-        or inspect.isasyncgenfunction(func)
-        or "store" in accepts
-    ):
-        return None
+        return f"not a function ({type(bound).__name__})"
+    func = _original(bound.func or bound.afunc)
+    if func is None:
+        return "no function"
+    if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+        return "a generator (its chunks are produced here)"
+    if "store" in bound.func_accepts:
+        return "uses the graph's store"
     placement = _resources(name, node, declared)
     submit = _NodeTask(graph.name or "graph", name, func, placement, shape, runtime, check)
     stub_bound = copy.copy(bound)
     stub_bound.func = submit.sync_stub()
     stub_bound.afunc = submit.async_stub()
     return node.copy(update={"bound": stub_bound})
+
+
+def _local_reason(name: str, node: Any, keep_local: set[str]) -> str | None:
+    """Why LangGraph's own structure keeps a node here (None: nothing does)."""
+    if name.startswith("__"):
+        return "LangGraph's own node"
+    if name in keep_local:
+        return "named in keep_local"
+    if node.subgraphs:
+        return "runs a subgraph (whose nodes are distributed)"
+    if node.is_error_handler:
+        return "an error handler"
+    return None
+
+
+def _original(func: Any) -> Any:
+    """The node's own function, also when it is the stub of a distributed graph (then the
+    graph is distributed anew, on the runtime given now)."""
+    while getattr(func, "__maze_stub__", False):
+        func = func.__wrapped__
+    return func
 
 
 def _resources(name: str, node: Any, declared: Mapping[str, Resources]) -> _Placement:
@@ -206,6 +257,7 @@ class _NodeTask:
             call, loop, hints = self._call(state, injected)
             return self._finish(self.remote.call((call,), hints=hints), loop)
 
+        stub.__maze_stub__ = True  # type: ignore[attr-defined]
         return stub
 
     def async_stub(self) -> Any:
@@ -214,6 +266,7 @@ class _NodeTask:
             call, loop, hints = self._call(state, injected)
             return self._finish(await self.remote.acall((call,), hints=hints), loop)
 
+        astub.__maze_stub__ = True  # type: ignore[attr-defined]
         return astub
 
     def _call(self, state: Any, injected: dict[str, Any]) -> tuple[NodeCall, _Loop, RunHints]:

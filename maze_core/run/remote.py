@@ -20,7 +20,7 @@ from typing import Any
 
 import cloudpickle
 
-from maze_core.errors import user_exception
+from maze_core.errors import MazeError, SerializationError, user_exception
 from maze_core.graph import TaskGraph, Workflow
 from maze_core.run.result import RunResult
 from maze_core.run.runtime import RunHints, Runtime
@@ -105,7 +105,12 @@ class Remote:
         travels by value (see ``Runtime.ship``)."""
         if check:
             pickled(value, cloudpickle, subject, fix=fix)
-        return self.runtime.ship(value, self.name)
+        try:
+            return self.runtime.ship(value, self.name)
+        except MazeError:
+            raise
+        except Exception as exc:  # unchecked, and it does not pickle: say whose it is
+            raise SerializationError(f"{subject}: {exc}", fix=fix, culprit=subject) from None
 
     def call(
         self,

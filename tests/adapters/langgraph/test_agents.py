@@ -47,7 +47,7 @@ def test_create_react_agent_gives_the_same_messages(processes):
     messages = {"messages": [("user", "go")]}
     assert compare(agent, messages, runtime=processes) == []
     remote = distribute(agent, processes)
-    assert remote.maze_local_nodes == ("__start__",)
+    assert list(remote.maze_local_nodes) == ["__start__"]
     assert remote.invoke(messages)["messages"][-1].content == "done: add=5; shout=HI"
 
 
@@ -74,7 +74,7 @@ def test_functional_api_tasks_run_in_workers_and_the_entrypoint_stays_local(proc
     out = remote.invoke([1, 2, 3], config)
     assert [value for value, _ in out] == [1, 4, 9]
     assert os.getpid() not in {pid for _, pid in out}
-    assert remote.maze_local_nodes == tuple(squares.nodes)
+    assert list(remote.maze_local_nodes) == list(squares.nodes)
 
 
 class Counter(TypedDict):

@@ -21,7 +21,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, RetryPolicy, Send, interrupt
 
-from maze_core import Resources, SerializationError
+from maze_core import LocalRuntime, Resources
 from maze_langgraph import distribute
 
 
@@ -66,7 +66,7 @@ def test_fan_out_and_reducers_give_the_same_state_with_nodes_in_workers(processe
     got = remote.invoke({"topic": "maze"})
     assert without_pids(got) == without_pids(expected)
     assert os.getpid() not in got["pids"]  # every body ran in a worker process
-    assert remote.maze_local_nodes == ("__start__",)
+    assert remote.maze_local_nodes == {"__start__": "LangGraph's own node"}
 
 
 def test_ainvoke_and_stream_modes_match(processes):
@@ -320,7 +320,7 @@ def test_retry_policy_retries_an_exception_that_does_not_pickle(processes, tmp_p
     assert "in rate_limited" in str(raised.value.__cause__)  # the user's frame, from the worker
 
 
-def test_a_node_that_cannot_be_pickled_is_named_with_the_object(processes):
+def test_a_node_holding_what_cannot_travel_runs_here_with_one_warning_naming_it(processes):
     lock = threading.Lock()
 
     def locked(state: Route) -> dict:
@@ -331,11 +331,24 @@ def test_a_node_that_cannot_be_pickled_is_named_with_the_object(processes):
     builder.add_node("locked", locked)
     builder.add_edge(START, "locked")
     graph = builder.compile()
-    with pytest.raises(SerializationError, match=r"(?s)node 'locked'.*'lock'.*keep_local"):
-        distribute(graph, processes)
+    for check in (True, False):
+        with pytest.warns(UserWarning, match=r"node 'locked' cannot run in a worker.*lock"):
+            remote = distribute(graph, processes, check=check)
+        assert list(remote.maze_local_nodes) == ["__start__", "locked"]
+        assert "cannot travel to a worker" in remote.maze_local_nodes["locked"]
+        assert remote.invoke({"n": 0, "path": []}) == graph.invoke({"n": 0, "path": []})
     remote = distribute(graph, processes, keep_local=["locked"])
-    assert remote.maze_local_nodes == ("__start__", "locked")
-    assert remote.invoke({"n": 0, "path": []}) == {"n": 0, "path": ["locked"]}
+    assert remote.maze_local_nodes["locked"] == "named in keep_local"
+
+
+def test_a_distributed_graph_distributes_again_from_its_own_nodes(processes):
+    graph = fan_graph()
+    once = distribute(graph, processes)
+    with LocalRuntime("threads", autoload_plugins=False) as threads:
+        twice = distribute(once, threads)
+        assert list(twice.maze_local_nodes) == list(once.maze_local_nodes)
+        got = without_pids(twice.invoke({"topic": "x"}))
+    assert got == without_pids(graph.invoke({"topic": "x"}))
 
 
 def test_resources_can_be_given_by_node_name_and_bad_names_are_refused(processes):
