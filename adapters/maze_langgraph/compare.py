@@ -19,8 +19,9 @@ def compare(
 ) -> list[str]:
     """The differences between ``graph.invoke(input, config)`` and the same through
     ``distribute(graph, runtime)``, one line per differing path (empty when identical).
-    Message ids, which LangGraph makes anew on every run, are not compared; a graph with a
-    checkpointer runs the distributed side on its own thread (``thread_id`` + ``-maze``)."""
+    Message and interrupt ids, which LangGraph makes anew on every run, are not compared; a
+    graph with a checkpointer runs the distributed side on its own thread (``thread_id`` +
+    ``-maze``)."""
     from maze_langgraph.nodes import distribute
 
     plain = graph.invoke(input, dict(config or {}))
@@ -38,7 +39,13 @@ def _own_thread(config: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _normal(value: Any) -> Any:
-    """Messages as their fields without the run-specific id; containers recursively."""
+    """Messages and interrupts as their fields without the run-specific id; containers
+    recursively."""
+    from langgraph.types import Interrupt
+
+    if isinstance(value, Interrupt):
+        schema = getattr(value, "response_schema", None)
+        return {"interrupt": _normal(value.value), "response_schema": schema}
     dump = getattr(value, "model_dump", None)
     if callable(dump) and hasattr(value, "content"):
         value = {key: item for key, item in dump().items() if key != "id"}

@@ -122,3 +122,12 @@ def test_batch_get_state_and_update_state(processes):
     assert remote.get_state(configs[1]).values["x"] == 10
     remote.update_state(configs[1], {"x": 7})
     assert remote.get_state(configs[1]).values["x"] == 7
+
+
+def test_compare_does_not_count_interrupt_ids_as_differences(processes):
+    from tests.adapters.langgraph.test_distribute import approval_graph
+
+    config = {"configurable": {"thread_id": "compare-interrupt"}}
+    assert (
+        compare(approval_graph(), {"draft": "maze", "verdict": ""}, config, runtime=processes) == []
+    )
