@@ -14,6 +14,7 @@ keeps live (a graph's store, callbacks, a stream writer) does not travel with th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -25,6 +26,7 @@ from maze_core.graph import TaskGraph, Workflow
 from maze_core.run.result import RunResult
 from maze_core.run.runtime import RunHints, Runtime
 from maze_core.run.shared import get_runtime
+from maze_core.run.worker import channel
 from maze_core.run.worker.call import settle
 from maze_core.run.worker.shipping import pickled
 from maze_core.tools import Kind, Resources, make_spec
@@ -39,12 +41,15 @@ class _Call:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     kwargs: Mapping[str, Any]
+    channel: int | None = None  # the id of its channel to the caller, if it has one
 
 
 def apply(call: _Call) -> Any:
-    """Worker side: the call, made, and awaited when the callable is async (every Remote
-    runs this module-level function, so only the callable and its arguments travel)."""
-    return settle(call.fn(*call.args, **call.kwargs))
+    """Worker side: the call, made (inside its channel's link), and awaited when the
+    callable is async (every Remote runs this module-level function, so only the callable
+    and its arguments travel)."""
+    with channel.linked(call.channel):
+        return settle(call.fn(*call.args, **call.kwargs))
 
 
 class Remote:
@@ -118,10 +123,16 @@ class Remote:
         kwargs: Mapping[str, Any] | None = None,
         *,
         hints: RunHints | None = None,
+        handler: channel.Handler | None = None,
     ) -> Any:
         """``fn(*args, **kwargs)`` as a task, waiting in this thread. ``hints`` tell the
-        scheduler the call is one step of a larger job (its age, the work after it)."""
-        result = self.runtime.call(self.graph, hints=hints, call=self._call(args, kwargs))
+        scheduler the call is one step of a larger job (its age, the work after it);
+        ``handler`` is the caller's end of a live channel with the call (see
+        :mod:`maze_core.run.worker.channel`): the body's events reach it as they happen,
+        and it answers the body's requests."""
+        with _channel(handler) as opened:
+            call = self._call(args, kwargs, opened)
+            result = self.runtime.call(self.graph, hints=hints, call=call)
         return self._value(result)
 
     async def acall(
@@ -130,13 +141,18 @@ class Remote:
         kwargs: Mapping[str, Any] | None = None,
         *,
         hints: RunHints | None = None,
+        handler: channel.Handler | None = None,
     ) -> Any:
         """The same without blocking the event loop."""
-        handle = self.runtime.submit(self.graph, hints=hints, call=self._call(args, kwargs))
-        return self._value(await handle)
+        with _channel(handler) as opened:
+            call = self._call(args, kwargs, opened)
+            result = await self.runtime.submit(self.graph, hints=hints, call=call)
+        return self._value(result)
 
-    def _call(self, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None) -> _Call:
-        return _Call(self.fn, tuple(args), dict(kwargs or {}))
+    def _call(
+        self, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None, opened: int | None
+    ) -> _Call:
+        return _Call(self.fn, tuple(args), dict(kwargs or {}), opened)
 
     def _value(self, result: RunResult) -> Any:
         record = result.tasks[self.task]
@@ -145,6 +161,11 @@ class Remote:
         if record.status != "done":
             raise user_exception(record.error, self.task)
         return result[self.task]
+
+
+def _channel(handler: channel.Handler | None) -> contextlib.AbstractContextManager[int | None]:
+    """A channel to ``handler`` for one call (its id), or none."""
+    return channel.opened(handler) if handler is not None else contextlib.nullcontext()
 
 
 _FIX = "create such objects inside the function (or load them there once), or run it in place"

@@ -26,6 +26,7 @@ import cloudpickle
 
 from maze_core.errors import SerializationError, WorkerLostError
 from maze_core.run.local.machine import detect_cpus
+from maze_core.run.worker import channel
 from maze_core.run.worker.exceptions import portable_error
 from maze_core.run.worker.wire import dumps, dumps_call, result_too_large
 
@@ -298,7 +299,15 @@ class WorkerProcess:
                 self._results.poll(None)
 
     def receive(self) -> bytes:
-        return bytes(self._results.recv_bytes())
+        """The call's result, after serving the channel messages it sends before it (see
+        :mod:`maze_core.run.worker.channel`): in whichever thread reads the result."""
+        while True:
+            data = bytes(self._results.recv_bytes())
+            if not channel.is_message(data):
+                return data
+            reply = channel.answer(data)
+            if reply is not None:
+                self._calls.send_bytes(reply)
 
     def stop(self, terminate: bool) -> None:
         self._stopped = True
@@ -354,6 +363,7 @@ def _serve(
     outlive a parent that died without its exit hooks (killed, ``os._exit``)."""
     for end in parent_ends:
         end.close()
+    channel.use_pipes(calls, results)
     spin_s = spin_budget()
     idle_since, spin = -math.inf, False
     while True:

@@ -1,0 +1,191 @@
+"""A live two-way channel between a call running as a task and the code that made it.
+
+While the call runs, its body may send messages up to its caller, delivered in order as
+they happen (:meth:`Link.emit`: callback events, stream chunks), and ask its caller for a
+service and wait for the answer (:meth:`Link.ask`: an operation on the graph's store, say).
+The caller opens a channel with a :class:`Handler` around the call (:func:`opened`); only
+the channel's id travels with the call, and the body finds its end with :func:`link`.
+
+How the messages travel depends on where the call runs:
+
+* in the caller's process (threads, inline): the handler is called directly;
+* in a local worker process: over that worker's own pipes, between the call and its
+  result (up on the result pipe, answers down on the call pipe: see
+  :mod:`maze_core.run.local.processes`), read by whichever thread reads the result;
+* anywhere else (Ray, for now): there is no link (``link()`` is None) and the body does what
+  it did without one.
+
+A message is pickled with cloudpickle; one that cannot be is dropped with a warning (an
+event) or fails the request with a SerializationError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+import cloudpickle
+
+from maze_core.errors import MazeError, SerializationError
+from maze_core.run.worker.exceptions import portable_error
+
+__all__ = ["Handler", "Link", "answer", "is_message", "link", "linked", "opened", "use_pipes"]
+
+log = logging.getLogger("maze")
+
+_EVENT, _REQUEST, _ANSWER = b"E", b"Q", b"A"  # a result is a pickle: it starts with 0x80
+
+
+class Handler(Protocol):
+    """The caller's end: what to do with an event, and how to answer a request."""
+
+    def event(self, message: Any) -> None: ...
+
+    def serve(self, request: Any) -> Any: ...
+
+
+_open: dict[int, tuple[int, Handler]] = {}  # channel id -> (the caller's pid, its handler)
+_ids = itertools.count(1)
+_pipes: tuple[Any, Any] | None = None  # in a worker process: (calls, results)
+_pipe_lock = threading.Lock()  # a body's threads share the worker's pipes
+_current: ContextVar[Link | None] = ContextVar("maze_channel", default=None)
+
+
+@contextlib.contextmanager
+def opened(handler: Handler) -> Iterator[int]:
+    """Open a channel to ``handler`` for one call; its id, to send with the call."""
+    channel = next(_ids)
+    _open[channel] = (os.getpid(), handler)
+    try:
+        yield channel
+    finally:
+        _open.pop(channel, None)
+
+
+class Link:
+    """The body's end of a channel."""
+
+    def __init__(self, emit: Callable[[Any], None], ask: Callable[[Any], Any]) -> None:
+        self.emit = emit
+        self.ask = ask
+
+
+def link() -> Link | None:
+    """The channel of the call running in this context (None: none, or out of reach)."""
+    return _current.get()
+
+
+@contextlib.contextmanager
+def linked(channel: int | None) -> Iterator[Link | None]:
+    """Run the body of a call that came with channel id ``channel`` inside its link."""
+    found = _bind(channel) if channel is not None else None
+    token = _current.set(found)
+    try:
+        yield found
+    finally:
+        _current.reset(token)
+
+
+def use_pipes(calls: Any, results: Any) -> None:
+    """In a worker process: messages travel on these pipes; the channels of the parent
+    (this process's copy of them, made by ``fork``) are not this process's to serve."""
+    global _pipes
+    _pipes = (calls, results)
+    _open.clear()
+
+
+def is_message(data: bytes) -> bool:
+    """Whether ``data`` read from a worker is a channel message rather than a result."""
+    return data[:1] in (_EVENT, _REQUEST)
+
+
+def answer(data: bytes) -> bytes | None:
+    """The caller's side of one message from a worker: deliver an event (None), or serve a
+    request and return the answer to send back down. Never raises: a worker waiting for
+    an answer always gets one."""
+    event = data[:1] == _EVENT
+    try:
+        channel, body = cloudpickle.loads(memoryview(data)[1:])
+        found = _open.get(channel)
+        if event:
+            if found is not None:
+                _deliver(found[1], body)
+            return None
+        if found is None:
+            raise MazeError(
+                "the call's caller stopped waiting for it (it timed out or was cancelled)",
+                fix="nothing to do: the call's result is discarded too",
+                culprit=channel,
+            )
+        reply: tuple[bool, Any] = (True, found[1].serve(body))
+    except Exception as exc:
+        if event:
+            log.warning("maze: an event of a remote call could not be delivered: %r", exc)
+            return None
+        reply = (False, portable_error(exc))
+    try:
+        return _ANSWER + _pickled(reply, "the answer to a worker's request")
+    except SerializationError as error:
+        return _ANSWER + bytes(cloudpickle.dumps((False, error)))
+
+
+def _deliver(handler: Handler, message: Any) -> None:
+    try:
+        handler.event(message)
+    except Exception:  # the caller's observer failed: the call goes on, as it would here
+        log.exception("maze: a handler of a remote call's events raised")
+
+
+def _bind(channel: int) -> Link | None:
+    """The body's link: over the worker's pipes, or straight to the handler when the call
+    runs in its caller's process."""
+    if _pipes is not None:
+        return Link(
+            lambda message: _send_event(channel, message),
+            lambda request: _send_request(channel, request),
+        )
+    found = _open.get(channel)
+    if found is None or found[0] != os.getpid():
+        return None
+    handler = found[1]
+    return Link(lambda message: _deliver(handler, message), handler.serve)
+
+
+def _send_event(channel: int, message: Any) -> None:
+    assert _pipes is not None
+    try:
+        data = _EVENT + cloudpickle.dumps((channel, message))
+    except Exception as exc:
+        log.warning("maze: an event of a remote call could not be pickled, dropped: %r", exc)
+        return
+    with _pipe_lock:
+        _pipes[1].send_bytes(data)
+
+
+def _send_request(channel: int, request: Any) -> Any:
+    assert _pipes is not None
+    data = _REQUEST + _pickled((channel, request), "a request to the caller")
+    with _pipe_lock:
+        _pipes[1].send_bytes(data)
+        reply = _pipes[0].recv_bytes()
+    ok, value = cloudpickle.loads(memoryview(reply)[1:])
+    if not ok:
+        raise value
+    return value
+
+
+def _pickled(value: Any, what: str) -> bytes:
+    try:
+        return bytes(cloudpickle.dumps(value))
+    except Exception as exc:
+        raise SerializationError(
+            f"{what} cannot be pickled: {exc}",
+            fix="send plain data through the channel",
+            culprit=type(value).__name__,
+        ) from None
