@@ -18,6 +18,7 @@ distributed graph distributes the original nodes again.
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import dataclasses
 import functools
@@ -51,7 +52,7 @@ from maze_langgraph.structure import GraphShape
 
 __all__ = ["distribute"]
 
-_REBUILT = ("config", "runtime", "writer")  # injected kwargs the worker makes anew
+_REBUILT = ("config", "runtime", "writer", "store")  # injected kwargs the worker makes anew
 _RUNTIME_FIELDS = ("context", "previous", "execution_info", "server_info")
 _CONCURRENCY = 1024
 _STARTED = "__maze_started"  # when the invocation began: in every node's configurable
@@ -166,8 +167,8 @@ def _distributed_node(
         return "no function"
     if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
         return "a generator (its chunks are produced here)"
-    if "store" in bound.func_accepts:
-        return "uses the graph's store"
+    if "store" in bound.func_accepts and not runtime.channels:
+        return "uses the graph's store, which this runtime's workers cannot reach yet"
     placement = _resources(name, node, declared)
     submit = _NodeTask(graph.name or "graph", name, func, placement, shape, runtime, check)
     stub_bound = copy.copy(bound)
@@ -255,7 +256,7 @@ class _NodeTask:
         @functools.wraps(self.func)
         def stub(state: Any, **injected: Any) -> Any:
             call, loop, hints = self._call(state, injected)
-            return self._finish(self.remote.call((call,), hints=hints), loop)
+            return self._finish(self.remote.call((call,), hints=hints, handler=loop), loop)
 
         stub.__maze_stub__ = True  # type: ignore[attr-defined]
         return stub
@@ -264,7 +265,8 @@ class _NodeTask:
         @functools.wraps(self.func)
         async def astub(state: Any, **injected: Any) -> Any:
             call, loop, hints = self._call(state, injected)
-            return self._finish(await self.remote.acall((call,), hints=hints), loop)
+            reply = await self.remote.acall((call,), hints=hints, handler=loop)
+            return self._finish(reply, loop)
 
         astub.__maze_stub__ = True  # type: ignore[attr-defined]
         return astub
@@ -277,7 +279,8 @@ class _NodeTask:
         live_runtime = injected.get("runtime") or configurable.get(CONFIG_KEY_RUNTIME)
         scratchpad = configurable.get(CONFIG_KEY_SCRATCHPAD)
         writer = injected.get("writer") or getattr(live_runtime, "stream_writer", None)
-        loop = _Loop(writer, configurable.get(CONFIG_KEY_SEND), scratchpad)
+        store = injected.get("store") or getattr(live_runtime, "store", None)
+        loop = _Loop(writer, configurable.get(CONFIG_KEY_SEND), scratchpad, store)
         call = NodeCall(
             func=self.travels,
             input=state,
@@ -287,6 +290,7 @@ class _NodeTask:
             runtime=_portable_runtime(live_runtime),
             resume=list(getattr(scratchpad, "resume", None) or []),
             null_resume=scratchpad.get_null_resume(False) if scratchpad is not None else None,
+            has_store=store is not None,
         )
         hints = RunHints(configurable.get(_STARTED), self.shape.work_after(self.node))
         return call, loop, hints
@@ -300,11 +304,32 @@ class _NodeTask:
 
 @dataclasses.dataclass(slots=True)
 class _Loop:
-    """The live objects of LangGraph's loop that a remote node's effects are replayed into."""
+    """The live objects of LangGraph's loop that a remote node's effects reach: live over
+    the call's channel (its handler: stream chunks, store operations), or replayed from its
+    reply."""
 
     writer: Any
     send: Any
     scratchpad: Any
+    store: Any = None
+    context: contextvars.Context = dataclasses.field(default_factory=contextvars.copy_context)
+    # the node's context, where LangGraph's writer finds its config (events may arrive on
+    # another thread: the one reading the worker's result)
+
+    def event(self, message: tuple[str, Any]) -> None:
+        kind, body = message
+        if kind == "chunk" and self.writer is not None:
+            self.context.run(self.writer, body)
+
+    def serve(self, request: tuple[str, Any]) -> Any:
+        kind, body = request
+        if kind == "store" and self.store is not None:
+            return self.context.run(self.store.batch, body)
+        raise MazeError(
+            f"a remote node asked for {kind!r}, which its caller does not have",
+            fix="report this: the node and the graph disagree",
+            culprit=kind,
+        )
 
     def replay(self, reply: NodeReply) -> None:
         if reply.consumed_null_resume and self.scratchpad is not None:

@@ -2,19 +2,23 @@
 
 The driver keeps LangGraph's loop (channels, reducers, routing, checkpoints, retries,
 caching); only a node's function crosses to a worker, with its input and what LangGraph
-would inject into it (``config``, ``runtime``, ``writer``, ``previous``), stripped of
-the loop's live objects. On the worker the call runs inside a rebuilt runnable context,
-so ``get_config()``, ``get_stream_writer()``, ``get_runtime()`` and ``interrupt()`` work;
-what they would have done to the loop (stream chunks, resume writes) is recorded and sent
+would inject into it (``config``, ``runtime``, ``writer``, ``store``, ``previous``),
+stripped of the loop's live objects. On the worker the call runs inside a rebuilt runnable
+context, so ``get_config()``, ``get_stream_writer()``, ``get_runtime()``, ``get_store()``
+and ``interrupt()`` work. Over the call's channel to the driver (where the runtime has one:
+see :mod:`maze_core.run.worker.channel`), stream chunks go up as they are written and
+every store operation runs against the graph's own store; without one, chunks come back
+with the result. What the node did to the loop (resume writes, sends) is recorded and sent
 back in the :class:`NodeReply`, which the driver replays into the real loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import Context, copy_context
 from typing import Any
 
@@ -28,10 +32,13 @@ from langgraph._internal._constants import (
 from langgraph._internal._scratchpad import PregelScratchpad
 from langgraph.errors import GraphBubbleUp
 from langgraph.runtime import Runtime
+from langgraph.store.base import BaseStore, Op, Result
 
+from maze_core import MazeError
+from maze_core.run.worker import channel
 from maze_core.run.worker.call import settle
 
-__all__ = ["NodeCall", "NodeReply", "run_node"]
+__all__ = ["ChannelStore", "NodeCall", "NodeReply", "run_node"]
 
 
 @dataclasses.dataclass(slots=True)
@@ -46,6 +53,7 @@ class NodeCall:
     runtime: dict[str, Any]  # the picklable fields of LangGraph's Runtime
     resume: list[Any]
     null_resume: Any  # the pending Command(resume=...) value, None when there is none
+    has_store: bool = False  # the graph has a store (reached over the call's channel)
 
 
 @dataclasses.dataclass(slots=True)
@@ -64,7 +72,10 @@ def run_node(call: NodeCall) -> NodeReply:
     parent graph) come back in ``error`` to be raised by the driver; any other exception
     propagates, so Maze reports the task failed with it as the cause."""
     reply = NodeReply()
-    runtime = Runtime(**call.runtime, stream_writer=reply.chunks.append)
+    link = channel.link()
+    writer = _live_writer(link) if link is not None else reply.chunks.append
+    store = ChannelStore(link) if call.has_store else None
+    runtime = Runtime(**call.runtime, stream_writer=writer, store=store)
     configurable = dict(call.config.get(CONF, {}))
     configurable[CONFIG_KEY_RUNTIME] = runtime
     configurable[CONFIG_KEY_SEND] = reply.sends.append
@@ -76,7 +87,9 @@ def run_node(call: NodeCall) -> NodeReply:
     if "runtime" in call.wants:
         kwargs["runtime"] = runtime
     if "writer" in call.wants:
-        kwargs["writer"] = reply.chunks.append
+        kwargs["writer"] = writer
+    if "store" in call.wants:
+        kwargs["store"] = store
     try:
         with _config_context(config) as context:
             value = context.run(call.func, call.input, **kwargs)
@@ -86,6 +99,37 @@ def run_node(call: NodeCall) -> NodeReply:
         return reply
     reply.value = value
     return reply
+
+
+def _live_writer(link: channel.Link) -> Callable[[Any], None]:
+    """A stream writer whose chunks reach the driver's stream as they are written."""
+
+    def write(chunk: Any) -> None:
+        link.emit(("chunk", chunk))
+
+    return write
+
+
+class ChannelStore(BaseStore):
+    """The graph's store, in a worker: each batch of operations runs against the driver's
+    store, over the call's channel (with none, using it raises a MazeError saying why)."""
+
+    def __init__(self, link: channel.Link | None) -> None:
+        self._link = link
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        if self._link is None:
+            raise MazeError(
+                "this node uses the graph's store, which its runtime's workers cannot reach",
+                fix="keep the node in the caller: distribute(graph, keep_local=[node]), or"
+                " run it on a local runtime",
+                culprit="store",
+            )
+        results: list[Result] = self._link.ask(("store", list(ops)))
+        return results
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        return await asyncio.to_thread(self.batch, list(ops))
 
 
 @contextlib.contextmanager

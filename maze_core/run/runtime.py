@@ -125,6 +125,10 @@ class RunHandle:
 class Runtime(abc.ABC):
     """Base of all runtimes: a scheduler driven through events, plus hooks and tools."""
 
+    channels = False
+    """Whether a call's body reaches its caller over a live channel wherever this runtime
+    runs it (see :mod:`maze_core.run.worker.channel`)."""
+
     def __init__(
         self,
         nodes: Iterable[Node],

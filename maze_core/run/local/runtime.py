@@ -46,6 +46,8 @@ class LocalRuntime(Runtime):
     back from a worker process: a bigger one fails its task with a SerializationError.
     """
 
+    channels = True  # in this process, or over a worker process's pipes
+
     def __init__(
         self,
         executor: ExecutorName = "threads",
