@@ -18,6 +18,7 @@ distributed graph distributes the original nodes again.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import copy
 import dataclasses
@@ -45,6 +46,7 @@ from maze_core import (
     SerializationError,
     get_runtime,
 )
+from maze_core.run.worker.callbacks import CALLBACK, replay, streams
 from maze_core.run.worker.portable import portable, portable_config
 from maze_core.tools import as_resources
 from maze_langgraph.remote import NodeCall, NodeReply, run_node
@@ -281,6 +283,8 @@ class _NodeTask:
         writer = injected.get("writer") or getattr(live_runtime, "stream_writer", None)
         store = injected.get("store") or getattr(live_runtime, "store", None)
         loop = _Loop(writer, configurable.get(CONFIG_KEY_SEND), scratchpad, store)
+        loop.callbacks = config.get("callbacks")
+        loop.loop = _running_loop()
         call = NodeCall(
             func=self.travels,
             input=state,
@@ -291,6 +295,7 @@ class _NodeTask:
             resume=list(getattr(scratchpad, "resume", None) or []),
             null_resume=scratchpad.get_null_resume(False) if scratchpad is not None else None,
             has_store=store is not None,
+            streaming=streams(config.get("callbacks")),
         )
         hints = RunHints(configurable.get(_STARTED), self.shape.work_after(self.node))
         return call, loop, hints
@@ -312,14 +317,18 @@ class _Loop:
     send: Any
     scratchpad: Any
     store: Any = None
+    callbacks: Any = None  # the caller's callback manager for the node's run
+    loop: Any = None  # the caller's event loop, where async handlers run
     context: contextvars.Context = dataclasses.field(default_factory=contextvars.copy_context)
     # the node's context, where LangGraph's writer finds its config (events may arrive on
     # another thread: the one reading the worker's result)
 
-    def event(self, message: tuple[str, Any]) -> None:
-        kind, body = message
+    def event(self, message: tuple[Any, ...]) -> None:
+        kind, *body = message
         if kind == "chunk" and self.writer is not None:
-            self.context.run(self.writer, body)
+            self.context.run(self.writer, body[0])
+        elif kind == CALLBACK:
+            self.context.run(replay, self.callbacks, tuple(body), self.loop)
 
     def serve(self, request: tuple[str, Any]) -> Any:
         kind, body = request
@@ -365,6 +374,13 @@ def _stamp(config: Any) -> dict[str, Any]:
     configurable.setdefault(_STARTED, time.time())
     config["configurable"] = configurable
     return config
+
+
+def _running_loop() -> Any:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _current_config(get_config: Any) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from langgraph.store.base import BaseStore, Op, Result
 from maze_core import MazeError
 from maze_core.run.worker import channel
 from maze_core.run.worker.call import settle
+from maze_core.run.worker.callbacks import forwarding_handler
 
 __all__ = ["ChannelStore", "NodeCall", "NodeReply", "run_node"]
 
@@ -54,6 +55,7 @@ class NodeCall:
     resume: list[Any]
     null_resume: Any  # the pending Command(resume=...) value, None when there is none
     has_store: bool = False  # the graph has a store (reached over the call's channel)
+    streaming: bool = False  # the caller's callbacks want chat models to stream
 
 
 @dataclasses.dataclass(slots=True)
@@ -81,6 +83,8 @@ def run_node(call: NodeCall) -> NodeReply:
     configurable[CONFIG_KEY_SEND] = reply.sends.append
     configurable[CONFIG_KEY_SCRATCHPAD] = _scratchpad(call, reply)
     config = {**call.config, CONF: configurable}
+    if link is not None:  # callback events of what runs inside go to the caller's handlers
+        config["callbacks"] = [forwarding_handler(link, streaming=call.streaming)]
     kwargs = dict(call.kwargs)
     if "config" in call.wants:
         kwargs["config"] = config
