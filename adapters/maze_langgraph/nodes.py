@@ -31,6 +31,8 @@ from typing import Any
 
 from langgraph._internal._constants import (
     CONF,
+    CONFIG_KEY_READ,
+    CONFIG_KEY_READ_STATE,
     CONFIG_KEY_RUNTIME,
     CONFIG_KEY_SCRATCHPAD,
     CONFIG_KEY_SEND,
@@ -55,6 +57,7 @@ from maze_langgraph.structure import GraphShape
 __all__ = ["distribute"]
 
 _REBUILT = ("config", "runtime", "writer", "store")  # injected kwargs the worker makes anew
+_READS = (CONFIG_KEY_READ, CONFIG_KEY_READ_STATE)  # the loop's state readers, asked remotely
 _RUNTIME_FIELDS = ("context", "previous", "execution_info", "server_info")
 _CONCURRENCY = 1024
 _STARTED = "__maze_started"  # when the invocation began: in every node's configurable
@@ -285,6 +288,7 @@ class _NodeTask:
         loop = _Loop(writer, configurable.get(CONFIG_KEY_SEND), scratchpad, store)
         loop.callbacks = config.get("callbacks")
         loop.loop = _running_loop()
+        loop.reads = {key: configurable[key] for key in _READS if key in configurable}
         call = NodeCall(
             func=self.travels,
             input=state,
@@ -295,6 +299,7 @@ class _NodeTask:
             resume=list(getattr(scratchpad, "resume", None) or []),
             null_resume=scratchpad.get_null_resume(False) if scratchpad is not None else None,
             has_store=store is not None,
+            reads=tuple(loop.reads),
             streaming=streams(config.get("callbacks")),
         )
         hints = RunHints(configurable.get(_STARTED), self.shape.work_after(self.node))
@@ -318,6 +323,7 @@ class _Loop:
     scratchpad: Any
     store: Any = None
     callbacks: Any = None  # the caller's callback manager for the node's run
+    reads: dict[str, Any] = dataclasses.field(default_factory=dict)  # the loop's state readers
     loop: Any = None  # the caller's event loop, where async handlers run
     context: contextvars.Context = dataclasses.field(default_factory=contextvars.copy_context)
     # the node's context, where LangGraph's writer finds its config (events may arrive on
@@ -331,9 +337,11 @@ class _Loop:
             self.context.run(replay, self.callbacks, tuple(body), self.loop)
 
     def serve(self, request: tuple[str, Any]) -> Any:
-        kind, body = request
+        kind, *body = request
         if kind == "store" and self.store is not None:
-            return self.context.run(self.store.batch, body)
+            return self.context.run(self.store.batch, body[0])
+        if kind == "read" and body[0] in self.reads:
+            return self.context.run(self.reads[body[0]], *body[1])
         raise MazeError(
             f"a remote node asked for {kind!r}, which its caller does not have",
             fix="report this: the node and the graph disagree",

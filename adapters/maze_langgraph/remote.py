@@ -55,6 +55,7 @@ class NodeCall:
     resume: list[Any]
     null_resume: Any  # the pending Command(resume=...) value, None when there is none
     has_store: bool = False  # the graph has a store (reached over the call's channel)
+    reads: tuple[str, ...] = ()  # the loop's state readers the caller has (CONFIG_KEY_READ*)
     streaming: bool = False  # the caller's callbacks want chat models to stream
 
 
@@ -82,6 +83,9 @@ def run_node(call: NodeCall) -> NodeReply:
     configurable[CONFIG_KEY_RUNTIME] = runtime
     configurable[CONFIG_KEY_SEND] = reply.sends.append
     configurable[CONFIG_KEY_SCRATCHPAD] = _scratchpad(call, reply)
+    if link is not None:  # the graph's state, read in the caller (ToolRuntime, InjectedState)
+        for key in call.reads:
+            configurable[key] = _reader(link, key)
     config = {**call.config, CONF: configurable}
     if link is not None:  # callback events of what runs inside go to the caller's handlers
         config["callbacks"] = [forwarding_handler(link, streaming=call.streaming)]
@@ -103,6 +107,15 @@ def run_node(call: NodeCall) -> NodeReply:
         return reply
     reply.value = value
     return reply
+
+
+def _reader(link: channel.Link, key: str) -> Callable[..., Any]:
+    """The loop's state reader ``key``, asked of the caller's own."""
+
+    def read(*args: Any) -> Any:
+        return link.ask(("read", key, args))
+
+    return read
 
 
 def _live_writer(link: channel.Link) -> Callable[[Any], None]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import TypedDict
+from typing import Annotated, TypedDict
 
 import pytest
 
@@ -15,6 +15,7 @@ from langgraph.cache.memory import InMemoryCache
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.func import entrypoint, task
 from langgraph.graph import START, StateGraph
+from langgraph.prebuilt import InjectedState, ToolRuntime
 from langgraph.types import CachePolicy
 
 from maze_core import hookimpl
@@ -131,3 +132,33 @@ def test_compare_does_not_count_interrupt_ids_as_differences(processes):
     assert (
         compare(approval_graph(), {"draft": "maze", "verdict": ""}, config, runtime=processes) == []
     )
+
+
+def _first_words(messages: list) -> str:
+    return messages[0].content if messages else "no messages"
+
+
+@lc_tool
+def recall(runtime: ToolRuntime) -> str:
+    """What the user first said (from the agent's state)."""
+    messages = runtime.state["messages"]
+    return f"{len(messages)} messages, first: {_first_words(messages)}"
+
+
+@lc_tool
+def count_messages(state: Annotated[dict, InjectedState]) -> int:
+    """How many messages the agent has (from its state)."""
+    return len(state["messages"])
+
+
+def test_tools_reading_the_agent_s_state_see_it_in_a_worker(processes):
+    from langchain.agents import create_agent
+
+    model = ScriptedChatModel(
+        calls=[{"name": "recall", "args": {}}, {"name": "count_messages", "args": {}}]
+    )
+    agent = create_agent(model, [recall, count_messages])
+    messages = {"messages": [("user", "remember me")]}
+    assert compare(agent, messages, runtime=processes) == []
+    answer = distribute(agent, processes).invoke(messages)["messages"][-1].content
+    assert answer == "done: recall=2 messages, first: remember me; count_messages=2"
