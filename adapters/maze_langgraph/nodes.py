@@ -18,8 +18,6 @@ distributed graph distributes the original nodes again.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import copy
 import dataclasses
 import functools
@@ -31,13 +29,7 @@ from typing import Any
 
 from langgraph._internal._constants import (
     CONF,
-    CONFIG_KEY_READ,
-    CONFIG_KEY_READ_STATE,
-    CONFIG_KEY_RUNTIME,
-    CONFIG_KEY_SCRATCHPAD,
-    CONFIG_KEY_SEND,
 )
-from langgraph.config import get_config
 
 from maze_core import (
     MazeError,
@@ -48,17 +40,13 @@ from maze_core import (
     SerializationError,
     get_runtime,
 )
-from maze_core.run.worker.callbacks import CALLBACK, replay, streams
-from maze_core.run.worker.portable import portable, portable_config
 from maze_core.tools import as_resources
+from maze_langgraph.driver import LoopEnd, current_config, finish, prepare
 from maze_langgraph.remote import NodeCall, NodeReply, run_node
 from maze_langgraph.structure import GraphShape
 
 __all__ = ["distribute"]
 
-_REBUILT = ("config", "runtime", "writer", "store")  # injected kwargs the worker makes anew
-_READS = (CONFIG_KEY_READ, CONFIG_KEY_READ_STATE)  # the loop's state readers, asked remotely
-_RUNTIME_FIELDS = ("context", "previous", "execution_info", "server_info")
 _CONCURRENCY = 1024
 _STARTED = "__maze_started"  # when the invocation began: in every node's configurable
 _ENTRYPOINT = "the entrypoint (its tasks run in workers)"
@@ -276,87 +264,16 @@ class _NodeTask:
         astub.__maze_stub__ = True  # type: ignore[attr-defined]
         return astub
 
-    def _call(self, state: Any, injected: dict[str, Any]) -> tuple[NodeCall, _Loop, RunHints]:
-        """The picklable call, the live loop objects the reply is replayed into, and what
-        the scheduler should know: the invocation's age and the work left after this node."""
-        config = injected.get("config") or _current_config(get_config)
-        configurable = config.get(CONF, {})
-        live_runtime = injected.get("runtime") or configurable.get(CONFIG_KEY_RUNTIME)
-        scratchpad = configurable.get(CONFIG_KEY_SCRATCHPAD)
-        writer = injected.get("writer") or getattr(live_runtime, "stream_writer", None)
-        store = injected.get("store") or getattr(live_runtime, "store", None)
-        loop = _Loop(writer, configurable.get(CONFIG_KEY_SEND), scratchpad, store)
-        loop.callbacks = config.get("callbacks")
-        loop.loop = _running_loop()
-        loop.reads = {key: configurable[key] for key in _READS if key in configurable}
-        call = NodeCall(
-            func=self.travels,
-            input=state,
-            kwargs={k: v for k, v in injected.items() if k not in _REBUILT},
-            wants=tuple(k for k in _REBUILT if k in injected),
-            config=portable_config(config),
-            runtime=_portable_runtime(live_runtime),
-            resume=list(getattr(scratchpad, "resume", None) or []),
-            null_resume=scratchpad.get_null_resume(False) if scratchpad is not None else None,
-            has_store=store is not None,
-            reads=tuple(loop.reads),
-            streaming=streams(config.get("callbacks")),
-        )
-        hints = RunHints(configurable.get(_STARTED), self.shape.work_after(self.node))
+    def _call(self, state: Any, injected: dict[str, Any]) -> tuple[NodeCall, LoopEnd, RunHints]:
+        """The picklable call, the caller's end of its channel, and what the scheduler
+        should know: the invocation's age and the work left after this node."""
+        config = injected.get("config") or current_config()
+        call, loop = prepare(self.travels, state, injected, config)
+        hints = RunHints(config.get(CONF, {}).get(_STARTED), self.shape.work_after(self.node))
         return call, loop, hints
 
-    def _finish(self, reply: NodeReply, loop: _Loop) -> Any:
-        loop.replay(reply)
-        if reply.error is not None:
-            raise reply.error
-        return reply.value
-
-
-@dataclasses.dataclass(slots=True)
-class _Loop:
-    """The live objects of LangGraph's loop that a remote node's effects reach: live over
-    the call's channel (its handler: stream chunks, store operations), or replayed from its
-    reply."""
-
-    writer: Any
-    send: Any
-    scratchpad: Any
-    store: Any = None
-    callbacks: Any = None  # the caller's callback manager for the node's run
-    reads: dict[str, Any] = dataclasses.field(default_factory=dict)  # the loop's state readers
-    loop: Any = None  # the caller's event loop, where async handlers run
-    context: contextvars.Context = dataclasses.field(default_factory=contextvars.copy_context)
-    # the node's context, where LangGraph's writer finds its config (events may arrive on
-    # another thread: the one reading the worker's result)
-
-    def event(self, message: tuple[Any, ...]) -> None:
-        kind, *body = message
-        if kind == "chunk" and self.writer is not None:
-            self.context.run(self.writer, body[0])
-        elif kind == CALLBACK:
-            self.context.run(replay, self.callbacks, tuple(body), self.loop)
-
-    def serve(self, request: tuple[str, Any]) -> Any:
-        kind, *body = request
-        if kind == "store" and self.store is not None:
-            return self.context.run(self.store.batch, body[0])
-        if kind == "read" and body[0] in self.reads:
-            return self.context.run(self.reads[body[0]], *body[1])
-        raise MazeError(
-            f"a remote node asked for {kind!r}, which its caller does not have",
-            fix="report this: the node and the graph disagree",
-            culprit=kind,
-        )
-
-    def replay(self, reply: NodeReply) -> None:
-        if reply.consumed_null_resume and self.scratchpad is not None:
-            self.scratchpad.get_null_resume(True)
-        for writes in reply.sends:
-            if self.send is not None:
-                self.send(writes)
-        for chunk in reply.chunks:
-            if self.writer is not None:
-                self.writer(chunk)
+    def _finish(self, reply: NodeReply, loop: LoopEnd) -> Any:
+        return finish(reply, loop)
 
 
 @functools.cache
@@ -382,23 +299,3 @@ def _stamp(config: Any) -> dict[str, Any]:
     configurable.setdefault(_STARTED, time.time())
     config["configurable"] = configurable
     return config
-
-
-def _running_loop() -> Any:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
-def _current_config(get_config: Any) -> dict[str, Any]:
-    try:
-        return dict(get_config())
-    except RuntimeError:
-        return {}
-
-
-def _portable_runtime(runtime: Any) -> dict[str, Any]:
-    if runtime is None:
-        return {}
-    return portable({name: getattr(runtime, name, None) for name in _RUNTIME_FIELDS})

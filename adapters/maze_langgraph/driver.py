@@ -1,0 +1,147 @@
+"""The driver side of a remote node or ``@task`` call: what travels to the worker (a
+:class:`~maze_langgraph.remote.NodeCall`), and the caller's end of the call's channel
+(:class:`LoopEnd`), through which the body reaches the live objects of LangGraph's loop
+while it runs: stream chunks and callback events up, the store and the state readers down
+(see :mod:`maze_core.run.worker.channel`). What it did to the loop otherwise (sends, the
+resume value it consumed) comes back in its reply and is replayed here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from langgraph._internal._constants import (
+    CONF,
+    CONFIG_KEY_READ,
+    CONFIG_KEY_READ_STATE,
+    CONFIG_KEY_RUNTIME,
+    CONFIG_KEY_SCRATCHPAD,
+    CONFIG_KEY_SEND,
+)
+
+from maze_core import MazeError
+from maze_core.run.worker.callbacks import CALLBACK, replay, streams
+from maze_core.run.worker.portable import portable, portable_config
+from maze_langgraph.remote import NodeCall, NodeReply
+
+__all__ = ["REBUILT", "LoopEnd", "current_config", "finish", "prepare"]
+
+REBUILT = ("config", "runtime", "writer", "store")  # injected kwargs the worker makes anew
+_READS = (CONFIG_KEY_READ, CONFIG_KEY_READ_STATE)  # the loop's state readers, asked remotely
+_RUNTIME_FIELDS = ("context", "previous", "execution_info", "server_info")
+
+
+def prepare(
+    func: Any, input: Any, injected: Mapping[str, Any], config: Mapping[str, Any]
+) -> tuple[NodeCall, LoopEnd]:
+    """The call of ``func`` (what travels in the function's place) on ``input``, with what
+    LangGraph injected, under ``config``; and the caller's end of its channel."""
+    configurable = config.get(CONF, {})
+    live_runtime = injected.get("runtime") or configurable.get(CONFIG_KEY_RUNTIME)
+    scratchpad = configurable.get(CONFIG_KEY_SCRATCHPAD)
+    loop = LoopEnd(
+        writer=injected.get("writer") or getattr(live_runtime, "stream_writer", None),
+        send=configurable.get(CONFIG_KEY_SEND),
+        scratchpad=scratchpad,
+        store=injected.get("store") or getattr(live_runtime, "store", None),
+        callbacks=config.get("callbacks"),
+        reads={key: configurable[key] for key in _READS if key in configurable},
+        loop=_running_loop(),
+    )
+    call = NodeCall(
+        func=func,
+        input=input,
+        kwargs={k: v for k, v in injected.items() if k not in REBUILT},
+        wants=tuple(k for k in REBUILT if k in injected),
+        config=portable_config(config),
+        runtime=_portable_runtime(live_runtime),
+        resume=list(getattr(scratchpad, "resume", None) or []),
+        null_resume=scratchpad.get_null_resume(False) if scratchpad is not None else None,
+        has_store=loop.store is not None,
+        reads=tuple(loop.reads),
+        streaming=streams(loop.callbacks),
+    )
+    return call, loop
+
+
+def finish(reply: NodeReply, loop: LoopEnd) -> Any:
+    """The call's value, once what it did to the loop is replayed (or its bubble raised:
+    an interrupt, a ``Command`` to the parent graph)."""
+    loop.replay(reply)
+    if reply.error is not None:
+        raise reply.error
+    return reply.value
+
+
+@dataclasses.dataclass(slots=True)
+class LoopEnd:
+    """The live objects of LangGraph's loop that a remote node's effects reach: live over
+    the call's channel (its handler: stream chunks, store operations), or replayed from its
+    reply."""
+
+    writer: Any
+    send: Any
+    scratchpad: Any
+    store: Any = None
+    callbacks: Any = None  # the caller's callback manager for the node's run
+    reads: dict[str, Any] = dataclasses.field(default_factory=dict)  # the loop's state readers
+    loop: Any = None  # the caller's event loop, where async handlers run
+    context: contextvars.Context = dataclasses.field(default_factory=contextvars.copy_context)
+    # the node's context, where LangGraph's writer finds its config (events may arrive on
+    # another thread: the one reading the worker's result)
+
+    def event(self, message: tuple[Any, ...]) -> None:
+        kind, *body = message
+        if kind == "chunk" and self.writer is not None:
+            self.context.run(self.writer, body[0])
+        elif kind == CALLBACK:
+            self.context.run(replay, self.callbacks, tuple(body), self.loop)
+
+    def serve(self, request: tuple[str, Any]) -> Any:
+        kind, *body = request
+        if kind == "store" and self.store is not None:
+            return self.context.run(self.store.batch, body[0])
+        if kind == "read" and body[0] in self.reads:
+            return self.context.run(self.reads[body[0]], *body[1])
+        raise MazeError(
+            f"a remote node asked for {kind!r}, which its caller does not have",
+            fix="report this: the node and the graph disagree",
+            culprit=kind,
+        )
+
+    def replay(self, reply: NodeReply) -> None:
+        if reply.consumed_null_resume and self.scratchpad is not None:
+            self.scratchpad.get_null_resume(True)
+        for writes in reply.sends:
+            if self.send is not None:
+                self.send(writes)
+        for chunk in reply.chunks:
+            if self.writer is not None:
+                self.writer(chunk)
+
+
+def _running_loop() -> Any:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def current_config() -> dict[str, Any]:
+    """The config of the runnable running now ({} outside one)."""
+    from langgraph.config import get_config
+
+    try:
+        return dict(get_config())
+    except RuntimeError:
+        return {}
+
+
+def _portable_runtime(runtime: Any) -> dict[str, Any]:
+    if runtime is None:
+        return {}
+    return portable({name: getattr(runtime, name, None) for name in _RUNTIME_FIELDS})
