@@ -4,20 +4,24 @@ An entrypoint's body orchestrates: it calls tasks and waits for their futures, s
 in the driver. While it runs, the ``call`` hook LangGraph puts in its config (what a
 ``@task`` call goes through) is wrapped so that each task function is replaced by a stub
 running it as a Maze task; LangGraph still schedules, retries, caches and checkpoints the
-task around the stub. A task runs as a plain call on the worker: ``interrupt()`` and
-``get_stream_writer()`` inside a ``@task`` are not available remotely (call them in the
-entrypoint).
+task around the stub. A task runs on the worker as a node does (see
+:mod:`maze_langgraph.remote`), inside its own rebuilt context: ``interrupt()`` (resumed
+with ``Command(resume=...)``), ``get_stream_writer()``, ``get_store()`` and callbacks work
+as in place, over the call's channel where the runtime has one.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
 
 from maze_core import Remote, Runtime
+from maze_langgraph.driver import current_config, finish, prepare
+from maze_langgraph.remote import run_node
 
 __all__ = ["distribute_entrypoint"]
 
@@ -83,33 +87,41 @@ def _intercepting_async(func: Callable[..., Any], runtime: Runtime) -> Callable[
 
 
 @functools.cache
-def _remote_of(func: Callable[..., Any], runtime: Runtime) -> tuple[Remote, Any]:
+def _remote_of(func: Callable[..., Any], runtime: Runtime) -> tuple[Remote, _TaskBody]:
     """``func`` as a Maze tool on ``runtime`` (made once per task function and runtime),
     and what travels in its place with each call."""
     name = getattr(func, "__qualname__", getattr(func, "__name__", "task"))
-    remote = Remote(_call, name=name.replace("<", "").replace(">", ""), runtime=runtime)
+    remote = Remote(run_node, name=name.replace("<", "").replace(">", ""), runtime=runtime)
     # checked where it must travel: a task on threads may hold anything
     travels = remote.carry(func, subject=f"task {name!r}", fix="", check=False)
-    return remote, travels
+    return remote, _TaskBody(travels)
 
 
-def _call(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    """Worker side: the task function, called plainly (awaited if it is async)."""
-    return func(*args, **kwargs)
+@dataclasses.dataclass(frozen=True, slots=True)
+class _TaskBody:
+    """A task function as a node body: its input is the call's (args, kwargs)."""
+
+    fn: Callable[..., Any]
+
+    def __call__(self, input: tuple[tuple[Any, ...], dict[str, Any]]) -> Any:
+        args, kwargs = input
+        return self.fn(*args, **kwargs)
 
 
 def _remote(func: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
-    remote, travels = _remote_of(func, runtime)
+    remote, body = _remote_of(func, runtime)
     if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)
         async def astub(*args: Any, **kwargs: Any) -> Any:
-            return await remote.acall((travels, *args), kwargs)
+            call, loop = prepare(body, (args, kwargs), {}, current_config())
+            return finish(await remote.acall((call,), handler=loop), loop)
 
         return astub
 
     @functools.wraps(func)
     def stub(*args: Any, **kwargs: Any) -> Any:
-        return remote.call((travels, *args), kwargs)
+        call, loop = prepare(body, (args, kwargs), {}, current_config())
+        return finish(remote.call((call,), handler=loop), loop)
 
     return stub

@@ -162,3 +162,33 @@ def test_tools_reading_the_agent_s_state_see_it_in_a_worker(processes):
     assert compare(agent, messages, runtime=processes) == []
     answer = distribute(agent, processes).invoke(messages)["messages"][-1].content
     assert answer == "done: recall=2 messages, first: remember me; count_messages=2"
+
+
+@task
+def ask_human(draft: str) -> str:
+    from langgraph.config import get_stream_writer
+    from langgraph.types import interrupt
+
+    get_stream_writer()({"asking": draft})
+    answer = interrupt({"approve": draft})
+    return f"{draft}: {answer} ({os.getpid()})"
+
+
+@entrypoint(checkpointer=InMemorySaver())
+def review(draft: str) -> str:
+    return ask_human(draft).result()
+
+
+def test_interrupt_inside_a_task_is_resumed_and_its_chunks_stream(processes):
+    from langgraph.types import Command
+
+    remote = distribute(review, processes)
+    config = {"configurable": {"thread_id": str(uuid.uuid4())}}
+    chunks = list(remote.stream("plan", config, stream_mode=["custom", "updates"]))
+    assert ("custom", {"asking": "plan"}) in chunks
+    (pending,) = [c for kind, c in chunks if kind == "updates" and "__interrupt__" in c]
+    assert pending["__interrupt__"][0].value == {"approve": "plan"}
+    done = remote.invoke(Command(resume="yes"), config)
+    verdict, pid = done.rstrip(")").split(" (")
+    assert verdict == "plan: yes"
+    assert int(pid) != os.getpid()  # the task ran in a worker, both times
