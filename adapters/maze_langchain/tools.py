@@ -11,12 +11,17 @@ subclass with its own ``_run``), with the parsed arguments and the config stripp
 caller's live objects (:mod:`maze_core.run.worker.portable`). An exception the body raises is raised
 again in the caller, with its own type.
 
+Over the call's channel (where the runtime has one: see
+:mod:`maze_core.run.worker.channel`), the callback events of what runs inside the body (a
+chat model it calls, say) reach the caller's handlers under the tool's run as they happen,
+and ``ToolRuntime.stream_writer`` chunks reach the caller's writer as they are written.
+
 Injected arguments: a tool-call id and ``InjectedState`` travel as values; a ``ToolRuntime``
-travels without its tool list, with a stream writer whose chunks are replayed into the
-caller's writer when the call returns, and without the graph's store (a live connection whose
-copy's writes would be lost: using ``runtime.store`` in a worker raises a MazeError saying
-what to do). A call that takes the store as an ``InjectedStore`` argument runs in place, in
-the caller's process.
+travels without its tool list (its stream writer's chunks are replayed into the caller's
+writer when the call returns, where there is no channel), and without the graph's store (a
+live connection whose copy's writes would be lost: using ``runtime.store`` in a worker
+raises a MazeError saying what to do). A call that takes the store as an ``InjectedStore``
+argument runs in place, in the caller's process.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from langchain_core.runnables import RunnableConfig  # at run time: LangChain reads _run's hints
 
 from maze_core import MazeError, Remote, Resources, Runtime, get_runtime
+from maze_core.run.worker import channel
 from maze_core.run.worker.call import settle
+from maze_core.run.worker.callbacks import CALLBACK, forwarding_handler, replay, streams
 from maze_core.run.worker.portable import portable_config
 from maze_core.tools import Kind, as_resources
 
@@ -50,6 +57,7 @@ class ToolCallBody:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     config: dict[str, Any]
+    streaming: bool = False  # the caller's callbacks want chat models to stream
 
 
 @dataclasses.dataclass(slots=True)
@@ -61,21 +69,33 @@ class ToolReply:
 
 
 def run_tool(call: ToolCallBody) -> ToolReply:
-    """Worker side: run the body as LangChain's ``run``/``arun`` would, without callbacks
-    (they stay with the caller, which reports the call's start and end)."""
+    """Worker side: run the body as LangChain's ``run``/``arun`` would. The caller reports
+    the call's own start and end; the events of what runs inside go up the call's channel,
+    and so do stream chunks (kept for the reply where there is no channel)."""
+    from langchain_core.runnables.config import set_config_context
     from langchain_core.tools import BaseTool
 
-    target, kwargs, chunks = call.target, dict(call.kwargs), []
+    target, kwargs, chunks, config = call.target, dict(call.kwargs), [], call.config
+    link = channel.link()
+    writer = chunks.append if link is None else functools.partial(_emit_chunk, link)
+    if link is not None:
+        config = {**config, "callbacks": [forwarding_handler(link, streaming=call.streaming)]}
     for name, value in kwargs.items():
         if _is_tool_runtime(value):
-            kwargs[name] = dataclasses.replace(value, stream_writer=chunks.append)
-    if isinstance(target, BaseTool):
-        own_arun = type(target)._arun is not BaseTool._arun
-        method = target._arun if call.asynchronous and own_arun else target._run
-        value = _invoke(method, call.args, kwargs, call.config, None, is_tool=True)
-    else:
-        value = _invoke(target, call.args, kwargs, call.config, None, is_tool=False)
-    return ToolReply(settle(value), chunks)
+            kwargs[name] = dataclasses.replace(value, stream_writer=writer)
+    with set_config_context(config) as context:  # type: ignore[arg-type]
+        if isinstance(target, BaseTool):
+            own_arun = type(target)._arun is not BaseTool._arun
+            method = target._arun if call.asynchronous and own_arun else target._run
+            value = context.run(_invoke, method, call.args, kwargs, config, None, is_tool=True)
+        else:
+            value = context.run(_invoke, target, call.args, kwargs, config, None, is_tool=False)
+        value = context.run(settle, value)
+    return ToolReply(value, chunks)
+
+
+def _emit_chunk(link: channel.Link, chunk: Any) -> None:
+    link.emit(("chunk", chunk))
 
 
 def _invoke(
@@ -228,12 +248,14 @@ class _Body:
 
     def run(self, args: tuple[Any, ...], kwargs: dict[str, Any], config: Any) -> ToolReply:
         """Run the tool's sync body as a Maze task and wait for its reply."""
-        reply: ToolReply = self.remote.call((self.call(False, args, kwargs, config),))
+        end = _CallerEnd(config, kwargs)
+        reply: ToolReply = self.remote.call((self.call(False, args, kwargs, config),), handler=end)
         return reply
 
     async def arun(self, args: tuple[Any, ...], kwargs: dict[str, Any], config: Any) -> ToolReply:
         """The same for the async body, without blocking the event loop."""
-        reply: ToolReply = await self.remote.acall((self.call(True, args, kwargs, config),))
+        call = self.call(True, args, kwargs, config)
+        reply: ToolReply = await self.remote.acall((call,), handler=_CallerEnd(config, kwargs))
         return reply
 
     def call(
@@ -246,17 +268,51 @@ class _Body:
             target = coroutine if asynchronous and coroutine is not None else self.tool.func
         portable = _portable_kwargs(kwargs, self.name)
         target = self.travels.get(id(target), target)
-        return ToolCallBody(target, asynchronous, args, portable, portable_config(config))
+        wants = streams((config or {}).get("callbacks"))
+        return ToolCallBody(target, asynchronous, args, portable, portable_config(config), wants)
 
     def finish(self, reply: ToolReply, kwargs: Mapping[str, Any]) -> Any:
-        """The body's value, its stream chunks replayed into the caller's writer."""
-        writer = next(
-            (value.stream_writer for value in kwargs.values() if _is_tool_runtime(value)), None
-        )
+        """The body's value, its stream chunks (when they did not go live) replayed into
+        the caller's writer."""
+        writer = _writer_of(kwargs)
         for chunk in reply.chunks:
             if writer is not None:
                 writer(chunk)
         return reply.value
+
+
+class _CallerEnd:
+    """The caller's end of a tool call's channel: the body's stream chunks go to the
+    caller's writer, its callback events to the tool run's handlers."""
+
+    def __init__(self, config: Any, kwargs: Mapping[str, Any]) -> None:
+        self.callbacks = (config or {}).get("callbacks")
+        self.writer = _writer_of(kwargs)
+        self.context = contextvars.copy_context()  # where the writer finds its config
+        try:
+            self.loop: Any = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = None
+
+    def event(self, message: tuple[Any, ...]) -> None:
+        kind, *body = message
+        if kind == "chunk" and self.writer is not None:
+            self.context.run(self.writer, body[0])
+        elif kind == CALLBACK:
+            self.context.run(replay, self.callbacks, tuple(body), self.loop)
+
+    def serve(self, request: Any) -> Any:
+        raise MazeError(
+            f"a remote tool asked its caller for {request!r:.40}, which it does not serve",
+            fix="report this: the tool's worker and its caller disagree",
+            culprit=request,
+        )
+
+
+def _writer_of(kwargs: Mapping[str, Any]) -> Any:
+    """The caller's stream writer of a ToolRuntime argument, if there is one."""
+    runtimes = (value for value in kwargs.values() if _is_tool_runtime(value))
+    return next((runtime.stream_writer for runtime in runtimes), None)
 
 
 def _function_based(tool: BaseTool) -> bool:

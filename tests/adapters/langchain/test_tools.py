@@ -13,6 +13,7 @@ import pytest
 
 pytest.importorskip("langchain", reason="langchain is not installed (pip install -e '.[dev]')")
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, InjectedToolCallId, ToolException
 from langchain_core.tools import tool as lc_tool
@@ -330,3 +331,39 @@ def test_the_store_through_a_workers_runtime_says_what_to_do(processes):
     )
     with pytest.raises(MazeError, match=r"(?s)runtime.store.*InjectedStore.*keep_local=\['peek'\]"):
         agent.invoke(QUESTION)
+
+
+@lc_tool
+def summarize(text: str) -> str:
+    """Summarize a text with a chat model (made here: fresh for each call)."""
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    model = GenericFakeChatModel(messages=iter([AIMessage(content=f"short {text}")]))
+    return str(model.invoke(text).content)
+
+
+class EventNames(BaseCallbackHandler):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def on_tool_start(self, *args, **kwargs) -> None:
+        self.names.append("tool_start")
+
+    def on_chat_model_start(self, *args, **kwargs) -> None:
+        self.names.append("chat_model_start")
+
+    def on_llm_end(self, *args, **kwargs) -> None:
+        self.names.append("llm_end")
+
+    def on_tool_end(self, *args, **kwargs) -> None:
+        self.names.append("tool_end")
+
+
+def test_callbacks_of_what_a_remote_tool_runs_reach_the_caller(processes):
+    plain, remote = EventNames(), EventNames()
+    assert summarize.invoke({"text": "maze"}, {"callbacks": [plain]}) == "short maze"
+    twin = remote_tool(summarize, runtime=processes)
+    assert twin.invoke({"text": "maze"}, {"callbacks": [remote]}) == "short maze"
+    assert plain.names == ["tool_start", "chat_model_start", "llm_end", "tool_end"]
+    assert remote.names == plain.names
