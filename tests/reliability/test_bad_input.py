@@ -404,7 +404,9 @@ def test_graphs_and_tools_that_cannot_travel_are_named_when_wrapped(local):
     builder = StateGraph(State)
     builder.add_node("guarded", guarded)
     builder.add_edge(START, "guarded")
-    check(raised(lambda: distribute(builder.compile(), local)), MazeError, "'guarded'")
+    with pytest.warns(UserWarning, match=r"node 'guarded' cannot run in a worker.*'lock'"):
+        kept = distribute(builder.compile(), local)  # it runs in the caller, as plain
+    assert "'lock'" in kept.maze_local_nodes["guarded"]
     check(raised(lambda: distribute(builder, local)), MazeError, "StateGraph")
 
     @lc_tool
