@@ -41,7 +41,7 @@ class _Call:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     kwargs: Mapping[str, Any]
-    channel: int | None = None  # the id of its channel to the caller, if it has one
+    channel: channel.Route | None = None  # how it reaches its channel to the caller
 
 
 def apply(call: _Call) -> Any:
@@ -130,8 +130,8 @@ class Remote:
         ``handler`` is the caller's end of a live channel with the call (see
         :mod:`maze_core.run.worker.channel`): the body's events reach it as they happen,
         and it answers the body's requests."""
-        with _channel(handler) as opened:
-            call = self._call(args, kwargs, opened)
+        with self._channel(handler) as route:
+            call = self._call(args, kwargs, route)
             result = self.runtime.call(self.graph, hints=hints, call=call)
         return self._value(result)
 
@@ -144,15 +144,23 @@ class Remote:
         handler: channel.Handler | None = None,
     ) -> Any:
         """The same without blocking the event loop."""
-        with _channel(handler) as opened:
-            call = self._call(args, kwargs, opened)
+        with self._channel(handler) as route:
+            call = self._call(args, kwargs, route)
             result = await self.runtime.submit(self.graph, hints=hints, call=call)
         return self._value(result)
 
     def _call(
-        self, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None, opened: int | None
+        self, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None, route: channel.Route | None
     ) -> _Call:
-        return _Call(self.fn, tuple(args), dict(kwargs or {}), opened)
+        return _Call(self.fn, tuple(args), dict(kwargs or {}), route)
+
+    def _channel(
+        self, handler: channel.Handler | None
+    ) -> contextlib.AbstractContextManager[channel.Route | None]:
+        """A channel to ``handler`` for one call (its route), or none."""
+        if handler is None:
+            return contextlib.nullcontext()
+        return channel.opened(handler, self.runtime.relay())
 
     def _value(self, result: RunResult) -> Any:
         record = result.tasks[self.task]
@@ -161,11 +169,6 @@ class Remote:
         if record.status != "done":
             raise user_exception(record.error, self.task)
         return result[self.task]
-
-
-def _channel(handler: channel.Handler | None) -> contextlib.AbstractContextManager[int | None]:
-    """A channel to ``handler`` for one call (its id), or none."""
-    return channel.opened(handler) if handler is not None else contextlib.nullcontext()
 
 
 _FIX = "create such objects inside the function (or load them there once), or run it in place"

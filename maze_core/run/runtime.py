@@ -256,6 +256,11 @@ class Runtime(abc.ABC):
         (``LocalRuntime`` on processes sends a by-value function pickled once)."""
         return fn
 
+    def relay(self) -> Any:
+        """What a call's channel goes through where this runtime runs it, when its body
+        cannot reach the caller's process otherwise (Ray's relay actor); None here."""
+        return None
+
     def post_event(self, event: Event) -> None:
         """Feed one event to the scheduler (from any thread)."""
         self._post(lambda: event)

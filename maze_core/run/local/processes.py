@@ -25,6 +25,7 @@ from typing import Any
 import cloudpickle
 
 from maze_core.errors import SerializationError, WorkerLostError
+from maze_core.run.local.exits import before_interpreter_joins, kill_at_exit
 from maze_core.run.local.machine import detect_cpus
 from maze_core.run.worker import channel
 from maze_core.run.worker.exceptions import portable_error
@@ -189,7 +190,7 @@ class ProcessExecutor(Executor):
     def _start(self) -> WorkerProcess:
         """A new worker (called with the lock held)."""
         if not self._hooked:
-            _before_interpreter_joins(_kill_at_exit(weakref.ref(self)))
+            before_interpreter_joins(kill_at_exit(weakref.ref(self)))
             self._hooked = True
         worker = WorkerProcess(self._context, self._done, self._lost, self.max_result)
         self._workers.add(worker)
@@ -402,37 +403,6 @@ def _readable(conn: Any) -> Callable[[], bool]:
 
 def _shut_down() -> RuntimeError:
     return RuntimeError("the executor was shut down before the call started")
-
-
-def _kill_at_exit(executor: weakref.ref[ProcessExecutor]) -> Callable[[], None]:
-    """The exit hook of one pool. Forked workers inherit the hook list, so it checks that it
-    runs in the process that created the pool (a worker must not touch its parent's pool)."""
-    owner = os.getpid()
-
-    def kill() -> None:
-        live = executor()
-        if live is not None and os.getpid() == owner:
-            live.shutdown(wait=False, cancel_futures=True)
-
-    return kill
-
-
-def _before_interpreter_joins(callback: Callable[[], None]) -> None:
-    """Run ``callback`` at exit *before* concurrent.futures joins its pools' workers.
-
-    ``concurrent.futures`` waits for every pool worker through ``threading``'s exit hooks,
-    which run before ``atexit`` and in reverse order of registration; registering there,
-    later than it did, puts us first. Falls back to ``atexit`` where the hook is missing.
-    """
-    register = getattr(threading, "_register_atexit", None)
-    try:
-        if register is None:
-            raise RuntimeError
-        register(callback)
-    except RuntimeError:  # no such hook, or the interpreter is already shutting down
-        import atexit
-
-        atexit.register(callback)
 
 
 def _run_payload(payload: bytes, max_result: int | None = None) -> bytes:

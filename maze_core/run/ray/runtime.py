@@ -41,6 +41,7 @@ from maze_core.predict.malearn import MaLearn
 from maze_core.run.ray.actors import ModelActors
 from maze_core.run.ray.client import find_shared_scheduler
 from maze_core.run.ray.nodes import CLUSTER_LOST_S, NodeWatcher, connect, ray_nodes
+from maze_core.run.ray.relay import Relay
 from maze_core.run.ray.remotes import Remotes
 from maze_core.run.ray.tasks import Inline, failed, fetch, node_died, outcome_of, task_call
 from maze_core.run.ray.tasks import ray_module as _ray
@@ -90,6 +91,8 @@ class RayRuntime(TinyTasks):
     requires the shared scheduler. Hooks of a client do not see the shared scheduler's runs.
     """
 
+    channels = True  # through its relay actor
+
     def __init__(
         self,
         address: str | None = None,
@@ -138,6 +141,7 @@ class RayRuntime(TinyTasks):
         self._deadlines = Deadlines()
         self._tasks = {}
         self._failures = ThreadPoolExecutor(1, thread_name_prefix="maze-ray-failures")
+        self._relay = Relay()
         self.nodes = self._watch_nodes(poll_nodes_s, watch=not client)
 
     def _watch_nodes(self, every: float, *, watch: bool) -> NodeWatcher:
@@ -158,10 +162,15 @@ class RayRuntime(TinyTasks):
             return "RayRuntime(client of the shared scheduler)"
         return f"RayRuntime(nodes={len(self.scheduler.nodes)})"
 
+    def relay(self) -> Any:
+        """The relay actor calls' channels go through (see :mod:`.relay`)."""
+        return self._relay.handle()
+
     def close(self) -> None:
         if self._closed:
             return
         super().close()
+        self._relay.close()
         self.nodes.stop()
         self._deadlines.close()
         self._failures.shutdown(wait=False)

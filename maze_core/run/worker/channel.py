@@ -12,8 +12,10 @@ How the messages travel depends on where the call runs:
 * in a local worker process: over that worker's own pipes, between the call and its
   result (up on the result pipe, answers down on the call pipe: see
   :mod:`maze_core.run.local.processes`), read by whichever thread reads the result;
-* anywhere else (Ray, for now): there is no link (``link()`` is None) and the body does what
-  it did without one.
+* on Ray: through the runtime's relay actor (:mod:`maze_core.run.ray.relay`), which the
+  caller's process long-polls;
+* anywhere else there is no link (``link()`` is None) and the body does what it did
+  without one.
 
 A message is pickled with cloudpickle; one that cannot be is dropped with a warning (an
 event) or fails the request with a SerializationError.
@@ -22,6 +24,7 @@ event) or fails the request with a SerializationError.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging
 import os
@@ -35,11 +38,22 @@ import cloudpickle
 from maze_core.errors import MazeError, SerializationError
 from maze_core.run.worker.exceptions import portable_error
 
-__all__ = ["Handler", "Link", "answer", "is_message", "link", "linked", "opened", "use_pipes"]
+__all__ = [
+    "Handler",
+    "Link",
+    "Route",
+    "answer",
+    "is_message",
+    "link",
+    "linked",
+    "opened",
+    "use_pipes",
+]
 
 log = logging.getLogger("maze")
 
 _EVENT, _REQUEST, _ANSWER = b"E", b"Q", b"A"  # a result is a pickle: it starts with 0x80
+_FLUSH = "maze:flush"  # a request the channel answers itself, once the events before it are in
 
 
 class Handler(Protocol):
@@ -57,23 +71,39 @@ _pipe_lock = threading.Lock()  # a body's threads share the worker's pipes
 _current: ContextVar[Link | None] = ContextVar("maze_channel", default=None)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Route:
+    """How a call reaches its channel: the channel's id, and the relay actor to go
+    through when it runs on Ray (None: pipes, or the caller's own process)."""
+
+    channel: int
+    relay: Any = None
+
+
 @contextlib.contextmanager
-def opened(handler: Handler) -> Iterator[int]:
-    """Open a channel to ``handler`` for one call; its id, to send with the call."""
+def opened(handler: Handler, relay: Any = None) -> Iterator[Route]:
+    """Open a channel to ``handler`` for one call; its route, to send with the call."""
     channel = next(_ids)
     _open[channel] = (os.getpid(), handler)
     try:
-        yield channel
+        yield Route(channel, relay)
     finally:
         _open.pop(channel, None)
 
 
 class Link:
-    """The body's end of a channel."""
+    """The body's end of a channel. ``flush`` (where messages may overtake the call's
+    result: through the relay) returns once the caller has had every event sent so far."""
 
-    def __init__(self, emit: Callable[[Any], None], ask: Callable[[Any], Any]) -> None:
+    def __init__(
+        self,
+        emit: Callable[[Any], None],
+        ask: Callable[[Any], Any],
+        flush: Callable[[], None] = lambda: None,
+    ) -> None:
         self.emit = emit
         self.ask = ask
+        self.flush = flush
 
 
 def link() -> Link | None:
@@ -82,14 +112,16 @@ def link() -> Link | None:
 
 
 @contextlib.contextmanager
-def linked(channel: int | None) -> Iterator[Link | None]:
-    """Run the body of a call that came with channel id ``channel`` inside its link."""
-    found = _bind(channel) if channel is not None else None
+def linked(route: Route | None) -> Iterator[Link | None]:
+    """Run the body of a call that came with ``route`` inside its link."""
+    found = _bind(route) if route is not None else None
     token = _current.set(found)
     try:
         yield found
     finally:
         _current.reset(token)
+        if found is not None:
+            found.flush()
 
 
 def use_pipes(calls: Any, results: Any) -> None:
@@ -117,13 +149,16 @@ def answer(data: bytes) -> bytes | None:
             if found is not None:
                 _deliver(found[1], body)
             return None
+        if body == _FLUSH:
+            reply: tuple[bool, Any] = (True, None)
+            return _ANSWER + _pickled(reply, "an answer")
         if found is None:
             raise MazeError(
                 "the call's caller stopped waiting for it (it timed out or was cancelled)",
                 fix="nothing to do: the call's result is discarded too",
                 culprit=channel,
             )
-        reply: tuple[bool, Any] = (True, found[1].serve(body))
+        reply = (True, found[1].serve(body))
     except Exception as exc:
         if event:
             log.warning("maze: an event of a remote call could not be delivered: %r", exc)
@@ -142,9 +177,12 @@ def _deliver(handler: Handler, message: Any) -> None:
         log.exception("maze: a handler of a remote call's events raised")
 
 
-def _bind(channel: int) -> Link | None:
-    """The body's link: over the worker's pipes, or straight to the handler when the call
-    runs in its caller's process."""
+def _bind(route: Route) -> Link | None:
+    """The body's link: through the relay (on Ray), over the worker's pipes, or straight
+    to the handler when the call runs in its caller's process."""
+    channel = route.channel
+    if route.relay is not None:
+        return _relay_link(route)
     if _pipes is not None:
         return Link(
             lambda message: _send_event(channel, message),
@@ -155,6 +193,45 @@ def _bind(channel: int) -> Link | None:
         return None
     handler = found[1]
     return Link(lambda message: _deliver(handler, message), handler.serve)
+
+
+def _relay_link(route: Route) -> Link:
+    import ray
+
+    relay, channel = route.relay, route.channel
+    numbers = itertools.count()  # the relay queues the channel's messages in this order
+    lock = threading.Lock()
+    unflushed = [False]  # an event went since the last answer
+
+    def emit(message: Any) -> None:
+        try:
+            data = _EVENT + cloudpickle.dumps((channel, message))
+        except Exception as exc:
+            log.warning("maze: an event of a remote call could not be pickled, dropped: %r", exc)
+            return
+        with lock:
+            relay.emit.remote(channel, next(numbers), data)
+            unflushed[0] = True
+
+    def ask(request: Any) -> Any:
+        data = _REQUEST + _pickled((channel, request), "a request to the caller")
+        with lock:
+            asked = relay.ask.remote(channel, next(numbers), data)
+            unflushed[0] = False
+        return _unwrap(ray.get(asked))
+
+    def flush() -> None:
+        if unflushed[0]:
+            ask(_FLUSH)
+
+    return Link(emit, ask, flush)
+
+
+def _unwrap(reply: bytes) -> Any:
+    ok, value = cloudpickle.loads(memoryview(reply)[1:])
+    if not ok:
+        raise value
+    return value
 
 
 def _send_event(channel: int, message: Any) -> None:
@@ -174,10 +251,7 @@ def _send_request(channel: int, request: Any) -> Any:
     with _pipe_lock:
         _pipes[1].send_bytes(data)
         reply = _pipes[0].recv_bytes()
-    ok, value = cloudpickle.loads(memoryview(reply)[1:])
-    if not ok:
-        raise value
-    return value
+    return _unwrap(reply)
 
 
 def _pickled(value: Any, what: str) -> bytes:

@@ -116,3 +116,12 @@ def test_astream_events_names_the_same_events(processes):
     remote = asyncio.run(names(distribute(chat_graph(), processes)))
     assert ("on_chat_model_stream", "GenericFakeChatModel") in plain
     assert remote == plain
+
+
+def test_token_chunks_and_usage_come_through_ray_too(ray_runtime):
+    plain = list(chat_graph().stream({"answer": ""}, stream_mode="messages"))
+    remote = distribute(chat_graph(), ray_runtime)
+    assert tokens(list(remote.stream({"answer": ""}, stream_mode="messages"))) == tokens(plain)
+    with get_usage_metadata_callback() as usage:
+        remote.invoke({"answer": ""})
+    assert sum(u["total_tokens"] for u in usage.usage_metadata.values()) == 12

@@ -139,10 +139,22 @@ def test_stream_chunks_reach_the_caller_while_the_node_runs(processes, tmp_path,
     assert ("custom", {"progress": "half"}) in chunks
 
 
-def test_on_ray_the_store_is_refused_loudly_not_lost(ray_runtime):
-    from maze_core import MazeError
-
-    remote = distribute(store_graph(alice_store()), ray_runtime)
-    assert "store" in remote.maze_local_nodes["remember"]  # asks for it: stays here
-    with pytest.raises(MazeError, match="uses the graph's store"):
-        remote.invoke({"text": "", "pid": 0}, context=Context(user_id="alice"))
+def test_on_ray_the_store_and_the_stream_reach_remote_nodes_too(ray_runtime, tmp_path):
+    remote_store = alice_store()
+    remote = distribute(store_graph(remote_store), ray_runtime)
+    assert list(remote.maze_local_nodes) == ["__start__"]
+    got = remote.invoke({"text": "", "pid": 0}, context=Context(user_id="alice"))
+    assert got["text"] == "Hello Alice! (visit 1) noted: Hello Alice! (visit 1)"
+    assert remote_store.get(("visits",), "alice").value == {"n": 1}
+    builder = StateGraph(Progress)
+    builder.add_node("slow_writer", slow_writer)
+    builder.add_edge(START, "slow_writer")
+    marker = tmp_path / "seen-ray"
+    chunks = []
+    for chunk in distribute(builder.compile(), ray_runtime).stream(
+        {"marker": str(marker), "saw_it_live": False}, stream_mode=["custom", "values"]
+    ):
+        chunks.append(chunk)
+        if chunk[0] == "custom":
+            marker.write_text("seen")
+    assert chunks[-1][1]["saw_it_live"] is True

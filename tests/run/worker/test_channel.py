@@ -50,8 +50,11 @@ def ask_boom() -> None:
     link.ask("boom")
 
 
-@pytest.fixture(params=["processes", "threads"])
+@pytest.fixture(params=["processes", "threads", "ray"])
 def runtime(request):
+    if request.param == "ray":
+        yield request.getfixturevalue("ray_runtime")
+        return
     with LocalRuntime(request.param, cpus=1, autoload_plugins=False) as runtime:
         yield runtime
 
@@ -64,7 +67,7 @@ def test_events_arrive_in_order_while_the_call_runs_and_requests_are_answered(ru
     assert recorder.events == [("step", i) for i in range(5)]
     assert saw_it_live  # the caller had the events before the call ended
     assert answers == [(5, os.getpid()), (6, os.getpid())]  # served by the caller
-    if runtime.executor_name == "processes":
+    if getattr(runtime, "executor_name", "ray") != "threads":
         assert pid != os.getpid()
 
 
