@@ -4,9 +4,9 @@ A one-node graph whose node calls a chat model that streams 50 chunks 20 ms apar
 with ``stream_mode="messages"``: the time to the first token and to the end, and whether
 the chunk sequence (content, order, node) is the one plain LangGraph gives. Distributed on
 local processes (a worker process: the node's callback events over its pipes) and on Ray
-(through the runtime's relay actor). Runs of the three take turns; figures are medians with their ranges. Then the channel's own cost: a
-call emitting 10,000 events to a handler that does nothing, against the same call emitting
-none, per event (wall and caller-process CPU).
+(through the runtime's relay actor). Runs of the three take turns; figures are medians with
+their ranges. Then the channel's own cost: a call emitting 10,000 events to a handler that
+does nothing, against the same call emitting none, per event (wall and caller-process CPU).
 
 What it leaves out: a real model's network time (the 20 ms pacing stands for it), and
 async graphs (the same channel, read by the runtime's reader thread).

@@ -1,15 +1,22 @@
-"""Exit hooks of worker pools: at interpreter exit a pool's workers are stopped, before
-anything waits for them, and only by the process that started them."""
+"""How worker processes end: at their pool's interpreter exit (stopped before anything
+waits for them, and only by the process that started them), and with their parent, however
+it ended (a worker never outlives it, and holds none of its sockets meanwhile)."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import signal
+import stat
 import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["before_interpreter_joins", "kill_at_exit"]
+__all__ = ["before_interpreter_joins", "bound_to_parent", "kill_at_exit"]
+
+PARENT_CHECK_S = 1.0  # how often a busy worker looks whether its parent still lives
 
 
 def kill_at_exit(executor: weakref.ref[Any]) -> Callable[[], None]:
@@ -41,3 +48,38 @@ def before_interpreter_joins(callback: Callable[[], None]) -> None:
         import atexit
 
         atexit.register(callback)
+
+
+def bound_to_parent(parent: int) -> None:
+    """In a worker process just forked from ``parent``: end with it. An idle worker sees
+    its call pipe close; a busy one looks every :data:`PARENT_CHECK_S` whether it was
+    orphaned (its parent died of any signal, SIGKILL included, mid-call), on a SIGALRM
+    timer rather than a thread (a second thread outlives a SIGKILL by a moment, holding the
+    pipes open: a call sent then would reach a dead worker). SIGTERM gets its default
+    action back (a server that ignored it would pass that on), and the parent's sockets
+    are closed here: a worker holding a server's listening socket would keep its port after
+    the server died. A tool that sets its own SIGALRM (``signal.alarm``) replaces the check."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _close_inherited_sockets()
+    if hasattr(signal, "setitimer"):
+        signal.signal(signal.SIGALRM, functools.partial(_check_parent, parent))
+        signal.setitimer(signal.ITIMER_REAL, PARENT_CHECK_S, PARENT_CHECK_S)
+
+
+def _check_parent(parent: int, *_: Any) -> None:
+    if os.getppid() != parent:  # re-parented: the parent is gone
+        os._exit(1)
+
+
+def _close_inherited_sockets() -> None:
+    """Close the sockets this process inherited (Linux; elsewhere nothing to list them)."""
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return
+    for name in names:
+        fd = int(name)
+        if fd > 2:
+            with contextlib.suppress(OSError):  # the listing's own, already closed
+                if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    os.close(fd)

@@ -25,7 +25,7 @@ from typing import Any
 import cloudpickle
 
 from maze_core.errors import SerializationError, WorkerLostError
-from maze_core.run.local.exits import before_interpreter_joins, kill_at_exit
+from maze_core.run.local.exits import before_interpreter_joins, bound_to_parent, kill_at_exit
 from maze_core.run.local.machine import detect_cpus
 from maze_core.run.worker import channel
 from maze_core.run.worker.exceptions import portable_error
@@ -268,7 +268,9 @@ class WorkerProcess:
         self._stopped = False
         parent_ends = (self._calls, self._results)
         self._process = context.Process(
-            target=_serve, args=(calls_in, results_out, max_result, parent_ends), daemon=True
+            target=_serve,
+            args=(calls_in, results_out, max_result, parent_ends, os.getpid()),
+            daemon=True,
         )
         self._process.start()
         calls_in.close()
@@ -353,7 +355,11 @@ def spin_budget() -> float:
 
 
 def _serve(
-    calls: Any, results: Any, max_result: int | None = None, parent_ends: tuple[Any, ...] = ()
+    calls: Any,
+    results: Any,
+    max_result: int | None = None,
+    parent_ends: tuple[Any, ...] = (),
+    parent: int | None = None,
 ) -> None:
     """A worker process: run calls from one pipe, answer on the other, until it closes;
     poll for the next call (for :func:`spin_budget`) while the last came within that time
@@ -361,9 +367,12 @@ def _serve(
 
     A forked worker first closes its copies of the parent's ends (``parent_ends``): holding
     the write end of its own call pipe, it would never see that pipe close, and would
-    outlive a parent that died without its exit hooks (killed, ``os._exit``)."""
+    outlive a parent that died without its exit hooks (killed, ``os._exit``); then it binds
+    its life to the parent's (:func:`~maze_core.run.local.exits.bound_to_parent`)."""
     for end in parent_ends:
         end.close()
+    if parent is not None:
+        bound_to_parent(parent)
     channel.use_pipes(calls, results)
     spin_s = spin_budget()
     idle_since, spin = -math.inf, False

@@ -300,3 +300,57 @@ def test_a_call_submitted_by_a_running_call_goes_to_another_thread():
 
     assert executor.submit(outer).result(timeout=20) != ""
     executor.shutdown(wait=True)
+
+
+BUSY_PARENT = """
+import os, signal, socket, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as some servers do: workers must not inherit it
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen()
+from maze_core.run.local.processes import ProcessExecutor
+
+def sockets():
+    import stat
+    fds = os.listdir("/proc/self/fd")
+    found = []
+    for fd in fds:
+        try:
+            if stat.S_ISSOCK(os.fstat(int(fd)).st_mode):
+                found.append(int(fd))
+        except OSError:
+            pass
+    return found
+
+def handler():
+    return signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+pool = ProcessExecutor(1)
+print(pool.submit(os.getpid).result(timeout=60), pool.submit(sockets).result(timeout=60),
+      pool.submit(handler).result(timeout=60), flush=True)
+pool.submit(time.sleep, 120)  # busy when its parent dies
+time.sleep(0.5)
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+os.kill(os.getpid(), int(sys.argv[1]))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_a_busy_worker_ends_with_its_parent_and_holds_none_of_its_sockets(signum, tmp_path):
+    import subprocess
+
+    script = tmp_path / "parent.py"
+    script.write_text(BUSY_PARENT)
+    done = subprocess.run(
+        [sys.executable, str(script), str(int(signum))], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == -signum, done.stderr[-2000:]
+    pid, sockets, default_term = done.stdout.split(" ", 2)
+    assert sockets.strip() == "[]"  # the server's listening socket was not inherited
+    assert default_term.strip() == "True"
+    for _ in range(1000):  # it notices within a second or so
+        if not os.path.exists(f"/proc/{int(pid)}"):
+            break
+        time.sleep(0.01)
+    else:
+        raise AssertionError(f"worker {pid} outlived its parent")
