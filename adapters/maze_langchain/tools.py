@@ -38,7 +38,7 @@ from langchain_core.runnables import RunnableConfig  # at run time: LangChain re
 from maze_core import MazeError, Remote, Resources, Runtime, get_runtime
 from maze_core.run.worker import channel
 from maze_core.run.worker.call import settle
-from maze_core.run.worker.callbacks import CALLBACK, forwarding_handler, replay, streams
+from maze_core.run.worker.callbacks import CallerEvents, forwarding_handler, streams
 from maze_core.run.worker.portable import portable_config
 from maze_core.tools import Kind, as_resources
 
@@ -281,25 +281,12 @@ class _Body:
         return reply.value
 
 
-class _CallerEnd:
+class _CallerEnd(CallerEvents):
     """The caller's end of a tool call's channel: the body's stream chunks go to the
     caller's writer, its callback events to the tool run's handlers."""
 
     def __init__(self, config: Any, kwargs: Mapping[str, Any]) -> None:
-        self.callbacks = (config or {}).get("callbacks")
-        self.writer = _writer_of(kwargs)
-        self.context = contextvars.copy_context()  # where the writer finds its config
-        try:
-            self.loop: Any = asyncio.get_running_loop()
-        except RuntimeError:
-            self.loop = None
-
-    def event(self, message: tuple[Any, ...]) -> None:
-        kind, *body = message
-        if kind == "chunk" and self.writer is not None:
-            self.context.run(self.writer, body[0])
-        elif kind == CALLBACK:
-            self.context.run(replay, self.callbacks, tuple(body), self.loop)
+        super().__init__(_writer_of(kwargs), (config or {}).get("callbacks"))
 
     def serve(self, request: Any) -> Any:
         raise MazeError(

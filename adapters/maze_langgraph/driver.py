@@ -8,9 +8,6 @@ resume value it consumed) comes back in its reply and is replayed here.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +21,7 @@ from langgraph._internal._constants import (
 )
 
 from maze_core import MazeError
-from maze_core.run.worker.callbacks import CALLBACK, replay, streams
+from maze_core.run.worker.callbacks import CallerEvents, streams
 from maze_core.run.worker.portable import portable, portable_config
 from maze_langgraph.remote import NodeCall, NodeReply
 
@@ -45,12 +42,11 @@ def prepare(
     scratchpad = configurable.get(CONFIG_KEY_SCRATCHPAD)
     loop = LoopEnd(
         writer=injected.get("writer") or getattr(live_runtime, "stream_writer", None),
+        callbacks=config.get("callbacks"),
         send=configurable.get(CONFIG_KEY_SEND),
         scratchpad=scratchpad,
         store=injected.get("store") or getattr(live_runtime, "store", None),
-        callbacks=config.get("callbacks"),
         reads={key: configurable[key] for key in _READS if key in configurable},
-        loop=_running_loop(),
     )
     call = NodeCall(
         func=func,
@@ -77,29 +73,26 @@ def finish(reply: NodeReply, loop: LoopEnd) -> Any:
     return reply.value
 
 
-@dataclasses.dataclass(slots=True)
-class LoopEnd:
+class LoopEnd(CallerEvents):
     """The live objects of LangGraph's loop that a remote node's effects reach: live over
-    the call's channel (its handler: stream chunks, store operations), or replayed from its
-    reply."""
+    the call's channel (stream chunks and callback events up, the store and the state
+    readers down), or replayed from its reply (sends, the resume value it consumed)."""
 
-    writer: Any
-    send: Any
-    scratchpad: Any
-    store: Any = None
-    callbacks: Any = None  # the caller's callback manager for the node's run
-    reads: dict[str, Any] = dataclasses.field(default_factory=dict)  # the loop's state readers
-    loop: Any = None  # the caller's event loop, where async handlers run
-    context: contextvars.Context = dataclasses.field(default_factory=contextvars.copy_context)
-    # the node's context, where LangGraph's writer finds its config (events may arrive on
-    # another thread: the one reading the worker's result)
-
-    def event(self, message: tuple[Any, ...]) -> None:
-        kind, *body = message
-        if kind == "chunk" and self.writer is not None:
-            self.context.run(self.writer, body[0])
-        elif kind == CALLBACK:
-            self.context.run(replay, self.callbacks, tuple(body), self.loop)
+    def __init__(
+        self,
+        *,
+        writer: Any,
+        callbacks: Any,
+        send: Any,
+        scratchpad: Any,
+        store: Any,
+        reads: dict[str, Any],
+    ) -> None:
+        super().__init__(writer, callbacks)
+        self.send = send
+        self.scratchpad = scratchpad
+        self.store = store
+        self.reads = reads
 
     def serve(self, request: tuple[str, Any]) -> Any:
         kind, *body = request
@@ -122,13 +115,6 @@ class LoopEnd:
         for chunk in reply.chunks:
             if self.writer is not None:
                 self.writer(chunk)
-
-
-def _running_loop() -> Any:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def current_config() -> dict[str, Any]:

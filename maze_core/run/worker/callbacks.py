@@ -12,6 +12,7 @@ have seen had the body run in place. Arguments that do not pickle travel as thei
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ from maze_core.run.worker import channel
 from maze_core.run.worker.exceptions import portable_error
 from maze_core.run.worker.portable import pickles
 
-__all__ = ["CALLBACK", "forwarding_handler", "replay", "streams"]
+__all__ = ["CALLBACK", "CallerEvents", "forwarding_handler", "replay", "streams"]
 
 CALLBACK = "callback"  # the kind of a channel message carrying one callback event
 
@@ -101,6 +102,29 @@ def replay(
         asyncio.run_coroutine_threadsafe(coroutine, loop).result()
     if handlers:
         handle_event(handlers, name, ignore, *args, **kwargs)
+
+
+class CallerEvents:
+    """The caller's end of a LangChain body's channel, for its events: stream chunks (a
+    ``("chunk", chunk)`` event) to ``writer``, callback events to ``callbacks``' handlers.
+    Both run in the caller's context as it was when the call was made (events may arrive
+    on another thread: the one reading the worker's result), async handlers on its loop."""
+
+    def __init__(self, writer: Any, callbacks: Any) -> None:
+        self.writer = writer
+        self.callbacks = callbacks
+        self.context = contextvars.copy_context()
+        try:
+            self.loop: Any = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = None
+
+    def event(self, message: tuple[Any, ...]) -> None:
+        kind, *body = message
+        if kind == "chunk" and self.writer is not None:
+            self.context.run(self.writer, body[0])
+        elif kind == CALLBACK:
+            self.context.run(replay, self.callbacks, tuple(body), self.loop)
 
 
 def _tap_iter(self: Any, run_id: Any, output: Iterator[Any]) -> Iterator[Any]:

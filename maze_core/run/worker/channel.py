@@ -204,14 +204,11 @@ def _relay_link(route: Route) -> Link:
     unflushed = [False]  # an event went since the last answer
 
     def emit(message: Any) -> None:
-        try:
-            data = _EVENT + cloudpickle.dumps((channel, message))
-        except Exception as exc:
-            log.warning("maze: an event of a remote call could not be pickled, dropped: %r", exc)
-            return
-        with lock:
-            relay.emit.remote(channel, next(numbers), data)
-            unflushed[0] = True
+        data = _event(channel, message)
+        if data is not None:
+            with lock:
+                relay.emit.remote(channel, next(numbers), data)
+                unflushed[0] = True
 
     def ask(request: Any) -> Any:
         data = _REQUEST + _pickled((channel, request), "a request to the caller")
@@ -234,15 +231,21 @@ def _unwrap(reply: bytes) -> Any:
     return value
 
 
-def _send_event(channel: int, message: Any) -> None:
-    assert _pipes is not None
+def _event(channel: int, message: Any) -> bytes | None:
+    """An event as it travels (None: it does not pickle, and is dropped with a warning)."""
     try:
-        data = _EVENT + cloudpickle.dumps((channel, message))
+        return _EVENT + bytes(cloudpickle.dumps((channel, message)))
     except Exception as exc:
         log.warning("maze: an event of a remote call could not be pickled, dropped: %r", exc)
-        return
-    with _pipe_lock:
-        _pipes[1].send_bytes(data)
+        return None
+
+
+def _send_event(channel: int, message: Any) -> None:
+    assert _pipes is not None
+    data = _event(channel, message)
+    if data is not None:
+        with _pipe_lock:
+            _pipes[1].send_bytes(data)
 
 
 def _send_request(channel: int, request: Any) -> Any:
