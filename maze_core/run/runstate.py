@@ -216,12 +216,14 @@ class RunBook:
             self._fetch,
         )
         self._call("maze_run_finished", result=result)
-        run.future.set_result(result)
+        if not run.future.cancelled():  # its awaiting task was cancelled: no one waits
+            run.future.set_result(result)
 
     def reject(self, run_id: int, error: BaseException) -> None:
         run = self._runs.pop(run_id)
         run.rejection = error
-        run.future.set_exception(error)
+        if not run.future.cancelled():
+            run.future.set_exception(error)
 
     # -- events from workers -----------------------------------------------------------------
 

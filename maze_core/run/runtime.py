@@ -80,6 +80,13 @@ class RunHandle:
         self.workflow = graph.name
         self._tasks = graph.tasks.keys()
         self._future = future
+        future.add_done_callback(self._cancelled)
+
+    def _cancelled(self, future: Future[RunResult]) -> None:
+        """A task awaiting the run was cancelled (``await handle``, as asyncio cancels the
+        future it waits on): nobody wants the run any more, so it stops."""
+        if future.cancelled():
+            self.cancel("the task awaiting it was cancelled")
 
     def __repr__(self) -> str:
         state = "done" if self.done() else "running"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -648,3 +649,20 @@ def test_a_failed_attempt_that_runs_again_goes_back_to_ready_with_its_error(tmp_
         *again,
         ("running", "done", None),
     ]
+
+
+def test_cancelling_the_task_awaiting_a_run_cancels_the_run(threads, tmp_path):
+    wf = Workflow("awaited")
+    wf.add(nap, 30.0)
+    handle = threads.submit(wf)
+
+    async def wait_briefly():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(handle, 0.2)
+
+    asyncio.run(wait_briefly())
+    for _ in range(500):  # the run is cancelled, and its end reported to no one, quietly
+        if not threads.book.active():
+            break
+        time.sleep(0.01)
+    assert threads.book.active() == []
