@@ -38,7 +38,7 @@ from langchain_core.runnables import RunnableConfig  # at run time: LangChain re
 from maze_core import MazeError, Remote, Resources, Runtime, get_runtime
 from maze_core.run.worker import channel
 from maze_core.run.worker.call import settle
-from maze_core.run.worker.callbacks import CallerEvents, forwarding_handler, streams
+from maze_core.run.worker.callbacks import CallerEvents, forwarding_handler, streams, watched
 from maze_core.run.worker.portable import portable_config
 from maze_core.tools import Kind, as_resources
 
@@ -58,6 +58,7 @@ class ToolCallBody:
     kwargs: dict[str, Any]
     config: dict[str, Any]
     streaming: bool = False  # the caller's callbacks want chat models to stream
+    watched: bool = False  # the caller has callback handlers: forward the events inside
 
 
 @dataclasses.dataclass(slots=True)
@@ -78,7 +79,7 @@ def run_tool(call: ToolCallBody) -> ToolReply:
     target, kwargs, chunks, config = call.target, dict(call.kwargs), [], call.config
     link = channel.link()
     writer = chunks.append if link is None else functools.partial(_emit_chunk, link)
-    if link is not None:
+    if link is not None and call.watched:
         config = {**config, "callbacks": [forwarding_handler(link, streaming=call.streaming)]}
     for name, value in kwargs.items():
         if _is_tool_runtime(value):
@@ -268,8 +269,16 @@ class _Body:
             target = coroutine if asynchronous and coroutine is not None else self.tool.func
         portable = _portable_kwargs(kwargs, self.name)
         target = self.travels.get(id(target), target)
-        wants = streams((config or {}).get("callbacks"))
-        return ToolCallBody(target, asynchronous, args, portable, portable_config(config), wants)
+        callbacks = (config or {}).get("callbacks")
+        return ToolCallBody(
+            target,
+            asynchronous,
+            args,
+            portable,
+            portable_config(config),
+            streams(callbacks),
+            watched(callbacks),
+        )
 
     def finish(self, reply: ToolReply, kwargs: Mapping[str, Any]) -> Any:
         """The body's value, its stream chunks (when they did not go live) replayed into

@@ -21,7 +21,7 @@ from langgraph._internal._constants import (
 )
 
 from maze_core import MazeError
-from maze_core.run.worker.callbacks import CallerEvents, streams
+from maze_core.run.worker.callbacks import CallerEvents, streams, watched
 from maze_core.run.worker.portable import portable, portable_config
 from maze_langgraph.remote import NodeCall, NodeReply
 
@@ -60,6 +60,7 @@ def prepare(
         has_store=loop.store is not None,
         reads=tuple(loop.reads),
         streaming=streams(loop.callbacks),
+        watched=watched(loop.callbacks),
     )
     return call, loop
 

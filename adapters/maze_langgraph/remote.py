@@ -57,6 +57,7 @@ class NodeCall:
     has_store: bool = False  # the graph has a store (reached over the call's channel)
     reads: tuple[str, ...] = ()  # the loop's state readers the caller has (CONFIG_KEY_READ*)
     streaming: bool = False  # the caller's callbacks want chat models to stream
+    watched: bool = False  # the caller has callback handlers: forward the events inside
 
 
 @dataclasses.dataclass(slots=True)
@@ -87,7 +88,7 @@ def run_node(call: NodeCall) -> NodeReply:
         for key in call.reads:
             configurable[key] = _reader(link, key)
     config = {**call.config, CONF: configurable}
-    if link is not None:  # callback events of what runs inside go to the caller's handlers
+    if link is not None and call.watched:  # events of what runs inside: the caller's handlers
         config["callbacks"] = [forwarding_handler(link, streaming=call.streaming)]
     kwargs = dict(call.kwargs)
     if "config" in call.wants:

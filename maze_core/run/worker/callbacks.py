@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -20,7 +21,7 @@ from maze_core.run.worker import channel
 from maze_core.run.worker.exceptions import portable_error
 from maze_core.run.worker.portable import pickles
 
-__all__ = ["CALLBACK", "CallerEvents", "forwarding_handler", "replay", "streams"]
+__all__ = ["CALLBACK", "CallerEvents", "forwarding_handler", "replay", "streams", "watched"]
 
 CALLBACK = "callback"  # the kind of a channel message carrying one callback event
 
@@ -48,6 +49,12 @@ _IGNORED_BY = {  # event -> the handler flag that turns it off, as LangChain's m
 }
 
 
+def watched(callbacks: Any) -> bool:
+    """Whether the caller has handlers for the events of what runs inside (if not, a body
+    need not forward them: LangChain's callback machinery costs a body ~20 µs a call)."""
+    return bool(getattr(callbacks, "handlers", callbacks))
+
+
 def streams(callbacks: Any) -> bool:
     """Whether the caller's handlers want what runs inside to stream (LangChain's streaming
     handlers, those of ``stream_mode="messages"`` and ``astream_events``: a chat model
@@ -59,11 +66,19 @@ def streams(callbacks: Any) -> bool:
 def forwarding_handler(link: channel.Link, *, streaming: bool = False) -> Any:
     """A callback handler sending every event up ``link``, in order (it runs inline); with
     ``streaming``, one that asks chat models to stream, as the caller's handlers did."""
+    handler = _forwarding_class(streaming)()
+    handler.link = link
+    return handler
+
+
+@functools.cache
+def _forwarding_class(streaming: bool) -> type:
+    """The handler class (made once: a class with twenty methods costs ~100 µs to make)."""
     from langchain_core.callbacks import BaseCallbackHandler
 
     def forward(name: str) -> Callable[..., None]:
         def method(self: Any, *args: Any, **kwargs: Any) -> None:
-            link.emit((CALLBACK, name, _travelling(args), _travelling(kwargs)))
+            self.link.emit((CALLBACK, name, _travelling(args), _travelling(kwargs)))
 
         method.__name__ = name
         return method
@@ -73,8 +88,7 @@ def forwarding_handler(link: channel.Link, *, streaming: bool = False) -> Any:
     if streaming:
         methods["tap_output_iter"] = _tap_iter
         methods["tap_output_aiter"] = _tap_aiter
-    forwarding = type("ForwardingHandler", (BaseCallbackHandler,), methods)
-    return forwarding()
+    return type("ForwardingHandler", (BaseCallbackHandler,), methods)
 
 
 def replay(
