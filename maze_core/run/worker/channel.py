@@ -23,13 +23,12 @@ event) or fails the request with a SerializationError.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Protocol
 
@@ -80,15 +79,22 @@ class Route:
     relay: Any = None
 
 
-@contextlib.contextmanager
-def opened(handler: Handler, relay: Any = None) -> Iterator[Route]:
-    """Open a channel to ``handler`` for one call; its route, to send with the call."""
-    channel = next(_ids)
-    _open[channel] = (os.getpid(), handler)
-    try:
-        yield Route(channel, relay)
-    finally:
-        _open.pop(channel, None)
+class opened:
+    """Open a channel to ``handler`` for one call; its route, to send with the call. (A
+    class, not a generator: every remote node call opens one.)"""
+
+    __slots__ = ("route",)
+
+    def __init__(self, handler: Handler, relay: Any = None) -> None:
+        channel = next(_ids)
+        _open[channel] = (os.getpid(), handler)
+        self.route = Route(channel, relay)
+
+    def __enter__(self) -> Route:
+        return self.route
+
+    def __exit__(self, *exc: object) -> None:
+        _open.pop(self.route.channel, None)
 
 
 class Link:
@@ -111,17 +117,22 @@ def link() -> Link | None:
     return _current.get()
 
 
-@contextlib.contextmanager
-def linked(route: Route | None) -> Iterator[Link | None]:
+class linked:
     """Run the body of a call that came with ``route`` inside its link."""
-    found = _bind(route) if route is not None else None
-    token = _current.set(found)
-    try:
-        yield found
-    finally:
-        _current.reset(token)
-        if found is not None:
-            found.flush()
+
+    __slots__ = ("link", "token")
+
+    def __init__(self, route: Route | None) -> None:
+        self.link = _bind(route) if route is not None else None
+
+    def __enter__(self) -> Link | None:
+        self.token = _current.set(self.link)
+        return self.link
+
+    def __exit__(self, *exc: object) -> None:
+        _current.reset(self.token)
+        if self.link is not None:
+            self.link.flush()
 
 
 def use_pipes(calls: Any, results: Any) -> None:
