@@ -93,7 +93,12 @@ def _remote_of(func: Callable[..., Any], runtime: Runtime) -> tuple[Remote, _Tas
     name = getattr(func, "__qualname__", getattr(func, "__name__", "task"))
     remote = Remote(run_node, name=name.replace("<", "").replace(">", ""), runtime=runtime)
     # checked where it must travel: a task on threads may hold anything
-    travels = remote.carry(func, subject=f"task {name!r}", fix="", check=False)
+    travels = remote.carry(
+        func,
+        subject=f"task {name!r} cannot run in a worker",
+        fix="create such objects inside the task, or run the entrypoint on the threads runtime",
+        check=False,
+    )
     return remote, _TaskBody(travels)
 
 

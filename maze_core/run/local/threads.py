@@ -32,17 +32,33 @@ class InlineExecutor(Executor):
 
 
 def _fulfil(
-    future: Future[Any], fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    future: Future[Any],
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    mine: threading.local | None = None,
 ) -> None:
-    """Run the call into ``future`` unless it was cancelled while queued."""
+    """Run the call into ``future`` unless it was cancelled while queued. With ``mine`` (a
+    pool thread's own state), note while the future's done-callbacks run that a call they
+    submit may stay with this thread (never while ``fn`` runs: a call it waits for must not
+    wait for it)."""
     if not future.set_running_or_notify_cancel():
         return
+    error: BaseException | None = None
     try:
         result = fn(*args, **kwargs)
     except BaseException as exc:
-        future.set_exception(exc)
-    else:
-        future.set_result(result)
+        error = exc
+    if mine is not None:
+        mine.reporting = True
+    try:
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+    finally:
+        if mine is not None:
+            mine.reporting = False
 
 
 class ThreadExecutor(Executor):
@@ -105,33 +121,11 @@ class ThreadExecutor(Executor):
         mine.next = None
         while (item := self._queue.get()) is not None:
             while item is not None:
-                self._fulfil(*item)
+                future, fn, args, kwargs = item
+                _fulfil(future, fn, args, kwargs, mine)
                 item, mine.next = mine.next, None
+            del future, fn, args, kwargs  # drop references before idling
             self._idle.release()
-
-    def _fulfil(
-        self, future: Future[Any], fn: Callable[..., Any], args: Any, kwargs: dict[str, Any]
-    ) -> None:
-        """:func:`_fulfil`, noting while the future's done-callbacks run that a call they
-        submit may stay with this thread (never while ``fn`` runs: a call it waits for
-        must not wait for it)."""
-        if not future.set_running_or_notify_cancel():
-            return
-        mine = self._mine
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as exc:
-            mine.reporting = True
-            try:
-                future.set_exception(exc)
-            finally:
-                mine.reporting = False
-        else:
-            mine.reporting = True
-            try:
-                future.set_result(result)
-            finally:
-                mine.reporting = False
 
 
 _WorkItem = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]

@@ -90,7 +90,7 @@ class Relay:
             if self._actor is None:
                 ray = ray_module()
                 actor_class = ray.remote(num_cpus=0, max_concurrency=1000)(RelayActor)
-                self._actor = actor_class.options(name=None).remote()
+                self._actor = actor_class.remote()
                 thread = threading.Thread(target=self._serve, name="maze-ray-relay", daemon=True)
                 thread.start()
             return self._actor
