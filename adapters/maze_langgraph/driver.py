@@ -22,8 +22,9 @@ from langgraph._internal._constants import (
 
 from maze_core import MazeError
 from maze_core.run.worker.callbacks import CallerEvents, streams, watched
+from maze_core.run.worker.captured import Captured
 from maze_core.run.worker.portable import portable, portable_config
-from maze_langgraph.remote import NodeCall, NodeReply
+from maze_langgraph.remote import CAPTURED, NodeCall, NodeReply
 
 __all__ = ["REBUILT", "LoopEnd", "current_config", "finish", "prepare"]
 
@@ -33,10 +34,15 @@ _RUNTIME_FIELDS = ("context", "previous", "execution_info", "server_info")
 
 
 def prepare(
-    func: Any, input: Any, injected: Mapping[str, Any], config: Mapping[str, Any]
+    func: Any,
+    input: Any,
+    injected: Mapping[str, Any],
+    config: Mapping[str, Any],
+    captured: Captured | None = None,
 ) -> tuple[NodeCall, LoopEnd]:
     """The call of ``func`` (what travels in the function's place) on ``input``, with what
-    LangGraph injected, under ``config``; and the caller's end of its channel."""
+    LangGraph injected, under ``config`` and with the current values of what the function
+    ``captured``; and the caller's end of its channel."""
     configurable = config.get(CONF, {})
     live_runtime = injected.get("runtime") or configurable.get(CONFIG_KEY_RUNTIME)
     scratchpad = configurable.get(CONFIG_KEY_SCRATCHPAD)
@@ -47,6 +53,7 @@ def prepare(
         scratchpad=scratchpad,
         store=injected.get("store") or getattr(live_runtime, "store", None),
         reads={key: configurable[key] for key in _READS if key in configurable},
+        captured=captured,
     )
     call = NodeCall(
         func=func,
@@ -61,6 +68,7 @@ def prepare(
         reads=tuple(loop.reads),
         streaming=streams(loop.callbacks),
         watched=watched(loop.callbacks),
+        captured=loop.sent,
     )
     return call, loop
 
@@ -88,12 +96,15 @@ class LoopEnd(CallerEvents):
         scratchpad: Any,
         store: Any,
         reads: dict[str, Any],
+        captured: Captured | None = None,
     ) -> None:
         super().__init__(writer, callbacks)
         self.send = send
         self.scratchpad = scratchpad
         self.store = store
         self.reads = reads
+        self.captured = captured
+        self.sent = captured.send() if captured is not None else None
 
     def serve(self, request: tuple[str, Any]) -> Any:
         kind, *body = request
@@ -107,7 +118,17 @@ class LoopEnd(CallerEvents):
             culprit=kind,
         )
 
+    def failed(self, error: BaseException) -> None:
+        """The body raised ``error``: take back what it changed of its captured values
+        (carried on the error, and taken off it before the user sees it)."""
+        self._take_back(error.__dict__.pop(CAPTURED, None))
+
+    def _take_back(self, changes: bytes | None) -> None:
+        if changes is not None and self.captured is not None and self.sent is not None:
+            self.captured.take_back(self.sent, changes)
+
     def replay(self, reply: NodeReply) -> None:
+        self._take_back(reply.captured)
         if reply.consumed_null_resume and self.scratchpad is not None:
             self.scratchpad.get_null_resume(True)
         for writes in reply.sends:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from maze_core import Remote, Runtime
+from maze_core.run.worker.captured import Captured
 from maze_langgraph.driver import current_config, finish, prepare
 from maze_langgraph.remote import run_node
 
@@ -87,9 +88,11 @@ def _intercepting_async(func: Callable[..., Any], runtime: Runtime) -> Callable[
 
 
 @functools.cache
-def _remote_of(func: Callable[..., Any], runtime: Runtime) -> tuple[Remote, _TaskBody]:
+def _remote_of(
+    func: Callable[..., Any], runtime: Runtime
+) -> tuple[Remote, _TaskBody, Captured | None]:
     """``func`` as a Maze tool on ``runtime`` (made once per task function and runtime),
-    and what travels in its place with each call."""
+    what travels in its place with each call, and what it captures to keep in step."""
     name = getattr(func, "__qualname__", getattr(func, "__name__", "task"))
     remote = Remote(run_node, name=name.replace("<", "").replace(">", ""), runtime=runtime)
     # checked where it must travel: a task on threads may hold anything
@@ -99,7 +102,8 @@ def _remote_of(func: Callable[..., Any], runtime: Runtime) -> tuple[Remote, _Tas
         fix="create such objects inside the task, or run the entrypoint on the threads runtime",
         check=False,
     )
-    return remote, _TaskBody(travels)
+    body = _TaskBody(travels)
+    return remote, body, None if runtime.shares_memory else Captured.of(_TaskBody(func))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -108,25 +112,39 @@ class _TaskBody:
 
     fn: Callable[..., Any]
 
+    @property
+    def __wrapped__(self) -> Callable[..., Any]:  # where its captured values are
+        return self.fn
+
     def __call__(self, input: tuple[tuple[Any, ...], dict[str, Any]]) -> Any:
         args, kwargs = input
         return self.fn(*args, **kwargs)
 
 
 def _remote(func: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
-    remote, body = _remote_of(func, runtime)
+    remote, body, captured = _remote_of(func, runtime)
     if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)
         async def astub(*args: Any, **kwargs: Any) -> Any:
-            call, loop = prepare(body, (args, kwargs), {}, current_config())
-            return finish(await remote.acall((call,), handler=loop), loop)
+            call, loop = prepare(body, (args, kwargs), {}, current_config(), captured)
+            try:
+                reply = await remote.acall((call,), handler=loop)
+            except BaseException as error:
+                loop.failed(error)
+                raise
+            return finish(reply, loop)
 
         return astub
 
     @functools.wraps(func)
     def stub(*args: Any, **kwargs: Any) -> Any:
-        call, loop = prepare(body, (args, kwargs), {}, current_config())
-        return finish(remote.call((call,), handler=loop), loop)
+        call, loop = prepare(body, (args, kwargs), {}, current_config(), captured)
+        try:
+            reply = remote.call((call,), handler=loop)
+        except BaseException as error:
+            loop.failed(error)
+            raise
+        return finish(reply, loop)
 
     return stub

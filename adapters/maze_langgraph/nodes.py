@@ -40,6 +40,7 @@ from maze_core import (
     SerializationError,
     get_runtime,
 )
+from maze_core.run.worker.captured import Captured
 from maze_core.tools import as_resources
 from maze_langgraph.driver import LoopEnd, current_config, finish, prepare
 from maze_langgraph.remote import NodeCall, NodeReply, run_node
@@ -244,12 +245,19 @@ class _NodeTask:
             f" distribute(graph, keep_local=[{node!r}])",
             check=check,
         )
+        # what the body may change of its closure and globals, kept in step with workers
+        self.captured = None if self.remote.runtime.shares_memory else Captured.of(func)
 
     def sync_stub(self) -> Any:
         @functools.wraps(self.func)
         def stub(state: Any, **injected: Any) -> Any:
             call, loop, hints = self._call(state, injected)
-            return self._finish(self.remote.call((call,), hints=hints, handler=loop), loop)
+            try:
+                reply = self.remote.call((call,), hints=hints, handler=loop)
+            except BaseException as error:
+                loop.failed(error)
+                raise
+            return self._finish(reply, loop)
 
         stub.__maze_stub__ = True  # type: ignore[attr-defined]
         return stub
@@ -258,7 +266,11 @@ class _NodeTask:
         @functools.wraps(self.func)
         async def astub(state: Any, **injected: Any) -> Any:
             call, loop, hints = self._call(state, injected)
-            reply = await self.remote.acall((call,), hints=hints, handler=loop)
+            try:
+                reply = await self.remote.acall((call,), hints=hints, handler=loop)
+            except BaseException as error:
+                loop.failed(error)
+                raise
             return self._finish(reply, loop)
 
         astub.__maze_stub__ = True  # type: ignore[attr-defined]
@@ -268,7 +280,7 @@ class _NodeTask:
         """The picklable call, the caller's end of its channel, and what the scheduler
         should know: the invocation's age and the work left after this node."""
         config = injected.get("config") or current_config()
-        call, loop = prepare(self.travels, state, injected, config)
+        call, loop = prepare(self.travels, state, injected, config, self.captured)
         hints = RunHints(config.get(CONF, {}).get(_STARTED), self.shape.work_after(self.node))
         return call, loop, hints
 

@@ -38,6 +38,7 @@ from maze_core import MazeError
 from maze_core.run.worker import channel
 from maze_core.run.worker.call import settle
 from maze_core.run.worker.callbacks import forwarding_handler
+from maze_core.run.worker.captured import Sent, Tracking
 
 __all__ = ["ChannelStore", "NodeCall", "NodeReply", "run_node"]
 
@@ -58,6 +59,7 @@ class NodeCall:
     reads: tuple[str, ...] = ()  # the loop's state readers the caller has (CONFIG_KEY_READ*)
     streaming: bool = False  # the caller's callbacks want chat models to stream
     watched: bool = False  # the caller has callback handlers: forward the events inside
+    captured: Sent | None = None  # the caller's values of what the function captures
 
 
 @dataclasses.dataclass(slots=True)
@@ -69,6 +71,10 @@ class NodeReply:
     chunks: list[Any] = dataclasses.field(default_factory=list)
     sends: list[list[tuple[str, Any]]] = dataclasses.field(default_factory=list)
     consumed_null_resume: bool = False
+    captured: bytes | None = None  # the captured values the body changed
+
+
+CAPTURED = "__maze_captured__"  # where an exception carries them back
 
 
 def run_node(call: NodeCall) -> NodeReply:
@@ -99,14 +105,21 @@ def run_node(call: NodeCall) -> NodeReply:
         kwargs["writer"] = writer
     if "store" in call.wants:
         kwargs["store"] = store
+    tracking = Tracking.start(call.func, call.captured)
     try:
         with _config_context(config) as context:
             value = context.run(call.func, call.input, **kwargs)
             value = context.run(settle, value)
     except GraphBubbleUp as bubble:  # interrupt(), Command(graph=PARENT): the loop's business
         reply.error = bubble
-        return reply
-    reply.value = value
+    except BaseException as exc:
+        if tracking is not None:
+            setattr(exc, CAPTURED, tracking.changes())
+        raise
+    else:
+        reply.value = value
+    if tracking is not None:
+        reply.captured = tracking.changes()
     return reply
 
 

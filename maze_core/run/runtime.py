@@ -263,6 +263,12 @@ class Runtime(abc.ABC):
         (``LocalRuntime`` on processes sends a by-value function pickled once)."""
         return fn
 
+    @property
+    def shares_memory(self) -> bool:
+        """Whether every task runs in this process (on threads), so a function's captured
+        objects are the caller's own and need no keeping in step (see ``worker.captured``)."""
+        return False
+
     def relay(self) -> Any:
         """What a call's channel goes through where this runtime runs it, when its body
         cannot reach the caller's process otherwise (Ray's relay actor); None here."""

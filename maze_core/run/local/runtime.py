@@ -97,6 +97,10 @@ class LocalRuntime(Runtime):
         while (collected := self._collected.pop(run_id, None)) is not None:
             self._processes().collect(*collected)
 
+    @property
+    def shares_memory(self) -> bool:
+        return self.executor_name != "processes"
+
     def ship(self, fn: Any, name: str) -> Any:
         """On worker processes, ``fn`` as a :class:`~maze_core.run.worker.shipping.Shipped` when
         it would travel by value (a script's function, a closure): pickled once here instead
