@@ -22,6 +22,7 @@ from typing import Any
 from maze_core import Remote, Runtime
 from maze_core.run.worker.captured import Captured
 from maze_langgraph.driver import current_config, finish, prepare
+from maze_langgraph.inner import invokes_graph
 from maze_langgraph.remote import run_node
 
 __all__ = ["distribute_entrypoint"]
@@ -88,6 +89,12 @@ def _intercepting_async(func: Callable[..., Any], runtime: Runtime) -> Callable[
 
 
 @functools.cache
+def _in_place(func: Callable[..., Any]) -> bool:
+    """Whether the task runs in the caller: it invokes a compiled graph (see ``inner``)."""
+    return invokes_graph(func)
+
+
+@functools.cache
 def _remote_of(
     func: Callable[..., Any], runtime: Runtime
 ) -> tuple[Remote, _TaskBody, Captured | None]:
@@ -122,6 +129,8 @@ class _TaskBody:
 
 
 def _remote(func: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
+    if _in_place(func):
+        return func
     remote, body, captured = _remote_of(func, runtime)
     if inspect.iscoroutinefunction(func):
 

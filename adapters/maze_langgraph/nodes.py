@@ -18,6 +18,8 @@ distributed graph distributes the original nodes again.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import dataclasses
 import functools
@@ -26,10 +28,6 @@ import time
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
-
-from langgraph._internal._constants import (
-    CONF,
-)
 
 from maze_core import (
     MazeError,
@@ -43,13 +41,16 @@ from maze_core import (
 from maze_core.run.worker.captured import Captured
 from maze_core.tools import as_resources
 from maze_langgraph.driver import LoopEnd, current_config, finish, prepare
+from maze_langgraph.inner import invokes_graph
 from maze_langgraph.remote import NodeCall, NodeReply, run_node
 from maze_langgraph.structure import GraphShape
 
 __all__ = ["distribute"]
 
 _CONCURRENCY = 1024
-_STARTED = "__maze_started"  # when the invocation began: in every node's configurable
+_STARTED: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "maze_langgraph_started", default=None
+)  # when the outermost invocation began
 _ENTRYPOINT = "the entrypoint (its tasks run in workers)"
 
 
@@ -84,6 +85,8 @@ def distribute(
         from maze_langgraph.functional import distribute_entrypoint
 
         distributed = distribute_entrypoint(graph, target)
+        distributed.__class__ = _stamping(type(graph))
+        distributed.maze_plain = graph
         distributed.maze_local_nodes = dict.fromkeys(graph.nodes, _ENTRYPOINT)
         distributed.maze_runtime = target
         return distributed
@@ -96,11 +99,9 @@ def distribute(
             culprit=sorted(unknown)[0],
         )
     nodes, kept = _distributed_nodes(graph, target, declared, set(keep_local), check)
-    # LangGraph runs a sync graph's parallel nodes on at most min(32, cpus + 4) threads;
-    # distributed nodes mostly wait on Maze, which does the limiting by resources
-    config = {"max_concurrency": _CONCURRENCY, **(graph.config or {})}
-    distributed = graph.copy(update={"nodes": {**graph.nodes, **nodes}, "config": config})
+    distributed = graph.copy(update={"nodes": {**graph.nodes, **nodes}})
     distributed.__class__ = _stamping(type(graph))
+    distributed.maze_plain = graph  # what it pickles as: inside a worker it runs there
     distributed.maze_local_nodes = kept
     distributed.maze_runtime = target
     return distributed
@@ -161,6 +162,8 @@ def _distributed_node(
         return "no function"
     if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
         return "a generator (its chunks are produced here)"
+    if invokes_graph(func):
+        return "invokes a compiled graph (distribute that graph to spread its nodes)"
     if "store" in bound.func_accepts and not runtime.channels:
         return "uses the graph's store, which this runtime's workers cannot reach yet"
     placement = _resources(name, node, declared)
@@ -281,7 +284,7 @@ class _NodeTask:
         should know: the invocation's age and the work left after this node."""
         config = injected.get("config") or current_config()
         call, loop = prepare(self.travels, state, injected, config, self.captured)
-        hints = RunHints(config.get(CONF, {}).get(_STARTED), self.shape.work_after(self.node))
+        hints = RunHints(_STARTED.get(), self.shape.work_after(self.node))
         return call, loop, hints
 
     def _finish(self, reply: NodeReply, loop: LoopEnd) -> Any:
@@ -290,24 +293,72 @@ class _NodeTask:
 
 @functools.cache
 def _stamping(cls: type) -> type:
-    """``cls`` whose invocations note when they started (in the config every node sees),
-    so all node tasks of one invocation age together in the scheduler."""
+    """``cls`` whose invocations note when they started, so all node tasks of one
+    invocation (and of the subgraphs its nodes invoke) age together in the scheduler, and
+    run up to ``_CONCURRENCY`` parallel nodes unless the config says otherwise. The start
+    is a context variable, which LangGraph's node threads and tasks inherit: a key in the
+    config would show in what users read (debug and checkpoint configs) and in LangGraph's
+    own checks (a ``configurable`` is no longer empty)."""
 
     def stream(self: Any, input: Any, config: Any = None, **kwargs: Any) -> Any:
-        return super(stamped, self).stream(input, _stamp(config), **kwargs)
+        token = _STARTED.set(time.time()) if _STARTED.get() is None else None
+        try:
+            yield from super(stamped, self).stream(input, _concurrent(self, config), **kwargs)
+        finally:
+            _forget(token)
 
     async def astream(self: Any, input: Any, config: Any = None, **kwargs: Any) -> Any:
-        async for chunk in super(stamped, self).astream(input, _stamp(config), **kwargs):
-            yield chunk
+        token = _STARTED.set(time.time()) if _STARTED.get() is None else None
+        try:
+            async for chunk in super(stamped, self).astream(
+                input, _concurrent(self, config), **kwargs
+            ):
+                yield chunk
+        finally:
+            _forget(token)
 
-    stamped = type(cls.__name__, (cls,), {"stream": stream, "astream": astream})
+    def copy_graph(self: Any, update: Any = None) -> Any:  # with_config() & co keep Maze's
+        new = super(stamped, self).copy(update)
+        new.__dict__.update({k: v for k, v in vars(self).items() if k.startswith("maze_")})
+        return new
+
+    def __reduce_ex__(self: Any, protocol: Any) -> Any:
+        """A distributed graph travels as its plain self (a node that invokes it runs it
+        in the node's worker), not with the caller's runtime; copies stay distributed."""
+        return (_as_is, (self.maze_plain,))
+
+    def __copy__(self: Any) -> Any:
+        new = object.__new__(type(self))
+        new.__dict__.update(vars(self))
+        return new
+
+    def __deepcopy__(self: Any, memo: dict[int, Any]) -> Any:
+        new = memo[id(self)] = object.__new__(type(self))
+        new.__dict__.update(copy.deepcopy(vars(self), memo))
+        return new
+
+    methods = {"stream": stream, "astream": astream, "copy": copy_graph}
+    methods.update(__reduce_ex__=__reduce_ex__, __copy__=__copy__, __deepcopy__=__deepcopy__)
+    stamped = type(cls.__name__, (cls,), methods)
     stamped.__module__ = cls.__module__
     return stamped
 
 
-def _stamp(config: Any) -> dict[str, Any]:
-    config = dict(config or {})
-    configurable = dict(config.get("configurable") or {})
-    configurable.setdefault(_STARTED, time.time())
-    config["configurable"] = configurable
-    return config
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _concurrent(graph: Any, config: Any) -> Any:
+    """``config`` with LangGraph's limit on parallel nodes raised: a sync graph runs them
+    on at most min(32, cpus + 4) threads, and distributed nodes mostly wait on Maze, which
+    does the limiting by resources."""
+    if (config and "max_concurrency" in config) or "max_concurrency" in (graph.config or {}):
+        return config
+    return {**(config or {}), "max_concurrency": _CONCURRENCY}
+
+
+def _forget(token: contextvars.Token[float | None] | None) -> None:
+    if token is None:
+        return
+    with contextlib.suppress(ValueError):  # a generator closed in another context
+        _STARTED.reset(token)

@@ -30,7 +30,7 @@ from typing import Any
 
 import cloudpickle
 
-__all__ = ["LIMIT", "Captured", "Sent", "Tracking"]
+__all__ = ["LIMIT", "Captured", "Sent", "Tracking", "captured_values"]
 
 LIMIT = 256 * 1024  # bytes a captured value may pickle to and still be kept in step
 DEPTH = 4  # functions deep: the body, a helper it calls, what that helper wraps ...
@@ -142,6 +142,11 @@ class Tracking:
             except Exception:
                 continue
         return _dumps(changed) if changed else None
+
+
+def captured_values(fn: Any) -> Iterator[Any]:
+    """Every value ``fn`` captures other than code, tracked or not (big ones too)."""
+    return (value for _, value in _slots(fn))
 
 
 def _slots(fn: Any) -> Iterator[tuple[Path, Any]]:

@@ -1,0 +1,58 @@
+"""A node or task that invokes another compiled graph runs in the caller, where that
+graph's own nodes are distributed: a compiled graph does not survive a trip to a worker."""
+
+from __future__ import annotations
+
+import os
+from typing import TypedDict
+
+import pytest
+
+pytest.importorskip("langgraph", reason="langgraph is not installed (pip install -e '.[dev]')")
+
+from langgraph.func import entrypoint, task
+from langgraph.graph import START, StateGraph
+
+from maze_langgraph import distribute
+
+
+class State(TypedDict):
+    x: int
+    pid: int
+
+
+def inc(state: State) -> dict:
+    return {"x": state["x"] + 1, "pid": os.getpid()}
+
+
+def inner_graph(runtime):
+    graph = StateGraph(State).add_node("inc", inc).add_edge(START, "inc").compile()
+    return distribute(graph, runtime)
+
+
+def test_a_node_calling_a_graph_it_keeps_in_a_dict(processes):
+    agents = {"inner": inner_graph(processes)}
+
+    def supervisor(state: State) -> dict:
+        return agents["inner"].invoke(state)
+
+    builder = StateGraph(State).add_node("supervisor", supervisor)
+    graph = distribute(builder.add_edge(START, "supervisor").compile(), processes)
+    assert "compiled graph" in graph.maze_local_nodes["supervisor"]
+    result = graph.invoke({"x": 1, "pid": 0})
+    assert result["x"] == 2
+    assert result["pid"] != os.getpid()  # the inner graph's node ran in a worker
+
+
+def test_a_task_calling_a_graph_runs_in_place(processes):
+    inner = inner_graph(processes)
+
+    @task
+    def delegate(x: int) -> int:
+        return inner.invoke({"x": x, "pid": 0})["x"]
+
+    @entrypoint()
+    def main(x: int) -> int:
+        return delegate(x).result()
+
+    assert distribute(main, processes).invoke(1) == 2
