@@ -112,6 +112,8 @@ class LoopEnd(CallerEvents):
             return self.context.run(self.store.batch, body[0])
         if kind == "read" and body[0] in self.reads:
             return self.context.run(self.reads[body[0]], *body[1])
+        if kind == "null_resume":
+            return self.scratchpad.get_null_resume(body[0]) if self.scratchpad else None
         raise MazeError(
             f"a remote node asked for {kind!r}, which its caller does not have",
             fix="report this: the node and the graph disagree",

@@ -89,7 +89,7 @@ def run_node(call: NodeCall) -> NodeReply:
     configurable = dict(call.config.get(CONF, {}))
     configurable[CONFIG_KEY_RUNTIME] = runtime
     configurable[CONFIG_KEY_SEND] = reply.sends.append
-    configurable[CONFIG_KEY_SCRATCHPAD] = _scratchpad(call, reply)
+    configurable[CONFIG_KEY_SCRATCHPAD] = _scratchpad(call, reply, link)
     if link is not None:  # the graph's state, read in the caller (ToolRuntime, InjectedState)
         for key in call.reads:
             configurable[key] = _reader(link, key)
@@ -178,11 +178,16 @@ def _config_context(config: dict[str, Any]) -> Iterator[Context]:
     yield context
 
 
-def _scratchpad(call: NodeCall, reply: NodeReply) -> Any:
+def _scratchpad(call: NodeCall, reply: NodeReply, link: channel.Link | None) -> Any:
     """A scratchpad with what ``interrupt()`` reads: the resume values of this node, and
-    the pending resume value (whose consumption is reported back to the driver)."""
+    the pending resume value. That one is taken from the caller's own scratchpad when
+    ``interrupt()`` asks for it, over the call's channel (a subgraph's nodes share it: the
+    first to take it consumes it); without a channel it is the value pending when the call
+    was made, and its consumption is reported back to the driver."""
 
     def get_null_resume(consume: bool = False) -> Any:
+        if link is not None:
+            return link.ask(("null_resume", consume))
         if call.null_resume is None or reply.consumed_null_resume:
             return None
         if consume:
