@@ -193,12 +193,12 @@ def report(result: dict, files: dict[str, dict], regressions: dict[str, str]) ->
         title=f"LangGraph {result['langgraph']} tests: plain vs distributed on {result['runtime']}"
     )
     for column in ("file", "plain passed", "distributed passed", "lost", "wall plain/dist s"):
-        table.add_column(column, justify="left" if column == "file" else "right")
+        table.add_column(column, justify="left" if column == "file" else "right", no_wrap=True)
     for name, row in files.items():
         lost = row["plain_passed"] - row["distributed_passed"]
         if lost:
             table.add_row(
-                name, str(row["plain_passed"]), str(row["distributed_passed"]), str(lost),
+                name.removeprefix("tests/"), str(row["plain_passed"]), str(row["distributed_passed"]), str(lost),
                 f"{row['plain_wall_s']}/{row['distributed_wall_s']}",
             )  # fmt: skip
     console.print(table)
