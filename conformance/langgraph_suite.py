@@ -197,10 +197,9 @@ def report(result: dict, files: dict[str, dict], regressions: dict[str, str]) ->
     for name, row in files.items():
         lost = row["plain_passed"] - row["distributed_passed"]
         if lost:
-            table.add_row(
-                name.removeprefix("tests/"), str(row["plain_passed"]), str(row["distributed_passed"]), str(lost),
-                f"{row['plain_wall_s']}/{row['distributed_wall_s']}",
-            )  # fmt: skip
+            counts = (row["plain_passed"], row["distributed_passed"], lost)
+            walls = f"{row['plain_wall_s']}/{row['distributed_wall_s']}"
+            table.add_row(name.removeprefix("tests/"), *map(str, counts), walls)
     console.print(table)
     causes = collections.Counter(message.split(":")[0][:80] for message in regressions.values())
     for cause, count in causes.most_common(15):

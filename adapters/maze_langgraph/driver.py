@@ -13,6 +13,7 @@ from typing import Any
 
 from langgraph._internal._constants import (
     CONF,
+    CONFIG_KEY_CALL,
     CONFIG_KEY_READ,
     CONFIG_KEY_READ_STATE,
     CONFIG_KEY_RUNTIME,
@@ -54,6 +55,7 @@ def prepare(
         store=injected.get("store") or getattr(live_runtime, "store", None),
         reads={key: configurable[key] for key in _READS if key in configurable},
         captured=captured,
+        call=configurable.get(CONFIG_KEY_CALL),
     )
     call = NodeCall(
         func=func,
@@ -69,6 +71,7 @@ def prepare(
         streaming=streams(loop.callbacks),
         watched=watched(loop.callbacks),
         captured=loop.sent,
+        calls=loop.call is not None,
     )
     return call, loop
 
@@ -97,6 +100,7 @@ class LoopEnd(CallerEvents):
         store: Any,
         reads: dict[str, Any],
         captured: Captured | None = None,
+        call: Any = None,
     ) -> None:
         super().__init__(writer, callbacks)
         self.send = send
@@ -105,6 +109,8 @@ class LoopEnd(CallerEvents):
         self.reads = reads
         self.captured = captured
         self.sent = captured.send() if captured is not None else None
+        self.call = call  # the loop's: runs a @task the body calls
+        self.called: list[Any] = []  # the futures of those tasks
 
     def serve(self, request: tuple[str, Any]) -> Any:
         kind, *body = request
@@ -112,6 +118,12 @@ class LoopEnd(CallerEvents):
             return self.context.run(self.store.batch, body[0])
         if kind == "read" and body[0] in self.reads:
             return self.context.run(self.reads[body[0]], *body[1])
+        if kind == "call" and self.call is not None:
+            func, input, options = body
+            self.called.append(self.call(func, input, callbacks=self.callbacks, **options))
+            return len(self.called) - 1
+        if kind == "result":
+            return self.called[body[0]].result()
         if kind == "null_resume":
             return self.scratchpad.get_null_resume(body[0]) if self.scratchpad else None
         raise MazeError(

@@ -15,16 +15,19 @@ back in the :class:`NodeReply`, which the driver replays into the real loop.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+import threading
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextvars import Context, copy_context
 from typing import Any
 
 from langchain_core.runnables.config import set_config_context, var_child_runnable_config
 from langgraph._internal._constants import (
     CONF,
+    CONFIG_KEY_CALL,
     CONFIG_KEY_RUNTIME,
     CONFIG_KEY_SCRATCHPAD,
     CONFIG_KEY_SEND,
@@ -60,6 +63,7 @@ class NodeCall:
     streaming: bool = False  # the caller's callbacks want chat models to stream
     watched: bool = False  # the caller has callback handlers: forward the events inside
     captured: Sent | None = None  # the caller's values of what the function captures
+    calls: bool = False  # the caller's loop can run @tasks the body calls
 
 
 @dataclasses.dataclass(slots=True)
@@ -93,7 +97,9 @@ def run_node(call: NodeCall) -> NodeReply:
     if link is not None:  # the graph's state, read in the caller (ToolRuntime, InjectedState)
         for key in call.reads:
             configurable[key] = _reader(link, key)
-    config = {**call.config, CONF: configurable}
+        if call.calls:  # a @task called in the body: a task of the caller's loop
+            configurable[CONFIG_KEY_CALL] = _loop_call(link)
+    config = {"callbacks": [], **call.config, CONF: configurable}  # as in a graph: a list
     if link is not None and call.watched:  # events of what runs inside: the caller's handlers
         config["callbacks"] = [forwarding_handler(link, streaming=call.streaming)]
     kwargs = dict(call.kwargs)
@@ -130,6 +136,54 @@ def _reader(link: channel.Link, key: str) -> Callable[..., Any]:
         return link.ask(("read", key, args))
 
     return read
+
+
+def _loop_call(link: channel.Link) -> Callable[..., Any]:
+    """LangGraph's call of a ``@task`` from this body, made by the caller's loop (where it
+    is scheduled, checkpointed and streamed as plain): its future's outcome is asked of
+    the caller when first wanted, so tasks called one after another run side by side."""
+
+    def call(
+        func: Callable[..., Any], input: Any, *, callbacks: Any = None, **options: Any
+    ) -> _LoopFuture:
+        return _LoopFuture(link, link.ask(("call", func, input, options)))
+
+    return call
+
+
+class _LoopFuture(concurrent.futures.Future[Any]):
+    """The future of a ``@task`` the caller's loop runs: ``result()`` and ``await`` ask
+    the caller for its outcome (once)."""
+
+    def __init__(self, link: channel.Link, handle: int) -> None:
+        super().__init__()
+        self._link = link
+        self._handle = handle
+        self._asked = threading.Lock()
+
+    def _ask(self) -> None:
+        with self._asked:
+            if self.done():
+                return
+            try:
+                self.set_result(self._link.ask(("result", self._handle)))
+            except BaseException as exc:
+                self.set_exception(exc)
+
+    def result(self, timeout: float | None = None) -> Any:
+        self._ask()
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._ask()
+        return super().exception(timeout)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._wait().__await__()
+
+    async def _wait(self) -> Any:
+        await asyncio.to_thread(self._ask)
+        return self.result()
 
 
 def _live_writer(link: channel.Link) -> Callable[[Any], None]:

@@ -1,7 +1,9 @@
-"""interrupt() in distributed nodes pauses and resumes where it does plain."""
+"""What a distributed node asks of its graph's loop while it runs (interrupt() and its
+resume values, @tasks it calls) is answered by the caller's loop, as plain."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import TypedDict
 
@@ -10,6 +12,7 @@ import pytest
 pytest.importorskip("langgraph", reason="langgraph is not installed (pip install -e '.[dev]')")
 
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.func import task
 from langgraph.graph import START, StateGraph
 from langgraph.types import Command, interrupt
 
@@ -56,3 +59,44 @@ def test_one_resume_answers_one_interrupt_of_a_subgraph(processes):
     expected = questions_asked(two_questions(None))
     assert expected == [["one?"], ["two?"], {"input": "b"}]
     assert questions_asked(two_questions(processes)) == expected
+
+
+@task
+def double(x: int) -> int:
+    return 2 * x
+
+
+def tasks_in_a_node(runtime):
+    """A node calling @tasks: tasks of the caller's loop, as plain (streamed as such)."""
+
+    def node(state: Numbers) -> dict:
+        futures = [double(x) for x in state["xs"]]
+        return {"xs": [f.result() for f in futures]}
+
+    async def anode(state: Numbers) -> dict:
+        return {"xs": [await double(x) for x in state["xs"]]}
+
+    graphs = []
+    for body in (node, anode):
+        builder = StateGraph(Numbers).add_node("node", body).add_edge(START, "node")
+        graph = builder.compile(checkpointer=InMemorySaver())
+        graphs.append(graph if runtime is None else distribute(graph, runtime))
+    return graphs
+
+
+class Numbers(TypedDict):
+    xs: list[int]
+
+
+def test_a_node_calling_tasks_runs_them_in_its_callers_loop(processes):
+    config = {"configurable": {"thread_id": "t"}}
+    plain, aplain = tasks_in_a_node(None)
+    sync, async_ = tasks_in_a_node(processes)
+    expected = list(plain.stream({"xs": [1, 2]}, config, stream_mode="updates"))
+    assert {"double": 4} in expected
+    assert list(sync.stream({"xs": [1, 2]}, config, stream_mode="updates")) == expected
+
+    async def collect(graph):
+        return [c async for c in graph.astream({"xs": [1, 2]}, config, stream_mode="updates")]
+
+    assert asyncio.run(collect(async_)) == asyncio.run(collect(aplain))
