@@ -43,7 +43,9 @@ def distribute_entrypoint(graph: Any, runtime: Runtime) -> Any:
         if bound.afunc is not None:
             wrapped.afunc = _intercepting_async(bound.afunc, runtime)
         nodes[name] = node.copy(update={"bound": wrapped})
-    return graph.copy(update={"nodes": {**graph.nodes, **nodes}})
+    from maze_langgraph.nodes import with_nodes
+
+    return with_nodes(graph, nodes)
 
 
 def _swap_call(runtime: Runtime) -> tuple[dict[str, Any], Any]:

@@ -99,7 +99,7 @@ def distribute(
             culprit=sorted(unknown)[0],
         )
     nodes, kept = _distributed_nodes(graph, target, declared, set(keep_local), check)
-    distributed = graph.copy(update={"nodes": {**graph.nodes, **nodes}})
+    distributed = with_nodes(graph, nodes)
     distributed.__class__ = _stamping(type(graph))
     distributed.maze_plain = graph  # what it pickles as: inside a worker it runs there
     distributed.maze_local_nodes = kept
@@ -342,6 +342,15 @@ def _stamping(cls: type) -> type:
     stamped = type(cls.__name__, (cls,), methods)
     stamped.__module__ = cls.__module__
     return stamped
+
+
+def with_nodes(graph: Any, nodes: Mapping[str, Any]) -> Any:
+    """A copy of ``graph`` with ``nodes`` replaced, keeping what ``compile()`` set beside
+    the constructor's arguments (the state and output mappers that give pydantic and
+    dataclass states back as such), which LangGraph's ``copy()`` drops."""
+    copied = graph.copy(update={"nodes": {**graph.nodes, **nodes}})
+    copied.__dict__.update({k: v for k, v in vars(graph).items() if k not in vars(copied)})
+    return copied
 
 
 def _as_is(value: Any) -> Any:

@@ -11,6 +11,7 @@ pytest.importorskip("langgraph", reason="langgraph is not installed (pip install
 import cloudpickle
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, StateGraph
+from pydantic import BaseModel
 
 from maze_langgraph import distribute
 
@@ -58,3 +59,18 @@ def test_copies_stay_distributed_and_a_pickled_graph_is_the_plain_one(processes)
     travelled = cloudpickle.loads(cloudpickle.dumps(distributed))  # compiled graphs need it
     assert not hasattr(travelled, "maze_runtime")
     assert type(travelled).__mro__[1:] == type(distributed).__mro__[2:]
+
+
+class Model(BaseModel):
+    x: int
+
+
+def test_a_pydantic_state_comes_back_as_its_model(processes):
+    def bump(state: Model) -> dict:
+        return {"x": state.x + 1}
+
+    graph = StateGraph(Model).add_node("bump", bump).add_edge(START, "bump").compile()
+    plain = graph.invoke({"x": 1}, version="v2")
+    distributed = distribute(graph, processes).invoke({"x": 1}, version="v2")
+    assert type(distributed.value) is type(plain.value) is Model
+    assert distributed.value == plain.value
