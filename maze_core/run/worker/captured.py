@@ -5,10 +5,11 @@ appends to, a global dict, a fake model's cursor) changes the caller's objects w
 in place. In another process it changes the worker's copies, and the caller never sees it:
 the answer differs silently. So a call that runs elsewhere carries the current values of
 what its function captures (its *slots*: closure cells, the globals it reads, the object of
-a bound method), the worker puts them in its copy before the body runs, and sends back the
-slots whose value the body changed; the caller merges those into its own live objects, in
-place (a list stays the same list), combining with changes made meanwhile by other calls
-(numbers add up, appended items are all kept, dict keys merge).
+a bound method, a callable object's attributes), the worker puts them in its copy before
+the body runs, and sends back the slots whose value the body changed; the caller merges
+those into its own live objects, in place (a list stays the same list), combining with
+changes made meanwhile by other calls (numbers add up, appended items are all kept, dict
+keys and an object's attributes merge).
 
 What is tracked: values that pickle to at most ``LIMIT`` bytes each, other than code
 (functions, classes, modules), found in the function, the helper functions of its own
@@ -166,6 +167,9 @@ def _slots(fn: Any) -> Iterator[tuple[Path, Any]]:
             yield from walk(obj.func, (*path, ("f",)), depth + 1)
         elif isinstance(obj, types.FunctionType):
             yield from in_function(obj, path, depth)
+        elif _plain_object(obj) and isinstance(type(obj).__call__, types.FunctionType):
+            yield (*path, ("i",)), obj  # a callable object: its attributes, new ones too
+            yield from walk(type(obj).__call__, (*path, ("k",)), depth + 1)
         wrapped = getattr(obj, "__wrapped__", None)
         if wrapped is not None and not isinstance(obj, types.MethodType):
             yield from walk(wrapped, (*path, ("w",)), depth + 1)
@@ -230,6 +234,10 @@ def _step(obj: Any, step: tuple[Any, ...]) -> Any:
         return obj.__closure__[step[1]].cell_contents
     if kind == "s":
         return obj.__self__
+    if kind == "i":
+        return obj
+    if kind == "k":
+        return type(obj).__call__
     if kind == "f":
         return obj.__func__ if isinstance(obj, types.MethodType) else obj.func
     return obj.__wrapped__
@@ -252,6 +260,8 @@ def _write(fn: Any, path: Path, value: Any) -> None:
         owner.__closure__[key[0]].cell_contents = value
     elif kind == "s":
         _replace(owner.__self__, value)
+    elif kind == "i":
+        _replace(owner, value)
 
 
 def _merge(live: Any, old: Any, new: Any) -> Any:
@@ -278,7 +288,18 @@ def _merge(live: Any, old: Any, new: Any) -> Any:
         live |= new - old
         live -= old - new
         return live
+    if _plain_object(live) and type(old) is type(live) is type(new):
+        return _merge_attributes(live, vars(old), vars(new))
     return _replace(live, new)
+
+
+def _merge_attributes(live: Any, old: dict[str, Any], new: dict[str, Any]) -> Any:
+    """Attribute by attribute, as a dict; one that shadowed a class attribute (``calls =
+    0`` on the class, ``self.calls += 1``) changed from the class's value."""
+    cls = type(live)
+    defaults = {name: getattr(cls, name) for name in new.keys() - old.keys() if hasattr(cls, name)}
+    _merge(live.__dict__, old | defaults, new)
+    return live
 
 
 def _replace(live: Any, new: Any) -> Any:
@@ -316,6 +337,17 @@ def _set_state(live: Any, new: Any) -> bool:
     for name, value in (slots or {}).items():
         setattr(live, name, value)
     return True
+
+
+def _plain_object(value: Any) -> bool:
+    """An object whose state is its attributes (no pickling of its own to respect)."""
+    cls: Any = type(value)
+    return (
+        hasattr(value, "__dict__")
+        and not isinstance(value, _CODE)
+        and cls.__reduce_ex__ is object.__reduce_ex__
+        and getattr(cls, "__setstate__", None) is None
+    )
 
 
 def _extends(longer: Any, prefix: Any) -> bool:

@@ -109,6 +109,36 @@ def test_a_bound_methods_object_takes_the_bodys_changes():
     assert cursor.position == 2
 
 
+class Counting:
+    calls = 0  # a class attribute the first call shadows
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+
+    def __call__(self, name: str) -> int:
+        self.calls += 1
+        self.log.append(name)
+        return self.calls
+
+
+def test_a_callable_object_takes_the_bodys_changes():
+    counting = Counting()
+    captured = Captured.of(counting)
+    assert [run_remotely(captured, "a"), run_remotely(captured, "b")] == [1, 2]
+    assert (counting.calls, counting.log) == (2, ["a", "b"])
+
+
+def test_an_objects_attributes_changed_by_calls_at_once_all_count():
+    counting = Counting()
+    captured = Captured.of(counting)
+    first, second = captured.send(), captured.send()
+    for sent, name in ((first, "a"), (second, "b")):
+        copy, tracking = in_worker(counting, sent)
+        copy(name)
+        captured.take_back(sent, tracking.changes())
+    assert (counting.calls, sorted(counting.log)) == (2, ["a", "b"])
+
+
 def test_big_and_unpicklable_values_are_not_tracked():
     big = "x" * (LIMIT + 1)
     lock = threading.Lock()
