@@ -256,7 +256,8 @@ class _Body:
     async def arun(self, args: tuple[Any, ...], kwargs: dict[str, Any], config: Any) -> ToolReply:
         """The same for the async body, without blocking the event loop."""
         call = self.call(True, args, kwargs, config)
-        reply: ToolReply = await self.remote.acall((call,), handler=_CallerEnd(config, kwargs))
+        end = _CallerEnd(config, kwargs)
+        reply: ToolReply = await self.remote.acall((call,), handler=end, coroutine=True)
         return reply
 
     def call(

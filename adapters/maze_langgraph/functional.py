@@ -140,7 +140,7 @@ def _remote(func: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
         async def astub(*args: Any, **kwargs: Any) -> Any:
             call, loop = prepare(body, (args, kwargs), {}, current_config(), captured)
             try:
-                reply = await remote.acall((call,), handler=loop)
+                reply = await remote.acall((call,), handler=loop, coroutine=True)
             except BaseException as error:
                 loop.failed(error)
                 raise

@@ -38,6 +38,7 @@ from maze_core import (
     SerializationError,
     get_runtime,
 )
+from maze_core.run.remote import is_coroutine
 from maze_core.run.worker.captured import Captured
 from maze_core.tools import as_resources
 from maze_langgraph.driver import LoopEnd, current_config, finish, prepare
@@ -250,6 +251,7 @@ class _NodeTask:
         )
         # what the body may change of its closure and globals, kept in step with workers
         self.captured = None if self.remote.runtime.shares_memory else Captured.of(func)
+        self.coroutine = is_coroutine(func)  # cancelled, it is interrupted and waited for
 
     def sync_stub(self) -> Any:
         @functools.wraps(self.func)
@@ -270,7 +272,9 @@ class _NodeTask:
         async def astub(state: Any, **injected: Any) -> Any:
             call, loop, hints = self._call(state, injected)
             try:
-                reply = await self.remote.acall((call,), hints=hints, handler=loop)
+                reply = await self.remote.acall(
+                    (call,), hints=hints, handler=loop, coroutine=self.coroutine
+                )
             except BaseException as error:
                 loop.failed(error)
                 raise

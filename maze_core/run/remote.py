@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,14 +25,16 @@ import cloudpickle
 from maze_core.errors import MazeError, SerializationError, user_exception
 from maze_core.graph import TaskGraph, Workflow
 from maze_core.run.result import RunResult
-from maze_core.run.runtime import RunHints, Runtime
+from maze_core.run.runtime import RunHandle, RunHints, Runtime
 from maze_core.run.shared import get_runtime
 from maze_core.run.worker import channel
 from maze_core.run.worker.call import settle
 from maze_core.run.worker.shipping import pickled
 from maze_core.tools import Kind, Resources, make_spec
 
-__all__ = ["Remote", "apply"]
+__all__ = ["INTERRUPT_WAIT_S", "Remote", "apply", "is_coroutine"]
+
+INTERRUPT_WAIT_S = 5.0  # how long a cancelled call waits for its interrupted body to end
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -84,6 +87,7 @@ class Remote:
         self.name = name
         self.task = task or name
         self.runtime = get_runtime(runtime)
+        self._coroutine = is_coroutine(fn)
         self.fn = self.carry(fn, subject=f"{name!r} cannot run in a worker", fix=_FIX)
         spec = make_spec(
             apply,
@@ -142,12 +146,38 @@ class Remote:
         *,
         hints: RunHints | None = None,
         handler: channel.Handler | None = None,
+        coroutine: bool | None = None,
     ) -> Any:
-        """The same without blocking the event loop."""
+        """The same without blocking the event loop. Cancelled, it cancels the body as
+        cancelling it in place would: a coroutine (``coroutine``; default: whether the
+        function is a coroutine function) is interrupted at its ``await`` where the runtime
+        can reach it, and waited for, up to :data:`INTERRUPT_WAIT_S`, so that what it does
+        on its way out is done, and seen, before the cancellation goes on; otherwise the
+        run is cancelled (synchronous code is not waited for in place either)."""
         with self._channel(handler) as route:
             call = self._call(args, kwargs, route)
-            result = await self.runtime.submit(self.graph, hints=hints, call=call)
+            handle = self.runtime.submit(self.graph, hints=hints, call=call)
+            coroutine = self._coroutine if coroutine is None else coroutine
+            result = await self._awaited(handle, coroutine)
         return self._value(result)
+
+    async def _awaited(self, handle: RunHandle, coroutine: bool) -> RunResult:
+        import asyncio
+
+        waiting = asyncio.wrap_future(handle.future)
+        try:
+            return await asyncio.shield(waiting)
+        except asyncio.CancelledError:
+            if not coroutine or not self.runtime.interrupt(handle.run_id, self.task):
+                handle.cancel("the task awaiting it was cancelled")
+                raise
+        result = await _interrupted(waiting)
+        if result is None:
+            handle.cancel("it did not stop when its caller was cancelled")
+            raise asyncio.CancelledError()
+        if result.tasks[self.task].status != "done":  # its CancelledError, or what it raised
+            raise user_exception(result.tasks[self.task].error, self.task)
+        return result  # the body caught the cancellation and returned: as in place
 
     def _call(
         self, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None, route: channel.Route | None
@@ -169,6 +199,31 @@ class Remote:
         if record.status != "done":
             raise user_exception(record.error, self.task)
         return result[self.task]
+
+
+def is_coroutine(fn: Any) -> bool:
+    """Whether calling ``fn`` makes a coroutine (a coroutine function, or an object whose
+    ``__call__`` is one)."""
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
+
+
+async def _interrupted(waiting: Any) -> RunResult | None:
+    """The result of a run whose body was interrupted, once it ends; None if it does not
+    within :data:`INTERRUPT_WAIT_S`. Cancelled again meanwhile (LangGraph cancels a step's
+    tasks more than once), it waits on: the body is being cancelled already, as it would
+    be in place."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + INTERRUPT_WAIT_S
+    while (left := deadline - loop.time()) > 0:
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiting), left)
+        except TimeoutError:
+            return None
+        except asyncio.CancelledError:
+            continue
+    return None
 
 
 _FIX = "create such objects inside the function (or load them there once), or run it in place"

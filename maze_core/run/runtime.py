@@ -128,6 +128,12 @@ class RunHandle:
 
         return asyncio.wrap_future(self._future).__await__()
 
+    @property
+    def future(self) -> Future[RunResult]:
+        """The run's result as a ``concurrent.futures.Future`` (cancelling it cancels the
+        run)."""
+        return self._future
+
 
 class Runtime(abc.ABC):
     """Base of all runtimes: a scheduler driven through events, plus hooks and tools."""
@@ -267,6 +273,13 @@ class Runtime(abc.ABC):
     def shares_memory(self) -> bool:
         """Whether every task runs in this process (on threads), so a function's captured
         objects are the caller's own and need no keeping in step (see ``worker.captured``)."""
+        return False
+
+    def interrupt(self, run_id: int, task_id: str) -> bool:
+        """Interrupt the running attempt of a task as cancelling its body in place would
+        (its coroutine gets ``CancelledError``, see :mod:`maze_core.run.worker.interrupt`);
+        the attempt then ends as the body decides. False where this runtime cannot reach
+        the body (here), or the task is not running."""
         return False
 
     def relay(self) -> Any:

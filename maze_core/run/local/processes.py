@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import math
 import multiprocessing
 import os
@@ -27,7 +28,7 @@ import cloudpickle
 from maze_core.errors import SerializationError, WorkerLostError
 from maze_core.run.local.exits import before_interpreter_joins, bound_to_parent, kill_at_exit
 from maze_core.run.local.machine import detect_cpus
-from maze_core.run.worker import channel
+from maze_core.run.worker import channel, interrupt
 from maze_core.run.worker.exceptions import portable_error
 from maze_core.run.worker.wire import dumps, dumps_call, result_too_large
 
@@ -66,6 +67,7 @@ class ProcessExecutor(Executor):
         self._idle: list[WorkerProcess] = []
         self._workers: set[WorkerProcess] = set()
         self._backlog: deque[tuple[bytes, Future[Any]]] = deque()
+        self._interrupted: set[Future[Any]] = set()  # queued calls interrupted already
         self._closed = False
         self._hooked = False
 
@@ -97,7 +99,7 @@ class ProcessExecutor(Executor):
             if worker is None:
                 self._backlog.append((payload, future))
             else:
-                worker.current = future
+                worker.take(future, interrupted=False)
         if worker is None or not self._send(worker, payload, future, collected=True):
             self._feed()
             return future, None
@@ -148,6 +150,20 @@ class ProcessExecutor(Executor):
         worker.stop(terminate=True)  # whoever reads its results sees the end: _lost
         return True
 
+    def interrupt(self, future: Future[Any], hard: bool = False) -> bool:
+        """Interrupt the call of ``future`` in its worker, as cancelling it in place would,
+        or also in synchronous code (``hard``: see :mod:`maze_core.run.worker.interrupt`),
+        now or when a worker takes it; False if it has ended."""
+        with self._lock:  # held: the worker cannot be given another call meanwhile
+            worker = next((w for w in self._workers if w.current is future), None)
+            if worker is not None:
+                worker.interrupt(hard)
+                return True
+            if any(queued is future for _, queued in self._backlog):
+                self._interrupted.add(future)  # when a worker takes it
+                return True
+        return False
+
     def _feed(self) -> None:
         """Give queued calls to idle workers, starting workers up to ``max_workers``."""
         while True:
@@ -158,7 +174,8 @@ class ProcessExecutor(Executor):
                 if worker is None:
                     return
                 payload, future = self._backlog.popleft()
-                worker.current = future
+                worker.take(future, interrupted=future in self._interrupted)
+                self._interrupted.discard(future)
             self._send(worker, payload, future)
 
     def _send(
@@ -261,15 +278,17 @@ class WorkerProcess:
         max_result: int | None = None,
     ) -> None:
         self.current: Future[Any] | None = None
+        self.calls = 0  # the number of the call it was given last (the worker counts too)
         self.served = False  # it has returned a result: it was alive after starting
         calls_in, self._calls = context.Pipe(duplex=False)
         self._results, results_out = context.Pipe(duplex=False)
+        self._target = context.RawValue("q", 0)  # the number of the call to interrupt
         self._turns = threading.Semaphore(0)
         self._stopped = False
         parent_ends = (self._calls, self._results)
         self._process = context.Process(
             target=_serve,
-            args=(calls_in, results_out, max_result, parent_ends, os.getpid()),
+            args=(calls_in, results_out, max_result, parent_ends, os.getpid(), self._target),
             daemon=True,
         )
         self._process.start()
@@ -280,6 +299,20 @@ class WorkerProcess:
             target=self._read, args=(done, lost), name=f"maze-process-{self.pid}", daemon=True
         )
         self._reader.start()
+
+    def take(self, future: Future[Any], interrupted: bool) -> None:
+        """It is given the call of ``future`` (sent next; called with the pool's lock), one
+        that was ``interrupted`` already (cancelled at its first ``await``)."""
+        self.current = future
+        self.calls += 1
+        if interrupted:
+            self._target.value = self.calls
+
+    def interrupt(self, hard: bool) -> None:
+        """Interrupt its current call (see :mod:`maze_core.run.worker.interrupt`)."""
+        self._target.value = -self.calls if hard else self.calls
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, interrupt.SIGNAL)
 
     def send(self, payload: bytes, collected: bool = False) -> bool:
         try:
@@ -360,6 +393,7 @@ def _serve(
     max_result: int | None = None,
     parent_ends: tuple[Any, ...] = (),
     parent: int | None = None,
+    target: Any = None,
 ) -> None:
     """A worker process: run calls from one pipe, answer on the other, until it closes;
     poll for the next call (for :func:`spin_budget`) while the last came within that time
@@ -374,9 +408,11 @@ def _serve(
     if parent is not None:
         bound_to_parent(parent)
     channel.use_pipes(calls, results)
+    if target is not None:
+        interrupt.install(target)
     spin_s = spin_budget()
     idle_since, spin = -math.inf, False
-    while True:
+    for number in itertools.count(1):
         if spin:
             _poll_for(calls, spin_s)
         try:
@@ -384,7 +420,7 @@ def _serve(
         except (EOFError, OSError):
             return
         spin = time.monotonic() - idle_since < spin_s
-        results.send_bytes(_run_payload(payload, max_result))
+        results.send_bytes(_run_payload(payload, max_result, number))
         idle_since = time.monotonic()
 
 
@@ -414,12 +450,13 @@ def _shut_down() -> RuntimeError:
     return RuntimeError("the executor was shut down before the call started")
 
 
-def _run_payload(payload: bytes, max_result: int | None = None) -> bytes:
+def _run_payload(payload: bytes, max_result: int | None = None, number: int = 0) -> bytes:
     """Worker side of :class:`ProcessExecutor`: run the call, pickle what it returned
     (refused when that is over ``max_result`` bytes)."""
     fn, args, kwargs = cloudpickle.loads(payload)
     try:
-        result: tuple[bool, Any] = (True, fn(*args, **kwargs))
+        with interrupt.serving(number):
+            result: tuple[bool, Any] = (True, fn(*args, **kwargs))
     except BaseException as exc:
         result = (False, portable_error(exc) if isinstance(exc, Exception) else exc)
     try:

@@ -14,6 +14,7 @@ import cloudpickle
 
 from maze_core.errors import SerializationError
 from maze_core.predict.malearn import MaLearn
+from maze_core.run.local.attempts import Attempts
 from maze_core.run.local.machine import detect_cpus, detect_gpus, detect_memory
 from maze_core.run.local.threads import ExecutorName, make_executor
 from maze_core.run.runtime import Runtime
@@ -22,14 +23,17 @@ from maze_core.run.worker.call import Outcome, run_call
 from maze_core.run.worker.models import ModelUse
 from maze_core.run.worker.shipping import shipped_once
 from maze_core.run.worker.wire import unpicklable_part
-from maze_core.schedule import Dispatch, Node
+from maze_core.schedule import Cancel, Dispatch, Finish, Node
+from maze_core.schedule.events import Instruction
 from maze_core.schedule.policies import Policy
 from maze_core.tools import ToolSpec, parse_size
 
 if TYPE_CHECKING:  # worker processes are imported when a runtime uses them (~35 ms)
     from maze_core.run.local.processes import ProcessExecutor, WorkerProcess
 
-__all__ = ["LocalRuntime", "model_use"]
+__all__ = ["STOP_AFTER_S", "LocalRuntime", "model_use"]
+
+STOP_AFTER_S = 2.0  # an interrupted attempt still running after this long loses its worker
 
 
 class LocalRuntime(Runtime):
@@ -85,6 +89,7 @@ class LocalRuntime(Runtime):
         # run id -> the worker its waiter reads, and how long to poll it before sleeping
         self._collected: dict[int, tuple[WorkerProcess, float]] = {}
         self._spin_s = _spin_budget() if executor == "processes" else 0.0
+        self._attempts = Attempts(self._interrupt_future)  # on worker processes
 
     def __repr__(self) -> str:
         node = self.scheduler.nodes["local"]
@@ -119,6 +124,7 @@ class LocalRuntime(Runtime):
         run_id, task_id, attempt = instruction.run_id, instruction.task_id, instruction.attempt
 
         def report(future: Future[Outcome]) -> None:
+            self._attempts.ended((run_id, task_id), future)
             self._post(lambda: self.book.outcome(run_id, task_id, attempt, future))
 
         try:
@@ -153,6 +159,8 @@ class LocalRuntime(Runtime):
             failed.set_exception(exc)
             report(failed)
             return
+        if in_process:
+            self._attempts.started((run_id, task_id), future)
         if spec.timeout is not None:
             self._deadlines.add(
                 time.monotonic() + spec.timeout,
@@ -171,6 +179,37 @@ class LocalRuntime(Runtime):
             spin_s = self._spin_s if p90 is not None and p90 < self._spin_s else 0.0
             self._collected[run_id] = (worker, spin_s)
         return future
+
+    def interrupt(self, run_id: int, task_id: str) -> bool:
+        """On worker processes, a signal to the worker running the task, or that will (threads
+        cannot be interrupted: there the body runs on)."""
+        if self.executor_name != "processes":
+            return False
+        try:
+            if self.book.task_of(run_id, task_id).spec.kind == "io":  # on threads
+                return False
+        except KeyError:  # the run has ended
+            return False
+        return self._attempts.interrupt((run_id, task_id))
+
+    def _interrupt_future(self, future: Future[Any]) -> bool:
+        return self._processes().interrupt(future)
+
+    def _apply(self, instruction: Instruction) -> None:
+        """A running attempt that was cancelled is interrupted in its worker process, then
+        stopped if it is still running ``STOP_AFTER_S`` later: its CPU is free for the
+        scheduler from now on, so the worker must be too."""
+        super()._apply(instruction)
+        if isinstance(instruction, Finish):
+            self._attempts.forget(instruction.run_id)
+        elif isinstance(instruction, Cancel) and instruction.was_running:
+            future = self._attempts.running((instruction.run_id, instruction.task_id))
+            if future is not None and self._processes().interrupt(future, hard=True):
+                self._deadlines.add(time.monotonic() + STOP_AFTER_S, lambda: self._stop(future))
+
+    def _stop(self, future: Future[Outcome]) -> None:
+        if not future.done():
+            self._processes().kill(future)
 
     def _expire(self, run_id: int, task_id: str, attempt: int, future: Future[Outcome]) -> None:
         """An attempt ran out of time: fail it, and stop its worker process if it has one

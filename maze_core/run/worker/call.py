@@ -24,6 +24,7 @@ from typing import Any
 
 from maze_core.run.worker.context import TaskContext, _current, _exported
 from maze_core.run.worker.exceptions import portable_error
+from maze_core.run.worker.interrupt import cancellation, run_coroutine
 from maze_core.run.worker.models import ModelUse, serving
 
 __all__ = ["Outcome", "run_call", "settle", "size_hint"]
@@ -76,7 +77,9 @@ def run_call(
             value = fn(*args, **kwargs)
             if is_async:
                 value = _run_coroutine(value)
-    except Exception as exc:
+    except BaseException as exc:
+        if not isinstance(exc, Exception) and not isinstance(exc, cancellation()):
+            raise  # KeyboardInterrupt, SystemExit: the worker's business, not the task's
         error = portable_error(exc) if portable else exc
         return Outcome(False, None, error, traceback.format_exc(), started, time.time())
     finally:
@@ -143,10 +146,8 @@ def settle(value: Any) -> Any:
 
 
 def _run_coroutine(coroutine: Any) -> Any:
-    """``asyncio.run`` (asyncio is imported here, not with Maze: ~35 ms of every start)."""
-    import asyncio
-
-    return asyncio.run(coroutine)
+    """``asyncio.run``, interruptible in a worker process (see :mod:`.interrupt`)."""
+    return run_coroutine(coroutine)
 
 
 def size_hint(value: Any, depth: int = 3) -> int:

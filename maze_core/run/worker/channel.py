@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import cloudpickle
 
 from maze_core.errors import MazeError, SerializationError
+from maze_core.run.worker import interrupt
 from maze_core.run.worker.exceptions import portable_error
 
 __all__ = [
@@ -255,14 +256,14 @@ def _send_event(channel: int, message: Any) -> None:
     assert _pipes is not None
     data = _event(channel, message)
     if data is not None:
-        with _pipe_lock:
+        with interrupt.shielded(), _pipe_lock:
             _pipes[1].send_bytes(data)
 
 
 def _send_request(channel: int, request: Any) -> Any:
     assert _pipes is not None
     data = _REQUEST + _pickled((channel, request), "a request to the caller")
-    with _pipe_lock:
+    with interrupt.shielded(), _pipe_lock:
         _pipes[1].send_bytes(data)
         reply = _pipes[0].recv_bytes()
     return _unwrap(reply)
