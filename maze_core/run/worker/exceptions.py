@@ -6,8 +6,9 @@ a response object with a lock. Such an exception travels as a stand-in that unpi
 the caller into an exception of the original class, made without calling its
 ``__init__`` (as pickle makes other objects), with its ``args`` and the attributes that
 pickle (the others as their ``repr``), so ``except`` clauses and ``RetryPolicy(retry_on=)``
-match as they would in place. Where the class cannot be imported in the caller, a
-TaskFailedError describes it. (The worker's formatted traceback travels beside it, in the
+match as they would in place. One that pickles but loses attributes on the way (pydantic's
+``ValidationError`` pickles as its errors only) travels with them, set again on arrival.
+Where the class cannot be imported in the caller, a TaskFailedError describes it. (The worker's formatted traceback travels beside it, in the
 outcome: see :func:`maze_core.errors.user_exception`.)
 """
 
@@ -24,10 +25,34 @@ __all__ = ["portable_error"]
 
 
 def portable_error(exc: BaseException) -> BaseException:
-    """``exc`` when it pickles, else its stand-in (see the module docstring)."""
-    if _travels(exc):
-        return exc
-    return _StandIn(exc)
+    """``exc`` when it pickles whole, else its stand-in (see the module docstring)."""
+    try:
+        copy = cloudpickle.loads(cloudpickle.dumps(exc))
+    except Exception:
+        return _StandIn(exc)
+    kept = getattr(copy, "__dict__", {})
+    lost = {k: _portable(v) for k, v in getattr(exc, "__dict__", {}).items() if k not in kept}
+    return _WithAttributes(exc, lost) if lost else exc
+
+
+class _WithAttributes(Exception):
+    """What travels in place of an exception whose own pickling drops attributes."""
+
+    def __init__(self, exc: BaseException, attributes: dict[str, Any]) -> None:
+        super().__init__(type(exc).__qualname__)
+        self.parts = (exc, attributes)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_with_attributes, self.parts)
+
+
+def _with_attributes(exc: BaseException, attributes: dict[str, Any]) -> BaseException:
+    for name, value in attributes.items():
+        try:
+            setattr(exc, name, value)
+        except Exception:  # a class that refuses the attribute: as it would be unpickled
+            continue
+    return exc
 
 
 class _StandIn(Exception):

@@ -55,3 +55,26 @@ def test_an_exception_whose_class_cannot_be_found_is_described():
 def test_an_exception_that_pickles_travels_as_itself():
     error = ValueError("plain")
     assert portable_error(error) is error
+
+
+class Marked(Exception):
+    """Like pydantic's ValidationError: pickles as its arguments only, dropping attributes
+    a library set on it afterwards (LangGraph marks an invalid resume value so)."""
+
+    def __reduce__(self):
+        return (Marked, self.args)
+
+
+def marked() -> None:
+    error = Marked("approved: not a boolean")
+    error.invalid_resume = True
+    raise error
+
+
+def test_attributes_an_exceptions_own_pickling_drops_come_back_too():
+    with LocalRuntime("processes", cpus=1, autoload_plugins=False) as runtime:
+        remote = Remote(marked, name="marked", runtime=runtime)
+        with pytest.raises(Marked) as raised:
+            remote.call()
+    assert raised.value.args == ("approved: not a boolean",)
+    assert raised.value.invalid_resume is True
