@@ -8,8 +8,9 @@ the caller into an exception of the original class, made without calling its
 pickle (the others as their ``repr``), so ``except`` clauses and ``RetryPolicy(retry_on=)``
 match as they would in place. One that pickles but loses attributes on the way (pydantic's
 ``ValidationError`` pickles as its errors only) travels with them, set again on arrival.
-Where the class cannot be imported in the caller, a TaskFailedError describes it. (The worker's formatted traceback travels beside it, in the
-outcome: see :func:`maze_core.errors.user_exception`.)
+Where the class cannot be imported in the caller, a TaskFailedError describes it. (The
+worker's formatted traceback travels beside it, in the outcome: see
+:func:`maze_core.errors.user_exception`.)
 """
 
 from __future__ import annotations
