@@ -452,8 +452,18 @@ def _shut_down() -> RuntimeError:
 
 def _run_payload(payload: bytes, max_result: int | None = None, number: int = 0) -> bytes:
     """Worker side of :class:`ProcessExecutor`: run the call, pickle what it returned
-    (refused when that is over ``max_result`` bytes)."""
-    fn, args, kwargs = cloudpickle.loads(payload)
+    (refused when that is over ``max_result`` bytes). A call that does not unpickle here
+    fails with why, and the worker serves on."""
+    try:
+        fn, args, kwargs = cloudpickle.loads(payload)
+    except Exception as exc:
+        error = SerializationError(
+            f"the call could not be unpickled in the worker process: {exc!r}",
+            fix="pass plain data and functions importable by module path, or define the"
+            " classes it needs at module level",
+            culprit=type(exc).__name__,
+        )
+        return bytes(cloudpickle.dumps((False, error)))
     try:
         with interrupt.serving(number):
             result: tuple[bool, Any] = (True, fn(*args, **kwargs))

@@ -10,8 +10,6 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, cast
 
-import cloudpickle
-
 from maze_core.errors import SerializationError
 from maze_core.predict.malearn import MaLearn
 from maze_core.run.local.attempts import Attempts
@@ -22,7 +20,7 @@ from maze_core.run.timers import Deadlines
 from maze_core.run.worker.call import Outcome, run_call
 from maze_core.run.worker.models import ModelUse
 from maze_core.run.worker.shipping import shipped_once
-from maze_core.run.worker.wire import unpicklable_part
+from maze_core.run.worker.wire import BY_VALUE, unpicklable_part
 from maze_core.schedule import Cancel, Dispatch, Finish, Node
 from maze_core.schedule.events import Instruction
 from maze_core.schedule.policies import Policy
@@ -112,7 +110,7 @@ class LocalRuntime(Runtime):
         of with every call, which then pickles with the C pickler (~20 against ~100 µs)."""
         if self.executor_name != "processes":
             return fn
-        return shipped_once(fn, cloudpickle)
+        return shipped_once(fn, BY_VALUE)
 
     def close(self) -> None:
         super().close()

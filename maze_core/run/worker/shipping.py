@@ -29,12 +29,23 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from maze_core.errors import SerializationError
 
-__all__ = ["Shipped", "check_shippable", "pickled", "ship_by_value", "shipped_once"]
+
+class Pickler(Protocol):
+    """What shipping needs of cloudpickle (the module, Ray's copy of it, or
+    :data:`maze_core.run.worker.wire.BY_VALUE`)."""
+
+    def dumps(self, obj: Any, /) -> bytes: ...
+
+    def list_registry_pickle_by_value(self) -> Any: ...
+
+    def register_pickle_by_value(self, module: Any, /) -> None: ...
+
+
+__all__ = ["Pickler", "Shipped", "check_shippable", "pickled", "ship_by_value", "shipped_once"]
 
 
 @functools.cache
@@ -71,7 +82,7 @@ def _importable_everywhere(package: str) -> bool:
     return root in _environment_paths()
 
 
-def ship_by_value(fn: Callable[..., Any], pickler: ModuleType) -> str | None:
+def ship_by_value(fn: Callable[..., Any], pickler: Pickler) -> str | None:
     """Make ``pickler`` pickle ``fn``'s package by value if workers may lack it; return the
     package registered (None when it is importable everywhere, or is ``__main__``)."""
     module_name = getattr(fn, "__module__", None) or "__main__"
@@ -101,7 +112,7 @@ class Shipped:
 
     __slots__ = ("data", "fn", "key")
 
-    def __init__(self, fn: Callable[..., Any], pickler: ModuleType) -> None:
+    def __init__(self, fn: Callable[..., Any], pickler: Pickler) -> None:
         self.fn = fn
         self.data: bytes = zlib.compress(pickler.dumps(fn))
         self.key = hashlib.blake2b(self.data, digest_size=16).digest()
@@ -133,7 +144,7 @@ def _unshipped(key: bytes, data: bytes) -> Any:
     return fn
 
 
-def shipped_once(fn: Any, pickler: ModuleType) -> Any:
+def shipped_once(fn: Any, pickler: Pickler) -> Any:
     """``fn`` as a :class:`Shipped` when it is a function that would travel by value (its
     code is in ``__main__``, a module registered by value, or a closure); ``fn`` itself
     otherwise (by reference it costs little, and objects keep their state per call)."""
@@ -149,7 +160,7 @@ def shipped_once(fn: Any, pickler: ModuleType) -> Any:
     return Shipped(fn, pickler) if by_value or module == "__main__" else fn
 
 
-def pickled(fn: Callable[..., Any], pickler: ModuleType, subject: str, fix: str) -> bytes:
+def pickled(fn: Callable[..., Any], pickler: Pickler, subject: str, fix: str) -> bytes:
     """``fn`` pickled; a SerializationError saying ``subject`` (who cannot go where) and
     naming the captured object to blame when it cannot be pickled."""
     try:
@@ -165,7 +176,7 @@ def pickled(fn: Callable[..., Any], pickler: ModuleType, subject: str, fix: str)
     return data
 
 
-def check_shippable(tool_name: str, fn: Callable[..., Any], pickler: ModuleType, limit: int) -> int:
+def check_shippable(tool_name: str, fn: Callable[..., Any], pickler: Pickler, limit: int) -> int:
     """The size of ``fn`` pickled as workers will receive it; a SerializationError naming
     the tool and the global to blame when it cannot be pickled or exceeds ``limit`` bytes."""
     size = len(
@@ -209,17 +220,17 @@ def _captured(fn: Callable[..., Any]) -> dict[str, Any]:
     return found
 
 
-def unpicklable_global(fn: Callable[..., Any], pickler: ModuleType) -> str | None:
+def unpicklable_global(fn: Callable[..., Any], pickler: Pickler) -> str | None:
     """The first object ``fn`` captures that cannot be pickled, by name (None: none)."""
     return next((name for name, size in _global_sizes(fn, pickler).items() if size is None), None)
 
 
-def _biggest_global(fn: Callable[..., Any], pickler: ModuleType) -> str | None:
+def _biggest_global(fn: Callable[..., Any], pickler: Pickler) -> str | None:
     sizes = {name: size for name, size in _global_sizes(fn, pickler).items() if size is not None}
     return max(sizes, key=sizes.__getitem__) if sizes else None
 
 
-def _global_sizes(fn: Callable[..., Any], pickler: ModuleType) -> dict[str, int | None]:
+def _global_sizes(fn: Callable[..., Any], pickler: Pickler) -> dict[str, int | None]:
     """Pickled bytes of each object ``fn`` captures (None where it cannot be pickled)."""
     sizes: dict[str, int | None] = {}
     for name, value in _captured(fn).items():

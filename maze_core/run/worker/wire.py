@@ -7,6 +7,7 @@ cloudpickle otherwise. Errors name the part that cannot travel.
 
 from __future__ import annotations
 
+import io
 import pickle
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -15,7 +16,7 @@ import cloudpickle
 
 from maze_core.errors import SerializationError
 
-__all__ = ["dumps", "dumps_call", "result_too_large", "unpicklable_part"]
+__all__ = ["BY_VALUE", "dumps", "dumps_call", "result_too_large", "unpicklable_part"]
 
 
 def dumps(value: Any) -> bytes:
@@ -29,12 +30,45 @@ def dumps(value: Any) -> bytes:
     try:
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:
-        return bytes(cloudpickle.dumps(value))
+        return _by_value(value)
     if b"__main__" in data or any(
         name.encode() in data for name in cloudpickle.list_registry_pickle_by_value()
     ):
-        return bytes(cloudpickle.dumps(value))
+        return _by_value(value)
     return data
+
+
+def _by_value(value: Any) -> bytes:
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return buffer.getvalue()
+
+
+class _ByValue:
+    """cloudpickle as shipping uses it (see ``shipping.Pickler``), through :class:`_Pickler`."""
+
+    dumps = staticmethod(_by_value)
+    list_registry_pickle_by_value = staticmethod(cloudpickle.list_registry_pickle_by_value)
+    register_pickle_by_value = staticmethod(cloudpickle.register_pickle_by_value)
+
+
+BY_VALUE = _ByValue()
+
+
+class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]
+    """cloudpickle, leaving out what a class shipped by value keeps of the function that
+    defined it: a pydantic model made in a function holds that function's local variables
+    (``__pydantic_parent_namespace__``, to resolve forward references while it is built),
+    which may be anything, a live connection or an object that pickles but does not
+    unpickle. A finished model does not need them."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        reduced = super().reducer_override(obj)
+        if isinstance(obj, type) and isinstance(reduced, tuple) and len(reduced) > 2:
+            state = reduced[2]
+            if isinstance(state, tuple) and state and isinstance(state[0], dict):
+                state[0].pop("__pydantic_parent_namespace__", None)  # the pickler's copy
+        return reduced
 
 
 def dumps_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bytes:

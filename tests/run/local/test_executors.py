@@ -354,3 +354,23 @@ def test_a_busy_worker_ends_with_its_parent_and_holds_none_of_its_sockets(signum
         time.sleep(0.01)
     else:
         raise AssertionError(f"worker {pid} outlived its parent")
+
+
+class Unpicklable:
+    """Pickles, but cannot be unpickled (its __init__ wants an argument pickle never gives)."""
+
+    def __init__(self, *, needed: str) -> None:
+        self.needed = needed
+
+    def __reduce__(self):
+        return (Unpicklable, ())
+
+
+def test_a_call_that_does_not_unpickle_in_the_worker_fails_with_why_and_the_worker_serves_on(
+    processes,
+):
+    from maze_core.errors import SerializationError
+
+    with pytest.raises(SerializationError, match="could not be unpickled in the worker"):
+        processes.submit(len, Unpicklable(needed="x")).result()
+    assert processes.submit(len, [1, 2]).result() == 2

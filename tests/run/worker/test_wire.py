@@ -1,0 +1,46 @@
+"""Calls and results pickle for worker processes, whatever they carry."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from maze_core.run.worker.wire import BY_VALUE, dumps
+
+pydantic = pytest.importorskip("pydantic", reason="pydantic is not installed")
+
+
+def a_model_made_beside(neighbour: object) -> type:
+    """A pydantic model defined in a function, which keeps that function's locals
+    (``neighbour`` among them) to resolve forward references."""
+
+    class Order(pydantic.BaseModel):
+        item: str
+
+    assert "neighbour" in (Order.__pydantic_parent_namespace__ or {})
+    return Order
+
+
+class Connection(tuple):
+    """Stands for what a function's locals may hold and should not travel (a live client,
+    a checkpointer's storage; one pydantic cannot hold by weak reference, as it holds those
+    it can)."""
+
+
+def test_a_model_defined_in_a_function_travels_without_that_functions_locals():
+    order_class = a_model_made_beside(Connection())
+    data = dumps(order_class(item="tea"))
+    assert b"Connection" not in data
+    assert pickle.loads(data).item == "tea"
+
+
+def test_a_function_shipped_by_value_takes_such_a_model_along_without_them():
+    order_class = a_model_made_beside(Connection())
+
+    def make(item: str) -> object:
+        return order_class(item=item)
+
+    data = BY_VALUE.dumps(make)
+    assert b"Connection" not in data
+    assert pickle.loads(data)("tea").item == "tea"
