@@ -49,6 +49,7 @@ _CODE = (
     staticmethod,
 )
 _GLOBAL_OPS = frozenset({"LOAD_GLOBAL", "STORE_GLOBAL", "DELETE_GLOBAL", "LOAD_NAME"})
+_IMMUTABLE = (int, float, complex, str, bytes, tuple, frozenset, type(None))
 Path = tuple[tuple[Any, ...], ...]  # steps from the function to a slot: ("c", 2), ("g", "x")
 
 
@@ -92,14 +93,15 @@ class Captured:
         the live objects, with what other calls changed since ``sent``."""
         changed: dict[int, Any] = pickle.loads(changes)
         before = pickle.loads(sent.data)
-        merged: set[int] = set()  # a live object two slots hold is merged once
+        merged: set[int] = set()  # a live container two slots hold is merged once
         for index, new in changed.items():
             path = sent.paths[index]
             live = _read(self.fn, path)
             if id(live) in merged:
                 continue
             value = _merge(live, before[index], new)
-            merged.add(id(live))
+            if not isinstance(live, _IMMUTABLE):  # two counters at 0 hold one int object
+                merged.add(id(live))
             if value is not live:
                 _write(self.fn, path, value)
 

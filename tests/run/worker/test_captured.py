@@ -93,6 +93,19 @@ def test_calls_running_at_once_both_count():
     assert totals == {"calls": 2}
 
 
+def test_two_counters_at_the_same_value_each_take_their_change():
+    calls = cancels = 0  # both hold the one int object 0
+
+    def body():
+        nonlocal calls, cancels
+        calls += 1
+        cancels += 1
+
+    captured = Captured.of(body)
+    run_remotely(captured)
+    assert (calls, cancels) == (1, 1)
+
+
 class Cursor:
     def __init__(self) -> None:
         self.position = 0
