@@ -313,11 +313,11 @@ def _stamping(cls: type) -> type:
 
     async def astream(self: Any, input: Any, config: Any = None, **kwargs: Any) -> Any:
         token = _STARTED.set(time.time()) if _STARTED.get() is None else None
+        inner = super(stamped, self).astream(input, _concurrent(self, config), **kwargs)
         try:
-            async for chunk in super(stamped, self).astream(
-                input, _concurrent(self, config), **kwargs
-            ):
-                yield chunk
+            async with contextlib.aclosing(inner):  # closed with this one: its nodes cancelled
+                async for chunk in inner:
+                    yield chunk
         finally:
             _forget(token)
 

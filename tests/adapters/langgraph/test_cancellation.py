@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any, TypedDict
 
 import pytest
@@ -93,3 +94,32 @@ def test_a_cancelled_task_counts_as_it_does_plain(processes):
     assert asyncio.run(plain.ainvoke([1, 2])) == 2
     assert asyncio.run(distribute(distributed, processes).ainvoke([1, 2])) == 2
     assert calls == plain_calls == {"started": 2, "cancelled": 2}
+
+
+@pytest.mark.parametrize("distributed", [False, True], ids=["plain", "distributed"])
+def test_closing_a_stream_early_cancels_the_nodes_still_running(processes, distributed):
+    seen: list[str] = []
+
+    async def quick(state: State) -> dict:
+        return {"hello": "quick"}
+
+    async def slow(state: State) -> dict:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+        return {}
+
+    builder = StateGraph(State).add_node("quick", quick).add_node("slow", slow)
+    builder.set_conditional_entry_point(lambda _: ["quick", "slow"])
+    graph = builder.compile()
+    graph = distribute(graph, processes) if distributed else graph
+
+    async def first_chunk() -> Any:
+        async with contextlib.aclosing(graph.astream({"hello": "world"})) as stream:
+            async for chunk in stream:
+                return chunk
+
+    assert asyncio.run(first_chunk()) == {"quick": {"hello": "quick"}}
+    assert seen == ["cancelled"]
