@@ -56,6 +56,7 @@ def prepare(
         reads={key: configurable[key] for key in _READS if key in configurable},
         captured=captured,
         call=configurable.get(CONFIG_KEY_CALL),
+        runtime=live_runtime,
     )
     call = NodeCall(
         func=func,
@@ -72,6 +73,8 @@ def prepare(
         watched=watched(loop.callbacks),
         captured=loop.sent,
         calls=loop.call is not None,
+        controlled=getattr(live_runtime, "control", None) is not None,
+        heartbeat=_watches_heartbeats(live_runtime),
     )
     return call, loop
 
@@ -101,8 +104,10 @@ class LoopEnd(CallerEvents):
         reads: dict[str, Any],
         captured: Captured | None = None,
         call: Any = None,
+        runtime: Any = None,
     ) -> None:
         super().__init__(writer, callbacks)
+        self.runtime = runtime  # LangGraph's Runtime of the run: its control and heartbeat
         self.send = send
         self.scratchpad = scratchpad
         self.store = store
@@ -126,11 +131,23 @@ class LoopEnd(CallerEvents):
             return self.called[body[0]].result()
         if kind == "null_resume":
             return self.scratchpad.get_null_resume(body[0]) if self.scratchpad else None
+        control = getattr(self.runtime, "control", None)
+        if kind == "control" and control is not None:
+            operation, argument = body
+            if operation == "request_drain":
+                return control.request_drain(argument)
+            return control.drain_reason
         raise MazeError(
             f"a remote node asked for {kind!r}, which its caller does not have",
             fix="report this: the node and the graph disagree",
             culprit=kind,
         )
+
+    def event(self, message: tuple[Any, ...]) -> None:
+        if message[0] == "heartbeat" and self.runtime is not None:
+            self.context.run(self.runtime.heartbeat)
+        else:
+            super().event(message)
 
     def failed(self, error: BaseException) -> None:
         """The body raised ``error``: take back what it changed of its captured values
@@ -161,6 +178,15 @@ def current_config() -> dict[str, Any]:
         return dict(get_config())
     except RuntimeError:
         return {}
+
+
+def _watches_heartbeats(runtime: Any) -> bool:
+    """Whether the run's heartbeat does anything (LangGraph's default does nothing: then
+    the body's heartbeats are not sent up)."""
+    from langgraph.runtime import _no_op_heartbeat
+
+    heartbeat = getattr(runtime, "heartbeat", None)
+    return heartbeat is not None and heartbeat is not _no_op_heartbeat
 
 
 def _portable_runtime(runtime: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 from maze_core import Remote, Runtime
 from maze_core.run.worker.captured import Captured
 from maze_langgraph.driver import current_config, finish, prepare
-from maze_langgraph.inner import invokes_graph
+from maze_langgraph.in_caller import why_in_caller
 from maze_langgraph.remote import run_node
 
 __all__ = ["distribute_entrypoint"]
@@ -92,8 +92,8 @@ def _intercepting_async(func: Callable[..., Any], runtime: Runtime) -> Callable[
 
 @functools.cache
 def _in_place(func: Callable[..., Any]) -> bool:
-    """Whether the task runs in the caller: it invokes a compiled graph (see ``inner``)."""
-    return invokes_graph(func)
+    """Whether the task runs in the caller (see ``in_caller``)."""
+    return why_in_caller(func) is not None
 
 
 @functools.cache

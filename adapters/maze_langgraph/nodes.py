@@ -42,7 +42,7 @@ from maze_core.run.remote import is_coroutine
 from maze_core.run.worker.captured import Captured
 from maze_core.tools import as_resources
 from maze_langgraph.driver import LoopEnd, current_config, finish, prepare
-from maze_langgraph.inner import invokes_graph
+from maze_langgraph.in_caller import why_in_caller
 from maze_langgraph.remote import NodeCall, NodeReply, run_node
 from maze_langgraph.structure import GraphShape
 
@@ -163,8 +163,9 @@ def _distributed_node(
         return "no function"
     if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
         return "a generator (its chunks are produced here)"
-    if invokes_graph(func):
-        return "invokes a compiled graph (distribute that graph to spread its nodes)"
+    in_caller = why_in_caller(func)
+    if in_caller is not None:
+        return in_caller
     if "store" in bound.func_accepts and not runtime.channels:
         return "uses the graph's store, which this runtime's workers cannot reach yet"
     placement = _resources(name, node, declared)

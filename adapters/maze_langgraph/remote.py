@@ -18,6 +18,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import itertools
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -34,7 +35,7 @@ from langgraph._internal._constants import (
 )
 from langgraph._internal._scratchpad import PregelScratchpad
 from langgraph.errors import GraphBubbleUp
-from langgraph.runtime import Runtime
+from langgraph.runtime import RunControl, Runtime
 from langgraph.store.base import BaseStore, Op, Result
 
 from maze_core import MazeError
@@ -43,7 +44,7 @@ from maze_core.run.worker.call import settle
 from maze_core.run.worker.callbacks import forwarding_handler
 from maze_core.run.worker.captured import Sent, Tracking
 
-__all__ = ["ChannelStore", "NodeCall", "NodeReply", "run_node"]
+__all__ = ["ChannelControl", "ChannelStore", "NodeCall", "NodeReply", "run_node"]
 
 
 @dataclasses.dataclass(slots=True)
@@ -64,6 +65,8 @@ class NodeCall:
     watched: bool = False  # the caller has callback handlers: forward the events inside
     captured: Sent | None = None  # the caller's values of what the function captures
     calls: bool = False  # the caller's loop can run @tasks the body calls
+    controlled: bool = False  # the run has a RunControl (drain requests), in the caller
+    heartbeat: bool = False  # the run watches heartbeats (TimeoutPolicy(refresh_on=...))
 
 
 @dataclasses.dataclass(slots=True)
@@ -90,6 +93,10 @@ def run_node(call: NodeCall) -> NodeReply:
     writer = _live_writer(link) if link is not None else reply.chunks.append
     store = ChannelStore(link) if call.has_store else None
     runtime = Runtime(**call.runtime, stream_writer=writer, store=store)
+    if link is not None and call.controlled:
+        runtime = runtime.override(control=ChannelControl(link))
+    if link is not None and call.heartbeat:
+        runtime = runtime.override(heartbeat=functools.partial(link.emit, ("heartbeat",)))
     configurable = dict(call.config.get(CONF, {}))
     configurable[CONFIG_KEY_RUNTIME] = runtime
     configurable[CONFIG_KEY_SEND] = reply.sends.append
@@ -193,6 +200,29 @@ def _live_writer(link: channel.Link) -> Callable[[Any], None]:
         link.emit(("chunk", chunk))
 
     return write
+
+
+class ChannelControl(RunControl):
+    """The run's RunControl, in a worker: a drain the body requests, or asks about, is the
+    caller's (LangGraph stops the run at the step's end, wherever the node ran)."""
+
+    __slots__ = ("_link",)
+
+    def __init__(self, link: channel.Link) -> None:
+        super().__init__()
+        self._link = link
+
+    def request_drain(self, reason: str = "shutdown") -> None:
+        self._link.ask(("control", "request_drain", reason))
+
+    @property
+    def drain_requested(self) -> bool:
+        return self.drain_reason is not None
+
+    @property
+    def drain_reason(self) -> str | None:
+        reason: str | None = self._link.ask(("control", "drain_reason", None))
+        return reason
 
 
 class ChannelStore(BaseStore):

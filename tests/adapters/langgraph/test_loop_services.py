@@ -12,8 +12,10 @@ import pytest
 pytest.importorskip("langgraph", reason="langgraph is not installed (pip install -e '.[dev]')")
 
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.errors import GraphDrained
 from langgraph.func import task
 from langgraph.graph import START, StateGraph
+from langgraph.runtime import RunControl, Runtime
 from langgraph.types import Command, interrupt
 
 from maze_langgraph import distribute
@@ -105,3 +107,40 @@ def test_a_node_calling_tasks_runs_them_in_its_callers_loop(processes):
 def in_any_order(updates) -> list:
     """Tasks called side by side finish in either order, plain too: compare them as a set."""
     return sorted(updates, key=repr)
+
+
+class Steps(TypedDict, total=False):
+    first: str
+    second: str
+
+
+def draining(runtime):
+    """A node that asks the run to drain before the next runs."""
+
+    def first(state: Steps, runtime: Runtime) -> dict:
+        runtime.control.request_drain("deploy")
+        assert runtime.control.drain_reason == "deploy"
+        return {"first": "done"}
+
+    def second(state: Steps) -> dict:
+        return {"second": "ran"}
+
+    builder = StateGraph(Steps).add_node("first", first).add_node("second", second)
+    builder.add_edge(START, "first").add_edge("first", "second")
+    graph = builder.compile(checkpointer=InMemorySaver())
+    return graph if runtime is None else distribute(graph, runtime)
+
+
+def test_a_drain_requested_in_a_node_stops_the_run_as_plain(processes):
+    def outcome(graph) -> tuple[str, tuple[str, ...]]:
+        config = {"configurable": {"thread_id": str(uuid.uuid4())}}
+        control = RunControl()
+        try:
+            graph.invoke({}, config, control=control)
+        except GraphDrained as drained:
+            return f"drained: {drained}", graph.get_state(config).next
+        return "not drained", graph.get_state(config).next
+
+    expected = outcome(draining(None))
+    assert expected[1] == ("second",)
+    assert outcome(draining(processes)) == expected

@@ -1,8 +1,10 @@
-"""A node or task that invokes another compiled graph runs in the caller, where that
-graph's own nodes are distributed: a compiled graph does not survive a trip to a worker."""
+"""A node or task that must run in the caller to behave as plain runs there: one that invokes
+another compiled graph (whose own nodes are distributed: a compiled graph does not survive a
+trip to a worker), one that signals the caller through an asyncio primitive while it runs."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import TypedDict
 
@@ -56,3 +58,24 @@ def test_a_task_calling_a_graph_runs_in_place(processes):
         return delegate(x).result()
 
     assert distribute(main, processes).invoke(1) == 2
+
+
+def test_a_node_that_signals_the_caller_through_an_asyncio_event_runs_there(processes):
+    started = asyncio.Event()
+
+    async def first(state: State) -> dict:
+        started.set()  # a copy in a worker would set nobody's event
+        await asyncio.sleep(0.05)
+        return {"x": state["x"] + 1, "pid": os.getpid()}
+
+    builder = StateGraph(State).add_node("first", first).add_edge(START, "first")
+    graph = distribute(builder.compile(), processes)
+    assert "asyncio" in graph.maze_local_nodes["first"]
+
+    async def main() -> dict:
+        waiting = asyncio.ensure_future(asyncio.wait_for(started.wait(), 30))
+        result = await graph.ainvoke({"x": 1, "pid": 0})
+        await waiting
+        return result
+
+    assert asyncio.run(main()) == {"x": 2, "pid": os.getpid()}
