@@ -16,11 +16,14 @@ import copy
 import dataclasses
 import functools
 import inspect
+import warnings
 from collections.abc import Callable
 from typing import Any
 
-from maze_core import Remote, Runtime
+from maze_core import Remote, Runtime, SerializationError
 from maze_core.run.worker.captured import Captured
+from maze_core.run.worker.shipping import pickled
+from maze_core.run.worker.wire import BY_VALUE
 from maze_langgraph.driver import current_config, finish, prepare
 from maze_langgraph.in_caller import why_in_caller
 from maze_langgraph.remote import run_node
@@ -91,9 +94,21 @@ def _intercepting_async(func: Callable[..., Any], runtime: Runtime) -> Callable[
 
 
 @functools.cache
-def _in_place(func: Callable[..., Any]) -> bool:
-    """Whether the task runs in the caller (see ``in_caller``)."""
-    return why_in_caller(func) is not None
+def _in_place(func: Callable[..., Any], runtime: Runtime) -> bool:
+    """Whether the task runs in the caller: it must (see ``in_caller``), or it holds what
+    cannot travel to the runtime's workers (a lock, a threading.Event: one warning names
+    it, and it runs as it would without Maze)."""
+    if why_in_caller(func) is not None:
+        return True
+    if runtime.shares_memory:
+        return False
+    name = getattr(func, "__qualname__", getattr(func, "__name__", "task"))
+    try:
+        pickled(func, BY_VALUE, f"task {name!r} cannot run in a worker", fix="")
+    except SerializationError as error:
+        warnings.warn(f"maze: {error.problem}; it runs in this process", stacklevel=4)
+        return True
+    return False
 
 
 @functools.cache
@@ -131,7 +146,7 @@ class _TaskBody:
 
 
 def _remote(func: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
-    if _in_place(func):
+    if _in_place(func, runtime):
         return func
     remote, body, captured = _remote_of(func, runtime)
     if inspect.iscoroutinefunction(func):

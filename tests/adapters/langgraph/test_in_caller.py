@@ -79,3 +79,22 @@ def test_a_node_that_signals_the_caller_through_an_asyncio_event_runs_there(proc
         return result
 
     assert asyncio.run(main()) == {"x": 2, "pid": os.getpid()}
+
+
+def test_a_task_holding_what_cannot_travel_runs_in_the_caller_with_a_warning(processes):
+    import threading
+
+    started = threading.Event()
+
+    @task
+    def child(value: int) -> int:
+        started.set()
+        return value + 1
+
+    @entrypoint()
+    def parent(value: int) -> int:
+        return child(value).result()
+
+    with pytest.warns(UserWarning, match="task .*child.* cannot run in a worker"):
+        assert distribute(parent, processes).invoke(1) == 2
+    assert started.is_set()
