@@ -146,6 +146,8 @@ class LoopEnd(CallerEvents):
     def event(self, message: tuple[Any, ...]) -> None:
         if message[0] == "heartbeat" and self.runtime is not None:
             self.context.run(self.runtime.heartbeat)
+        elif message[0] == "tool_delta":
+            _tool_delta(self.callbacks, *message[1:])
         else:
             super().event(message)
 
@@ -168,6 +170,20 @@ class LoopEnd(CallerEvents):
         for chunk in reply.chunks:
             if self.writer is not None:
                 self.writer(chunk)
+
+
+def _tool_delta(callbacks: Any, run_id: Any, delta: Any) -> None:
+    """A delta a tool emitted in a worker, to the stream as LangGraph's tool stream handler
+    of that call would have written it in place (its writer lives in the tool's context,
+    which was the worker's)."""
+    from langgraph.pregel._tools import StreamToolCallHandler
+
+    for handler in getattr(callbacks, "handlers", callbacks) or ():
+        started = getattr(handler, "_run_to_call", {}).get(run_id)
+        if isinstance(handler, StreamToolCallHandler) and started is not None:
+            namespace, tool_call_id, _ = started
+            event = {"event": "tool-output-delta", "tool_call_id": tool_call_id, "delta": delta}
+            handler.stream((namespace, "tools", event))
 
 
 def current_config() -> dict[str, Any]:

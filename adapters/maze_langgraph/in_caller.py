@@ -14,13 +14,14 @@
 from __future__ import annotations
 
 import asyncio
+import types
 from typing import Any
 
 from maze_core.run.worker.captured import captured_values
 
 __all__ = ["why_in_caller"]
 
-_DEPTH = 3  # containers deep: a dict of agents, an object's list of graphs
+_DEPTH = 5  # deep: a ToolNode's dict of tools, a tool's function, the graph it closes over
 _ITEMS = 64  # items of one container looked at
 _SIGNALS = (asyncio.Event, asyncio.Condition, asyncio.Lock, asyncio.Semaphore, asyncio.Queue)
 
@@ -45,7 +46,9 @@ def _holds(value: Any, cls: type | tuple[type, ...], depth: int) -> bool:
         return True
     if depth == 0 or isinstance(value, str | bytes | int | float | type):
         return False
-    if isinstance(value, dict):
+    if isinstance(value, types.FunctionType | types.MethodType):
+        items = list(captured_values(value))  # a tool's function, say
+    elif isinstance(value, dict):
         items = list(value.values())
     elif isinstance(value, list | tuple | set | frozenset):
         items = list(value)

@@ -43,7 +43,7 @@ from maze_core.run.worker.captured import Captured
 from maze_core.tools import as_resources
 from maze_langgraph.driver import LoopEnd, current_config, finish, prepare
 from maze_langgraph.in_caller import why_in_caller
-from maze_langgraph.remote import NodeCall, NodeReply, run_node
+from maze_langgraph.remote import NodeCall, run_node
 from maze_langgraph.structure import GraphShape
 
 __all__ = ["distribute"]
@@ -158,18 +158,21 @@ def _distributed_node(
         return why
     if not isinstance(bound, RunnableCallable):
         return f"not a function ({type(bound).__name__})"
-    func = _original(bound.func or bound.afunc)
+    afunc = _original(bound.afunc)
+    func = _original(bound.func) or afunc
     if func is None:
         return "no function"
-    if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
-        return "a generator (its chunks are produced here)"
-    in_caller = why_in_caller(func)
-    if in_caller is not None:
-        return in_caller
+    for body in {func, afunc or func}:
+        if inspect.isgeneratorfunction(body) or inspect.isasyncgenfunction(body):
+            return "a generator (its chunks are produced here)"
+        in_caller = why_in_caller(body)
+        if in_caller is not None:
+            return in_caller
     if "store" in bound.func_accepts and not runtime.channels:
         return "uses the graph's store, which this runtime's workers cannot reach yet"
     placement = _resources(name, node, declared)
-    submit = _NodeTask(graph.name or "graph", name, func, placement, shape, runtime, check)
+    submit = _NodeTask(graph.name or "graph", name, placement, shape, runtime)
+    submit.bodies(func, afunc or func, check)
     stub_bound = copy.copy(bound)
     stub_bound.func = submit.sync_stub()
     stub_bound.afunc = submit.async_stub()
@@ -224,14 +227,11 @@ class _NodeTask:
         self,
         graph_name: str,
         node: str,
-        func: Any,
         placement: _Placement,
         shape: GraphShape,
         runtime: Runtime,
-        check: bool,
     ) -> None:
         self.node = node
-        self.func = func
         self.shape = shape
         self.remote = Remote(
             run_node,
@@ -243,57 +243,76 @@ class _NodeTask:
             observe=functools.partial(shape.observed, node),
             task=node,
         )
-        self.travels = self.remote.carry(  # what goes to workers in the function's place
+
+    def bodies(self, func: Any, afunc: Any, check: bool) -> None:
+        """The node's function for sync invocations and for async ones (a ToolNode has
+        both: under ``ainvoke`` its async one awaits async-only tools)."""
+        self.sync = self._body(func, check)
+        self.async_ = self.sync if afunc is func else self._body(afunc, check)
+
+    def _body(self, func: Any, check: bool) -> _Body:
+        travels = self.remote.carry(  # what goes to workers in the function's place
             func,
-            subject=f"node {node!r} cannot run in a worker",
+            subject=f"node {self.node!r} cannot run in a worker",
             fix=f"create such objects inside the node, or keep it local:"
-            f" distribute(graph, keep_local=[{node!r}])",
+            f" distribute(graph, keep_local=[{self.node!r}])",
             check=check,
         )
         # what the body may change of its closure and globals, kept in step with workers
-        self.captured = None if self.remote.runtime.shares_memory else Captured.of(func)
-        self.coroutine = is_coroutine(func)  # cancelled, it is interrupted and waited for
+        captured = None if self.remote.runtime.shares_memory else Captured.of(func)
+        return _Body(func, travels, captured, is_coroutine(func))
 
     def sync_stub(self) -> Any:
-        @functools.wraps(self.func)
+        @functools.wraps(self.sync.func)
         def stub(state: Any, **injected: Any) -> Any:
-            call, loop, hints = self._call(state, injected)
+            call, loop, hints = self._call(self.sync, state, injected)
             try:
                 reply = self.remote.call((call,), hints=hints, handler=loop)
             except BaseException as error:
                 loop.failed(error)
                 raise
-            return self._finish(reply, loop)
+            return finish(reply, loop)
 
         stub.__maze_stub__ = True  # type: ignore[attr-defined]
         return stub
 
     def async_stub(self) -> Any:
-        @functools.wraps(self.func)
+        body = self.async_
+
+        @functools.wraps(body.func)
         async def astub(state: Any, **injected: Any) -> Any:
-            call, loop, hints = self._call(state, injected)
+            call, loop, hints = self._call(body, state, injected)
             try:
                 reply = await self.remote.acall(
-                    (call,), hints=hints, handler=loop, coroutine=self.coroutine
+                    (call,), hints=hints, handler=loop, coroutine=body.coroutine
                 )
             except BaseException as error:
                 loop.failed(error)
                 raise
-            return self._finish(reply, loop)
+            return finish(reply, loop)
 
         astub.__maze_stub__ = True  # type: ignore[attr-defined]
         return astub
 
-    def _call(self, state: Any, injected: dict[str, Any]) -> tuple[NodeCall, LoopEnd, RunHints]:
+    def _call(
+        self, body: _Body, state: Any, injected: dict[str, Any]
+    ) -> tuple[NodeCall, LoopEnd, RunHints]:
         """The picklable call, the caller's end of its channel, and what the scheduler
         should know: the invocation's age and the work left after this node."""
         config = injected.get("config") or current_config()
-        call, loop = prepare(self.travels, state, injected, config, self.captured)
+        call, loop = prepare(body.travels, state, injected, config, body.captured)
         hints = RunHints(_STARTED.get(), self.shape.work_after(self.node))
         return call, loop, hints
 
-    def _finish(self, reply: NodeReply, loop: LoopEnd) -> Any:
-        return finish(reply, loop)
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Body:
+    """One function of a node as it runs remotely."""
+
+    func: Any  # the user's
+    travels: Any  # what goes to workers in its place
+    captured: Captured | None  # what it captures, kept in step with workers
+    coroutine: bool  # cancelled, it is interrupted and waited for
 
 
 @functools.cache

@@ -108,7 +108,10 @@ def run_node(call: NodeCall) -> NodeReply:
             configurable[CONFIG_KEY_CALL] = _loop_call(link)
     config = {"callbacks": [], **call.config, CONF: configurable}  # as in a graph: a list
     if link is not None and call.watched:  # events of what runs inside: the caller's handlers
-        config["callbacks"] = [forwarding_handler(link, streaming=call.streaming)]
+        config["callbacks"] = [
+            forwarding_handler(link, streaming=call.streaming),
+            tool_deltas(link),
+        ]
     kwargs = dict(call.kwargs)
     if "config" in call.wants:
         kwargs["config"] = config
@@ -200,6 +203,43 @@ def _live_writer(link: channel.Link) -> Callable[[Any], None]:
         link.emit(("chunk", chunk))
 
     return write
+
+
+def tool_deltas(link: channel.Link) -> Any:
+    """A handler that gives each tool running in the body the writer its
+    ``ToolRuntime.emit_output_delta`` reads (LangGraph's stream handler sets it in the
+    tool's context when the tool starts, but runs in the caller here): each delta goes up
+    the channel to the caller's handler of that tool call."""
+    return _tool_deltas_class()(link)
+
+
+@functools.cache
+def _tool_deltas_class() -> type:
+    from langchain_core.callbacks import BaseCallbackHandler
+    from langgraph.pregel._tools import _tool_call_writer
+
+    class ToolDeltas(BaseCallbackHandler):
+        run_inline = True  # in the tool's own context, which its writer must be set in
+
+        def __init__(self, link: channel.Link) -> None:
+            self.link = link
+            self.tokens: dict[Any, Any] = {}
+
+        def on_tool_start(self, serialized: Any, input_str: str, *, run_id: Any, **_: Any) -> None:
+            emit = self.link.emit
+            self.tokens[run_id] = _tool_call_writer.set(
+                lambda delta: emit(("tool_delta", run_id, delta))
+            )
+
+        def on_tool_end(self, output: Any, *, run_id: Any, **_: Any) -> None:
+            token = self.tokens.pop(run_id, None)
+            if token is not None:
+                with contextlib.suppress(ValueError):  # ended in another context
+                    _tool_call_writer.reset(token)
+
+        on_tool_error = on_tool_end
+
+    return ToolDeltas
 
 
 class ChannelControl(RunControl):
