@@ -74,6 +74,7 @@ def prepare(
         captured=loop.sent,
         calls=loop.call is not None,
         controlled=getattr(live_runtime, "control", None) is not None,
+        pushes=bool(_message_streams(loop.callbacks)),
         heartbeat=_watches_heartbeats(live_runtime),
     )
     return call, loop
@@ -148,6 +149,8 @@ class LoopEnd(CallerEvents):
             self.context.run(self.runtime.heartbeat)
         elif message[0] == "tool_delta":
             _tool_delta(self.callbacks, *message[1:])
+        elif message[0] == "pushed_message":
+            self.context.run(_pushed_message, self.callbacks, *message[1:])
         else:
             super().event(message)
 
@@ -184,6 +187,25 @@ def _tool_delta(callbacks: Any, run_id: Any, delta: Any) -> None:
             namespace, tool_call_id, _ = started
             event = {"event": "tool-output-delta", "tool_call_id": tool_call_id, "delta": delta}
             handler.stream((namespace, "tools", event))
+
+
+def _message_streams(callbacks: Any) -> list[Any]:
+    """The caller's handlers of ``stream_mode="messages"``."""
+    from langgraph.pregel._messages import StreamMessagesHandler
+
+    handlers = getattr(callbacks, "handlers", callbacks) or ()
+    return [handler for handler in handlers if isinstance(handler, StreamMessagesHandler)]
+
+
+def _pushed_message(callbacks: Any, metadata: dict[str, Any], message: Any) -> None:
+    """A message the body pushed (``push_message``), to the streams that take it, as
+    ``push_message`` decides in place."""
+    from langgraph.pregel._messages import graph_namespace
+
+    namespace = graph_namespace(metadata)
+    for handler in _message_streams(callbacks):
+        if handler.subgraphs or not namespace or namespace == handler.parent_ns:
+            handler._emit((namespace, metadata), message, dedupe=False)
 
 
 def current_config() -> dict[str, Any]:

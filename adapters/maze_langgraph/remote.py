@@ -66,6 +66,7 @@ class NodeCall:
     captured: Sent | None = None  # the caller's values of what the function captures
     calls: bool = False  # the caller's loop can run @tasks the body calls
     controlled: bool = False  # the run has a RunControl (drain requests), in the caller
+    pushes: bool = False  # the caller streams messages: push_message() in the body reaches it
     heartbeat: bool = False  # the run watches heartbeats (TimeoutPolicy(refresh_on=...))
 
 
@@ -111,6 +112,7 @@ def run_node(call: NodeCall) -> NodeReply:
         config["callbacks"] = [
             forwarding_handler(link, streaming=call.streaming),
             tool_deltas(link),
+            *([pushed_messages(link)] if call.pushes else []),
         ]
     kwargs = dict(call.kwargs)
     if "config" in call.wants:
@@ -240,6 +242,38 @@ def _tool_deltas_class() -> type:
         on_tool_error = on_tool_end
 
     return ToolDeltas
+
+
+def pushed_messages(link: channel.Link) -> Any:
+    """What ``push_message()`` in the body finds in its config to write to (LangGraph's
+    handler of ``stream_mode="messages"``, which is the caller's): each message goes up the
+    channel to the caller's handlers, which decide whether their stream takes it. It takes
+    no callback events itself (those reach the caller's handler already)."""
+    return _pushed_messages_class()(link)
+
+
+@functools.cache
+def _pushed_messages_class() -> type:
+    from langgraph.pregel._messages import StreamMessagesHandler
+
+    class PushedMessages(StreamMessagesHandler):
+        ignore_llm = ignore_chain = ignore_agent = ignore_retriever = True
+        ignore_chat_model = ignore_custom_event = ignore_retry = True
+
+        def __init__(self, link: channel.Link) -> None:
+            super().__init__(lambda chunk: None, subgraphs=True)
+            self.link = link
+
+        def _emit(self, meta: Any, message: Any, *, dedupe: bool = False) -> None:
+            self.link.emit(("pushed_message", meta[1], message))
+
+        def tap_output_iter(self, run_id: Any, output: Any) -> Any:
+            return output
+
+        def tap_output_aiter(self, run_id: Any, output: Any) -> Any:
+            return output
+
+    return PushedMessages
 
 
 class ChannelControl(RunControl):

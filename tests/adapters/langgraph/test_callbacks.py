@@ -125,3 +125,27 @@ def test_token_chunks_and_usage_come_through_ray_too(ray_runtime):
     with get_usage_metadata_callback() as usage:
         remote.invoke({"answer": ""})
     assert sum(u["total_tokens"] for u in usage.usage_metadata.values()) == 12
+
+
+def test_a_pushed_message_reaches_the_messages_stream_as_plain(processes):
+    from typing import Annotated
+
+    from langgraph.graph import add_messages
+    from langgraph.graph.message import push_message
+
+    class Messages(TypedDict):
+        messages: Annotated[list, add_messages]
+
+    def node(state: Messages) -> dict:
+        push_message(AIMessage(content="pushed", id="m-1"))
+        return {}
+
+    builder = StateGraph(Messages).add_node("node", node).add_edge(START, "node")
+    plain = builder.compile()
+
+    def streamed(graph) -> list[tuple[str, str]]:
+        chunks = graph.stream({"messages": []}, stream_mode="messages")
+        return [(message.content, meta["langgraph_node"]) for message, meta in chunks]
+
+    assert streamed(plain) == [("pushed", "node")]
+    assert streamed(distribute(plain, processes)) == streamed(plain)
