@@ -4,7 +4,7 @@ happen: token streams, usage totals, the user's own handlers (plain against dist
 from __future__ import annotations
 
 import asyncio
-from typing import Any, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import pytest
 
@@ -13,7 +13,8 @@ pytest.importorskip("langgraph")
 from langchain_core.callbacks import BaseCallbackHandler, get_usage_metadata_callback
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
-from langgraph.graph import START, StateGraph
+from langgraph.graph import START, StateGraph, add_messages
+from langgraph.graph.message import push_message
 
 from maze_langgraph import distribute
 
@@ -127,15 +128,11 @@ def test_token_chunks_and_usage_come_through_ray_too(ray_runtime):
     assert sum(u["total_tokens"] for u in usage.usage_metadata.values()) == 12
 
 
+class Messages(TypedDict):
+    messages: Annotated[list, add_messages]
+
+
 def test_a_pushed_message_reaches_the_messages_stream_as_plain(processes):
-    from typing import Annotated
-
-    from langgraph.graph import add_messages
-    from langgraph.graph.message import push_message
-
-    class Messages(TypedDict):
-        messages: Annotated[list, add_messages]
-
     def node(state: Messages) -> dict:
         push_message(AIMessage(content="pushed", id="m-1"))
         return {}
