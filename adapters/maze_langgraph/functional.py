@@ -15,12 +15,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import inspect
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 from maze_core import Remote, Runtime, SerializationError
+from maze_core.run.remote import is_coroutine
 from maze_core.run.worker.captured import Captured
 from maze_core.run.worker.shipping import pickled
 from maze_core.run.worker.wire import BY_VALUE
@@ -149,7 +149,7 @@ def _remote(func: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
     if _in_place(func, runtime):
         return func
     remote, body, captured = _remote_of(func, runtime)
-    if inspect.iscoroutinefunction(func):
+    if is_coroutine(func):
 
         @functools.wraps(func)
         async def astub(*args: Any, **kwargs: Any) -> Any:
@@ -161,6 +161,7 @@ def _remote(func: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
                 raise
             return finish(reply, loop)
 
+        astub.__name__ = _task_name(func)
         return astub
 
     @functools.wraps(func)
@@ -173,4 +174,15 @@ def _remote(func: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
             raise
         return finish(reply, loop)
 
+    stub.__name__ = _task_name(func)
     return stub
+
+
+def _task_name(func: Callable[..., Any]) -> str:
+    """The name LangGraph gives a task of ``func`` (a partial is named after its function,
+    an object after its class), which the stub standing for it must have too."""
+    if hasattr(func, "__name__"):
+        return str(func.__name__)
+    if hasattr(func, "func"):
+        return str(func.func.__name__)
+    return type(func).__name__

@@ -192,3 +192,21 @@ def test_interrupt_inside_a_task_is_resumed_and_its_chunks_stream(processes):
     verdict, pid = done.rstrip(")").split(" (")
     assert verdict == "plan: yes"
     assert int(pid) != os.getpid()  # the task ran in a worker, both times
+
+
+def greet(greeting: str, name: str) -> str:
+    return f"{greeting}, {name}"
+
+
+def test_a_partial_task_streams_under_its_functions_name_as_plain(processes):
+    import functools
+
+    hello = task(functools.partial(greet, "hello"))
+
+    @entrypoint()
+    def main(name: str) -> str:
+        return hello(name).result()
+
+    expected = list(main.stream("maze", stream_mode="updates"))
+    assert {"greet": "hello, maze"} in expected
+    assert list(distribute(main, processes).stream("maze", stream_mode="updates")) == expected
