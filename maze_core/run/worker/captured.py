@@ -342,13 +342,16 @@ def _set_state(live: Any, new: Any) -> bool:
 
 
 def _plain_object(value: Any) -> bool:
-    """An object whose state is its attributes (no pickling of its own to respect)."""
+    """An object whose state is its attributes (no pickling of its own to respect, no
+    attribute magic: a mock or a proxy is not one)."""
     cls: Any = type(value)
     return (
         hasattr(value, "__dict__")
         and not isinstance(value, _CODE)
         and cls.__reduce_ex__ is object.__reduce_ex__
         and getattr(cls, "__setstate__", None) is None
+        and getattr(cls, "__getattr__", None) is None
+        and cls.__getattribute__ is object.__getattribute__
     )
 
 

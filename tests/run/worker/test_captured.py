@@ -152,6 +152,12 @@ def test_an_objects_attributes_changed_by_calls_at_once_all_count():
     assert (counting.calls, sorted(counting.log)) == (2, ["a", "b"])
 
 
+def test_an_object_with_attribute_magic_is_not_tracked():
+    from unittest import mock
+
+    assert Captured.of(mock.Mock(side_effect=lambda state: 1)) is None  # a mock, a proxy
+
+
 def test_big_and_unpicklable_values_are_not_tracked():
     big = "x" * (LIMIT + 1)
     lock = threading.Lock()
