@@ -11,7 +11,7 @@ run any number of times with different inputs.
 from __future__ import annotations
 
 import inspect
-import uuid
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -114,7 +114,7 @@ class Workflow:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.id = uuid.uuid4().hex
+        self.id = secrets.token_hex(16)  # not uuid4: an app's tests may script its values
         self._tasks: dict[str, Task] = {}
         self._inputs: dict[str, Any] = {}
         self._graph: TaskGraph | None = None
