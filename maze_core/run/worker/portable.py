@@ -21,12 +21,20 @@ _CONF = "configurable"
 
 
 def portable_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``config`` without callbacks, ``__pregel_*`` keys and values that do not pickle."""
+    """``config`` without callbacks, values that do not pickle, and the ``__pregel_*`` keys
+    that hold the loop's live objects (those holding plain data, the run's durability or
+    task id, stay: a node may read them)."""
     config = config or {}
     kept = portable({k: v for k, v in config.items() if k not in ("callbacks", _CONF)})
     configurable = config.get(_CONF) or {}
-    kept[_CONF] = portable({k: v for k, v in configurable.items() if not k.startswith("__pregel_")})
+    kept[_CONF] = portable(
+        {k: v for k, v in configurable.items() if not k.startswith("__pregel_") or _scalar(v)}
+    )
     return kept
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
 
 
 def portable(values: dict[str, Any]) -> dict[str, Any]:

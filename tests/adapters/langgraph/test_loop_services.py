@@ -144,3 +144,16 @@ def test_a_drain_requested_in_a_node_stops_the_run_as_plain(processes):
     expected = outcome(draining(None))
     assert expected[1] == ("second",)
     assert outcome(draining(processes)) == expected
+
+
+def test_a_node_reads_the_runs_plain_settings_from_its_config_as_plain(processes):
+    from langchain_core.runnables import RunnableConfig
+
+    def node(state: State, config: RunnableConfig) -> dict:
+        return {"input": config["configurable"]["__pregel_durability"]}
+
+    graph = StateGraph(State).add_node("node", node).add_edge(START, "node").compile()
+    assert graph.invoke({"input": ""}, durability="exit") == {"input": "exit"}
+    assert distribute(graph, processes).invoke({"input": ""}, durability="exit") == {
+        "input": "exit"
+    }
