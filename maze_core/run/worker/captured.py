@@ -4,12 +4,12 @@ A node or tool that changes what it closes over (``nonlocal count; count += 1``,
 appends to, a global dict, a fake model's cursor) changes the caller's objects when it runs
 in place. In another process it changes the worker's copies, and the caller never sees it:
 the answer differs silently. So a call that runs elsewhere carries the current values of
-what its function captures (its *slots*: closure cells, the globals it reads, the object of
-a bound method, a callable object's attributes), the worker puts them in its copy before
-the body runs, and sends back the slots whose value the body changed; the caller merges
-those into its own live objects, in place (a list stays the same list), combining with
-changes made meanwhile by other calls (numbers add up, appended items are all kept, dict
-keys and an object's attributes merge).
+what its function captures (its *slots*: closure cells, the globals it reads, its default
+arguments, the object of a bound method, a callable object's attributes), the worker puts
+them in its copy before the body runs, and sends back the slots whose value the body
+changed; the caller merges those into its own live objects, in place (a list stays the same
+list), combining with changes made meanwhile by other calls (numbers add up, appended items
+are all kept, dict keys and an object's attributes merge).
 
 What is tracked: values that pickle to at most ``LIMIT`` bytes each, other than code
 (functions, classes, modules), found in the function, the helper functions of its own
@@ -186,6 +186,10 @@ def _slots(fn: Any) -> Iterator[tuple[Path, Any]]:
                 found.append(((*path, ("c", index)), cell.cell_contents))
             except ValueError:  # a cell not yet filled
                 continue
+        for index, default in enumerate(fn.__defaults__ or ()):  # def f(x, seen=[]), say
+            found.append(((*path, ("d", index)), default))
+        for name, default in sorted((fn.__kwdefaults__ or {}).items()):
+            found.append(((*path, ("kw", name)), default))
         for slot_path, value in found:
             if isinstance(value, types.FunctionType):
                 if value.__closure__ or value.__module__ == module:  # the user's helpers
@@ -238,6 +242,10 @@ def _step(obj: Any, step: tuple[Any, ...]) -> Any:
         return obj.__self__
     if kind == "i":
         return obj
+    if kind == "d":
+        return obj.__defaults__[step[1]]
+    if kind == "kw":
+        return obj.__kwdefaults__[step[1]]
     if kind == "k":
         return type(obj).__call__
     if kind == "f":
@@ -264,6 +272,12 @@ def _write(fn: Any, path: Path, value: Any) -> None:
         _replace(owner.__self__, value)
     elif kind == "i":
         _replace(owner, value)
+    elif kind == "d":
+        defaults = list(owner.__defaults__)
+        defaults[key[0]] = value
+        owner.__defaults__ = tuple(defaults)
+    elif kind == "kw":
+        owner.__kwdefaults__ = {**owner.__kwdefaults__, key[0]: value}
 
 
 def _merge(live: Any, old: Any, new: Any) -> Any:

@@ -152,6 +152,18 @@ def test_an_objects_attributes_changed_by_calls_at_once_all_count():
     assert (counting.calls, sorted(counting.log)) == (2, ["a", "b"])
 
 
+def test_a_default_argument_the_body_changes_changes_in_the_caller():
+    def body(item: str, seen: list = [], *, counts: dict = {}) -> int:  # noqa: B006
+        seen.append(item)
+        counts[item] = counts.get(item, 0) + 1
+        return len(seen)
+
+    captured = Captured.of(body)
+    assert [run_remotely(captured, "a"), run_remotely(captured, "b")] == [1, 2]
+    assert body.__defaults__ == (["a", "b"],)
+    assert body.__kwdefaults__ == {"counts": {"a": 1, "b": 1}}
+
+
 def test_an_object_with_attribute_magic_is_not_tracked():
     from unittest import mock
 
