@@ -254,8 +254,12 @@ def status(
         if not watch:
             console.print(_status_view(server.status(address)))
             return
-        with Live(console=console, refresh_per_second=4) as live:
-            for state in server.watch(address, every):
+        states = server.watch(address, every)
+        first = next(states)
+        view = _status_view(first)
+        with Live(view, console=console, refresh_per_second=4, redirect_stderr=False) as live:
+            typer.echo(f"watching Maze at {first['address']}; Ctrl-C to stop", err=True)
+            for state in states:
                 live.update(_status_view(state))
     except MazeError as error:
         console.print(f"[red]error:[/] {error}")

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -95,15 +94,37 @@ def test_start_status_client_and_stop_on_loopback(tmp_path):
             text=True,
             env=env,
         )
-        time.sleep(6)
+        err = wait_for_line(watching.stderr, "watching Maze at")  # connected: Ctrl-C now
         watching.send_signal(signal.SIGINT)
-        out, err = watching.communicate(timeout=60)
+        out, rest = watching.communicate(timeout=60)
+        err += rest
         assert watching.returncode == 0, err[-3000:]
         assert "active runs: 0" in out
     finally:
         stopped = maze("stop", env=env)
     assert "stopped" in stopped.stdout, stopped.stdout + stopped.stderr
     assert not (tmp_path / "server.json").exists()
+
+
+def wait_for_line(stream, marker: str, timeout: float = 90.0) -> str:
+    """What ``stream`` printed up to the line containing ``marker``, read on a thread that
+    stops there (a process that never prints it fails the test instead of hanging it)."""
+    import queue
+    import threading
+
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in stream:
+            lines.put(line)
+            if marker in line:
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    seen = ""
+    while marker not in seen:
+        seen += lines.get(timeout=timeout)
+    return seen
 
 
 def test_loopback_addresses_are_recognised():
