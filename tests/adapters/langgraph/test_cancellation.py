@@ -20,10 +20,8 @@ class State(TypedDict):
     hello: str
 
 
-def waiting(runtime, with_failing: bool):
-    """A node that waits (beside one that fails at once, so LangGraph cancels the first);
-    and what the waiting one saw."""
-    seen: list[str] = []
+def waits_in(seen: list[str]):
+    """A node that waits, and notes in ``seen`` that it was cancelled."""
 
     async def waits(state: State) -> dict:
         try:
@@ -32,6 +30,15 @@ def waiting(runtime, with_failing: bool):
             seen.append("cancelled")
             raise
         return {"hello": "done"}
+
+    return waits
+
+
+def waiting(runtime, with_failing: bool):
+    """A node that waits (beside one that fails at once, so LangGraph cancels the first);
+    and what the waiting one saw."""
+    seen: list[str] = []
+    waits = waits_in(seen)
 
     async def fails(state: State) -> dict:
         raise ValueError("I am bad")
@@ -103,15 +110,7 @@ def test_closing_a_stream_early_cancels_the_nodes_still_running(processes, distr
     async def quick(state: State) -> dict:
         return {"hello": "quick"}
 
-    async def slow(state: State) -> dict:
-        try:
-            await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            seen.append("cancelled")
-            raise
-        return {}
-
-    builder = StateGraph(State).add_node("quick", quick).add_node("slow", slow)
+    builder = StateGraph(State).add_node("quick", quick).add_node("slow", waits_in(seen))
     builder.set_conditional_entry_point(lambda _: ["quick", "slow"])
     graph = builder.compile()
     graph = distribute(graph, processes) if distributed else graph
