@@ -129,7 +129,7 @@ class LoopEnd(CallerEvents):
             self.called.append(self.call(func, input, callbacks=self.callbacks, **options))
             return len(self.called) - 1
         if kind == "result":
-            return self.called[body[0]].result()
+            return _outcome(self.called[body[0]])
         if kind == "null_resume":
             return self.scratchpad.get_null_resume(body[0]) if self.scratchpad else None
         control = getattr(self.runtime, "control", None)
@@ -173,6 +173,30 @@ class LoopEnd(CallerEvents):
         for chunk in reply.chunks:
             if self.writer is not None:
                 self.writer(chunk)
+
+
+def _outcome(future: Any) -> Any:
+    """The outcome of a task the loop ran, waited for on this thread (an asyncio future,
+    from an async loop, is waited for on its loop)."""
+    import asyncio
+
+    if not isinstance(future, asyncio.Future) or future.done() or _on_loop(future.get_loop()):
+        return future.result()
+
+    async def outcome() -> Any:
+        return await future
+
+    return asyncio.run_coroutine_threadsafe(outcome(), future.get_loop()).result()
+
+
+def _on_loop(loop: Any) -> bool:
+    """Whether this thread runs ``loop`` (it cannot then wait for it)."""
+    import asyncio
+
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 def _tool_delta(callbacks: Any, run_id: Any, delta: Any) -> None:

@@ -17,6 +17,7 @@ from maze_core.run.local.machine import detect_cpus, detect_gpus, detect_memory
 from maze_core.run.local.threads import ExecutorName, make_executor
 from maze_core.run.runtime import Runtime
 from maze_core.run.timers import Deadlines
+from maze_core.run.worker import interrupt as worker_interrupt
 from maze_core.run.worker.call import Outcome, run_call
 from maze_core.run.worker.models import ModelUse
 from maze_core.run.worker.shipping import shipped_once
@@ -179,15 +180,14 @@ class LocalRuntime(Runtime):
         return future
 
     def interrupt(self, run_id: int, task_id: str) -> bool:
-        """On worker processes, a signal to the worker running the task, or that will (threads
-        cannot be interrupted: there the body runs on)."""
-        if self.executor_name != "processes":
-            return False
+        """A task's coroutine on a thread of this process is cancelled on its event loop;
+        one in a worker process gets a signal (now, or when it starts)."""
         try:
-            if self.book.task_of(run_id, task_id).spec.kind == "io":  # on threads
-                return False
+            kind = self.book.task_of(run_id, task_id).spec.kind
         except KeyError:  # the run has ended
             return False
+        if self.executor_name != "processes" or kind == "io":
+            return worker_interrupt.here(run_id, task_id)
         return self._attempts.interrupt((run_id, task_id))
 
     def _interrupt_future(self, future: Future[Any]) -> bool:
@@ -200,6 +200,7 @@ class LocalRuntime(Runtime):
         super()._apply(instruction)
         if isinstance(instruction, Finish):
             self._attempts.forget(instruction.run_id)
+            worker_interrupt.forget(instruction.run_id)
         elif isinstance(instruction, Cancel) and instruction.was_running:
             future = self._attempts.running((instruction.run_id, instruction.task_id))
             if future is not None and self._processes().interrupt(future, hard=True):

@@ -21,13 +21,29 @@ import threading
 from collections.abc import Coroutine
 from typing import Any
 
-__all__ = ["SIGNAL", "cancellation", "install", "run_coroutine", "serving", "shielded"]
+from maze_core.run.worker.context import current_task
+
+__all__ = [
+    "SIGNAL",
+    "cancellation",
+    "forget",
+    "here",
+    "install",
+    "run_coroutine",
+    "serving",
+    "shielded",
+]
 
 SIGNAL = signal.SIGURG
 
 # this worker process: the number of the call its main thread runs (0: none), that call's
 # asyncio task, and where the parent writes the number of the call it interrupts
 _state: dict[str, Any] = {"call": 0, "task": None, "target": None, "shield": 0, "held": False}
+# this process's threads: the coroutines of tasks running on them, by (run id, task id), and
+# the tasks interrupted before their coroutine started
+_here: dict[tuple[int, str], Any] = {}
+_wanted_here: set[tuple[int, str]] = set()
+_lock = threading.Lock()
 
 
 def install(target: Any) -> None:
@@ -74,24 +90,58 @@ class shielded:
 
 
 def run_coroutine(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """``asyncio.run(coroutine)``; in the main thread, its task is the one an interrupt
-    cancels. (asyncio is imported here, not with Maze: ~35 ms of every start.)"""
+    """``asyncio.run(coroutine)``, its task the one an interrupt cancels: in a worker
+    process's main thread by signal, on a thread of the caller's process through
+    :func:`here`. (asyncio is imported here, not with Maze: ~35 ms of every start.)"""
     import asyncio
 
-    if threading.current_thread() is not threading.main_thread():
-        return asyncio.run(coroutine)
+    main_thread = threading.current_thread() is threading.main_thread()
+    running = current_task()
+    key = (running.run_id, running.task_id) if running is not None else None
 
     async def main() -> Any:
         outer, task = _state["task"], asyncio.current_task()
-        _state["task"] = task
-        if _wanted() and task is not None:  # interrupted before it started
+        assert task is not None
+        if main_thread:
+            _state["task"] = task
+        if key is not None:
+            with _lock:
+                _here[key] = task
+                wanted = key in _wanted_here
+                _wanted_here.discard(key)
+            if wanted:  # interrupted before it started
+                task.cancel()
+        if main_thread and _wanted():
             task.cancel()
         try:
             return await coroutine
         finally:
-            _state["task"] = outer
+            if main_thread:
+                _state["task"] = outer
+            if key is not None:
+                with _lock:
+                    _here.pop(key, None)
 
     return asyncio.run(main())
+
+
+def here(run_id: int, task_id: str) -> bool:
+    """Interrupt the coroutine of a task running on a thread of this process (now, or at
+    its first ``await`` if it has not started: True either way)."""
+    with _lock:
+        task = _here.get((run_id, task_id))
+        if task is None:
+            _wanted_here.add((run_id, task_id))
+    if task is not None:
+        task.get_loop().call_soon_threadsafe(task.cancel)
+    return True
+
+
+def forget(run_id: int) -> None:
+    """The run ended: interrupts still waiting for its tasks will not be needed."""
+    with _lock:
+        for key in [key for key in _wanted_here if key[0] == run_id]:
+            _wanted_here.discard(key)
 
 
 def cancellation() -> type[BaseException]:

@@ -152,8 +152,12 @@ def test_a_node_reads_the_runs_plain_settings_from_its_config_as_plain(processes
     def node(state: State, config: RunnableConfig) -> dict:
         return {"input": config["configurable"]["__pregel_durability"]}
 
-    graph = StateGraph(State).add_node("node", node).add_edge(START, "node").compile()
-    assert graph.invoke({"input": ""}, durability="exit") == {"input": "exit"}
-    assert distribute(graph, processes).invoke({"input": ""}, durability="exit") == {
-        "input": "exit"
-    }
+    builder = StateGraph(State).add_node("node", node).add_edge(START, "node")
+    graph = builder.compile(checkpointer=InMemorySaver())
+
+    def durability(graph) -> str:
+        config = {"configurable": {"thread_id": str(uuid.uuid4())}}
+        return graph.invoke({"input": ""}, config, durability="exit")["input"]
+
+    assert durability(graph) == "exit"
+    assert durability(distribute(graph, processes)) == "exit"

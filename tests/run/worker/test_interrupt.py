@@ -13,9 +13,10 @@ from maze_core import LocalRuntime, Remote, Workflow, tool
 HANG_GUARD_S = 60  # a call that never ends fails the test instead of hanging CI
 
 
-@pytest.fixture
-def one_worker():
-    with LocalRuntime("processes", cpus=1, autoload_plugins=False) as runtime:
+@pytest.fixture(params=["processes", "threads"])
+def one_worker(request):
+    """One CPU, on a worker process or a thread of this process."""
+    with LocalRuntime(request.param, cpus=1, autoload_plugins=False) as runtime:
         yield runtime
 
 
