@@ -118,11 +118,7 @@ def _remote_of(
     """``func`` as a Maze tool on ``runtime`` (made once per task function and runtime),
     what travels in its place with each call, and what it captures to keep in step."""
     name = getattr(func, "__qualname__", getattr(func, "__name__", "task"))
-    # an async task waits (plain runs it on the event loop): io, on the caller's I/O threads
-    kind = "io" if is_coroutine(func) else None
-    remote = Remote(
-        run_node, name=name.replace("<", "").replace(">", ""), runtime=runtime, kind=kind
-    )
+    remote = Remote(run_node, name=name.replace("<", "").replace(">", ""), runtime=runtime)
     # checked where it must travel: a task on threads may hold anything
     travels = remote.carry(
         func,

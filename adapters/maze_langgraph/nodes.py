@@ -170,7 +170,7 @@ def _distributed_node(
             return in_caller
     if "store" in bound.func_accepts and not runtime.channels:
         return "uses the graph's store, which this runtime's workers cannot reach yet"
-    placement = _resources(name, node, declared, waits=_original(bound.func) is None)
+    placement = _resources(name, node, declared)
     submit = _NodeTask(graph.name or "graph", name, placement, shape, runtime)
     submit.bodies(func, afunc or func, check)
     stub_bound = copy.copy(bound)
@@ -200,19 +200,14 @@ def _original(func: Any) -> Any:
     return func
 
 
-def _resources(name: str, node: Any, declared: Mapping[str, Resources], waits: bool) -> _Placement:
+def _resources(name: str, node: Any, declared: Mapping[str, Resources]) -> _Placement:
     """The node's Resources, kind and model, from ``resources=`` or ``metadata["maze"]``
-    (``{"resources": {...}, "kind": "io", "model": "..."}``); with neither, an async-only
-    node (``waits``) is io: a coroutine waits, as plain runs it on the event loop (one that
-    computed would block the loop there), so it takes no CPU slot and runs on the caller's
-    I/O threads; any other node takes 1 CPU."""
+    (``{"resources": {...}, "kind": "io", "model": "..."}``)."""
     meta = (node.metadata or {}).get("maze", {}) if isinstance(node.metadata, Mapping) else {}
     model, kind = meta.get("model"), meta.get("kind")
     if name in declared:
         return _Placement(declared[name], kind, model)
     spec = as_resources(meta.get("resources"), f"node {name!r} declares metadata maze.resources")
-    if spec is None and kind is None and waits:
-        kind = "io"
     if spec is None:
         return _Placement(Resources(cpus=0) if kind == "io" else Resources(), kind, model)
     return _Placement(spec, kind, model)

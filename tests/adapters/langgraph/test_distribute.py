@@ -423,25 +423,3 @@ def test_abatch_and_astream_debug_mode_match(processes):
     plain_out, remote_out, plain_kinds, remote_kinds = asyncio.run(both())
     assert [without_pids(o) for o in remote_out] == [without_pids(o) for o in plain_out]
     assert sorted(remote_kinds) == sorted(plain_kinds)
-
-
-ALL_AT_ONCE = threading.Barrier(8)  # passed only by 8 node bodies running at the same time
-
-
-class Fanned(TypedDict):
-    pids: Annotated[list[int], operator.add]
-
-
-async def waits_with_the_others(state: int) -> dict:
-    await asyncio.to_thread(ALL_AT_ONCE.wait, 60)  # BrokenBarrierError if not all at once
-    return {"pids": [os.getpid()]}
-
-
-def test_async_nodes_wait_as_plain_all_at_once_in_the_callers_process(processes):
-    """An async node waits (plain runs it on the event loop): it takes no CPU slot, so 8 run
-    at once on 2 CPUs, on the caller's I/O threads."""
-    builder = StateGraph(Fanned).add_node("wait", waits_with_the_others)
-    builder.add_conditional_edges(START, lambda _: [Send("wait", i) for i in range(8)])
-    graph = distribute(builder.compile(), processes)
-    assert "wait" not in graph.maze_local_nodes
-    assert asyncio.run(graph.ainvoke({"pids": []})) == {"pids": [os.getpid()] * 8}
