@@ -69,8 +69,15 @@ def _environment_paths() -> tuple[str, ...]:
     return tuple(str(Path(path).resolve()) for path in paths)
 
 
+MAZE_PACKAGES = frozenset({"maze_core", "maze_langgraph", "maze_langchain", "maze_otel"})
+"""Maze's own packages, one distribution: a worker runs Maze, so it has them all (shipped by
+value, an adapter's module-level state, a ContextVar, would not even pickle)."""
+
+
 def _importable_everywhere(package: str) -> bool:
-    if package in sys.stdlib_module_names or package in _installed_packages():
+    if package in sys.stdlib_module_names or package in MAZE_PACKAGES:
+        return True
+    if package in _installed_packages():
         return True
     module = sys.modules.get(package)
     origin = getattr(module, "__file__", None)

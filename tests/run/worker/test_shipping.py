@@ -28,6 +28,16 @@ def test_a_module_is_importable_everywhere_only_from_a_folder_the_environment_pu
     assert shipping._importable_everywhere("json")  # the standard library
 
 
+def test_maze_itself_never_travels_by_value_wherever_it_was_imported_from(monkeypatch):
+    import maze_langgraph.remote
+
+    monkeypatch.setattr(shipping, "_environment_paths", lambda: ())  # from a checkout, say
+    monkeypatch.setattr(shipping, "_installed_packages", lambda: frozenset())
+    for package in ("maze_core", "maze_langgraph", "maze_langchain"):
+        assert shipping._importable_everywhere(package)
+    assert shipping.ship_by_value(maze_langgraph.remote.run_node, pickler=None) is None
+
+
 def test_a_module_never_imported_here_is_not_assumed_importable():
     assert not shipping._importable_everywhere("no_such_module_anywhere")
 
