@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import cloudpickle
+from maze_core.run.worker.wire import dumps
 
 __all__ = ["LIMIT", "Captured", "Sent", "Tracking", "captured_values"]
 
@@ -223,13 +223,10 @@ def _small(value: Any) -> bool:
 
 
 def _dumps(value: Any) -> bytes:
-    """``value`` pickled the same way each time (the C pickler; cloudpickle for what only
-    it can pickle: instances of classes defined in a function)."""
-    try:
-        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:
-        data: bytes = cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        return data
+    """``value`` pickled the same way each time, as calls are (``wire.dumps``: the C
+    pickler; cloudpickle for what only it can pickle, instances of classes defined in a
+    function, and for what names ``__main__``, which a Ray worker does not have)."""
+    return dumps(value)
 
 
 def _step(obj: Any, step: tuple[Any, ...]) -> Any:
@@ -304,7 +301,7 @@ def _merge(live: Any, old: Any, new: Any) -> Any:
         live |= new - old
         live -= old - new
         return live
-    if _plain_object(live) and type(old) is type(live) is type(new):
+    if _plain_object(live) and _same_class(old, live) and _same_class(new, live):
         return _merge_attributes(live, vars(old), vars(new))
     return _replace(live, new)
 
@@ -321,7 +318,7 @@ def _merge_attributes(live: Any, old: dict[str, Any], new: dict[str, Any]) -> An
 def _replace(live: Any, new: Any) -> Any:
     """``live`` given ``new``'s contents in place where it can be (so whoever else holds
     it sees them), else ``new``."""
-    if type(live) is not type(new) or isinstance(live, str | bytes | int | float | tuple):
+    if not _same_class(new, live) or isinstance(live, str | bytes | int | float | tuple):
         return new
     if isinstance(live, list | bytearray):
         live[:] = new
@@ -353,6 +350,16 @@ def _set_state(live: Any, new: Any) -> bool:
     for name, value in (slots or {}).items():
         setattr(live, name, value)
     return True
+
+
+def _same_class(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are of one class: the same object, or (a class defined in a
+    function, made anew where another cloudpickle copy unpickled it: Ray's, which does not
+    keep its qualified name) the same name in the same module."""
+    cls, other = type(a), type(b)
+    if cls is other:
+        return True
+    return (cls.__module__, cls.__name__) == (other.__module__, other.__name__)
 
 
 def _plain_object(value: Any) -> bool:

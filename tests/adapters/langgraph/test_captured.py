@@ -93,3 +93,18 @@ def test_a_functional_task_counts_in_the_caller(processes):
 
     assert distribute(main, processes).invoke(1) == 3
     assert counter == {"n": 2}
+
+
+def test_a_callable_object_node_counts_in_the_caller_on_ray_too(ray_runtime):
+    class Counting:  # defined here: it travels by value, made anew by Ray's cloudpickle
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def __call__(self, state: State) -> dict:
+            self.calls += 1
+            return {"notes": ["counted"]}
+
+    counting = Counting()
+    graph = StateGraph(State).add_node("count", counting).add_edge(START, "count").compile()
+    assert distribute(graph, ray_runtime).invoke({"notes": []}) == {"notes": ["counted"]}
+    assert counting.calls == 1
