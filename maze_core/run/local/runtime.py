@@ -172,7 +172,7 @@ class LocalRuntime(Runtime):
     ) -> Future[Outcome]:
         """Submit a task of a run whose waiter is this thread (in :meth:`call`): it will
         read the result from the worker itself, polling for it first if MaLearn expects
-        the task to end within the polling budget (``processes.spin_budget``)."""
+        the task to end within the polling budget (``serving.spin_budget``)."""
         future, worker = self._processes().submit_collected(*call, **options)
         if worker is not None:
             spin_s = self._spin_s if p90 is not None and p90 < self._spin_s else 0.0
@@ -223,7 +223,7 @@ class LocalRuntime(Runtime):
 
 
 def _spin_budget() -> float:
-    from maze_core.run.local.processes import spin_budget
+    from maze_core.run.local.serving import spin_budget
 
     return spin_budget()
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from maze_core import SerializationError, WorkerLostError
-from maze_core.run.local import processes as executors
+from maze_core.run.local import serving
 from maze_core.run.local.processes import ProcessExecutor
 from maze_core.run.local.threads import InlineExecutor, make_executor
 from maze_core.run.worker.call import run_call, size_hint
@@ -195,10 +195,10 @@ def test_a_collector_polls_for_at_most_its_spin_then_sleeps(processes):
 
 
 def test_nothing_polls_where_the_process_has_one_cpu(monkeypatch):
-    monkeypatch.setattr(executors, "detect_cpus", lambda: 1)
-    assert executors.spin_budget() == 0.0
-    monkeypatch.setattr(executors, "detect_cpus", lambda: 2)
-    assert executors.spin_budget() == executors.SPIN_S > 0
+    monkeypatch.setattr(serving, "detect_cpus", lambda: 1)
+    assert serving.spin_budget() == 0.0
+    monkeypatch.setattr(serving, "detect_cpus", lambda: 2)
+    assert serving.spin_budget() == serving.SPIN_S > 0
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
