@@ -54,5 +54,7 @@ class Attempts:
 
     def forget(self, run_id: int) -> None:
         """The run ended: interrupts still waiting for its tasks never will be needed."""
+        if not self._waiting:  # the usual case, on every run's end: no lock taken
+            return
         with self._lock:
             self._waiting = {key for key in self._waiting if key[0] != run_id}

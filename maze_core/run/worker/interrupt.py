@@ -139,6 +139,8 @@ def here(run_id: int, task_id: str) -> bool:
 
 def forget(run_id: int) -> None:
     """The run ended: interrupts still waiting for its tasks will not be needed."""
+    if not _wanted_here:  # the usual case, on every run's end: no lock taken
+        return
     with _lock:
         for key in [key for key in _wanted_here if key[0] == run_id]:
             _wanted_here.discard(key)
