@@ -123,6 +123,9 @@ class LocalRuntime(Runtime):
         run_id, task_id, attempt = instruction.run_id, instruction.task_id, instruction.attempt
 
         def report(future: Future[Outcome]) -> None:
+            self._post(lambda: self.book.outcome(run_id, task_id, attempt, future))
+
+        def report_in_process(future: Future[Outcome]) -> None:
             self._attempts.ended((run_id, task_id), future)
             self._post(lambda: self.book.outcome(run_id, task_id, attempt, future))
 
@@ -165,7 +168,7 @@ class LocalRuntime(Runtime):
                 time.monotonic() + spec.timeout,
                 lambda: self._expire(run_id, task_id, attempt, future),
             )
-        future.add_done_callback(report)
+        future.add_done_callback(report_in_process if in_process else report)
 
     def _submit_collected(
         self, run_id: int, p90: float | None, *call: Any, **options: Any
