@@ -14,7 +14,10 @@ are taken in turns, so a slow phase of the machine hits every case alike. Cases:
   local processes runtime, so its first worker process starts inside the figure).
 
 What it leaves out: the interpreter's own start (the same for every case, measured as
-``python -c pass``), the disk cache (warm after the first sample), and Ray.
+``python -c pass``), the disk cache (warm after the first sample), bytecode compilation
+(Maze's modules are compiled first, as ``pip install`` compiles LangGraph's: from an
+editable checkout, or with ``PYTHONDONTWRITEBYTECODE`` set, every sample would otherwise
+compile Maze's sources, about 0.1 s, and none of LangGraph's), and Ray.
 
     python benchmarks/cold_start.py [--samples N] [--json OUT]
 """
@@ -22,6 +25,8 @@ What it leaves out: the interpreter's own start (the same for every case, measur
 from __future__ import annotations
 
 import argparse
+import compileall
+import importlib.util
 import json
 import os
 import platform
@@ -95,9 +100,26 @@ os._exit(0)  # the figure ends with the result: not with the runtime's exit hook
 """
 
 
+PACKAGES = ("maze_core", "maze_langgraph", "maze_langchain")
+
+
+def compile_packages() -> None:
+    """Write the bytecode of Maze's packages, as installing them from a wheel would."""
+    for name in PACKAGES:
+        spec = importlib.util.find_spec(name)
+        for folder in (spec and spec.submodule_search_locations) or ():
+            compileall.compile_dir(folder, quiet=1)
+
+
+def child_env(home: str) -> dict[str, str]:
+    env = {**os.environ, "MAZE_HOME": home}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def sample(body: str, home: str) -> dict[str, float]:
     code = PROBE.format(body=textwrap.dedent(body))
-    env = {**os.environ, "MAZE_HOME": home}
+    env = child_env(home)
     # files, not pipes: a sample ends with its interpreter, whatever its children do
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         done = subprocess.run(
@@ -119,7 +141,7 @@ def warm_home() -> str:
         + textwrap.dedent(body)
         + "\nfor _ in range(40):\n    wf.run()\n"
     )
-    subprocess.run([sys.executable, "-c", code], env={**os.environ, "MAZE_HOME": home}, check=True)
+    subprocess.run([sys.executable, "-c", code], env=child_env(home), check=True)
     return home
 
 
@@ -129,6 +151,7 @@ def main() -> None:
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
 
+    compile_packages()
     warm = warm_home()
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in [*CASES, WARM]}
     for _ in range(args.samples):
