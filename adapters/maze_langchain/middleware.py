@@ -25,9 +25,13 @@ __all__ = ["MazeToolMiddleware"]
 
 class MazeToolMiddleware(AgentMiddleware):  # type: ignore[type-arg]
     """Run the agent's tool calls as Maze tasks on ``runtime`` (default: the shared local
-    ``processes`` runtime). ``resources`` maps tool names to their Resources (or dicts of
-    them); ``kinds`` maps tool names to a kind (``"io"`` for I/O-bound tools); unnamed tools
-    take 1 CPU. Tools named in ``keep_local`` run as they would without Maze."""
+    ``processes`` runtime): a tool that waits runs in the caller, as without Maze, holding
+    no CPU slot; one that computes runs in a worker process (or on Ray). ``kinds`` maps
+    tool names to a kind (``"io"``: in the caller; ``"cpu"``: in workers), ``resources``
+    maps them to Resources (or dicts of them); a tool named in neither runs in the caller
+    until the runtime has learned from its calls that it computes, then in workers with 1
+    CPU (see :func:`~maze_langchain.remote_tool`). Tools named in ``keep_local`` run as
+    they would without Maze."""
 
     def __init__(
         self,
@@ -40,7 +44,7 @@ class MazeToolMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         super().__init__()
         self.resources = dict(resources or {})
         self.kinds = dict(kinds or {})
-        self.runtime = get_runtime(runtime)
+        self.runtime = get_runtime("processes" if runtime is None else runtime)
         self.keep_local = frozenset(keep_local)
         self._twins: dict[int, Any] = {}
         self._lock = threading.Lock()

@@ -133,10 +133,14 @@ def remote_tool(
 ) -> BaseTool:
     """A twin of ``tool`` (same name, description, schema, ``return_direct``,
     ``response_format``, error handling, sync/async behaviour) whose body runs as a Maze
-    task with ``resources`` (default 1 CPU; ``kind="io"`` for I/O-bound bodies, which take
-    no CPU slot) on ``runtime`` (default: the shared local ``processes`` runtime).
+    task on ``runtime`` (default: the shared local ``processes`` runtime).
 
-    Raises MazeError at once when the body cannot be pickled for a worker."""
+    Where: a body that waits (``kind="io"``) runs in the caller, as the original would,
+    holding no CPU slot; one that computes runs in a worker process (or on Ray) with
+    ``resources`` (default 1 CPU). A tool declaring neither ``kind``, ``resources`` nor
+    ``model`` runs in the caller until the runtime has learned from its calls that it
+    computes (see :mod:`maze_core.predict.kinds`). Raises MazeError at once when the body
+    cannot be pickled for a worker."""
     from langchain_core.tools import BaseTool
 
     if isinstance(getattr(tool, "maze_body", None), _Body):  # a twin: wrap its original
@@ -149,7 +153,7 @@ def remote_tool(
         )
     declared = as_resources(resources, f"tool {tool.name!r} has resources")
     options = {"resources": declared, "kind": kind, "model": model}
-    return twin(tool, get_runtime(runtime), options)
+    return twin(tool, get_runtime("processes" if runtime is None else runtime), options)
 
 
 def twin(tool: BaseTool, runtime: Runtime, options: Mapping[str, Any]) -> BaseTool:
@@ -175,11 +179,15 @@ def twin(tool: BaseTool, runtime: Runtime, options: Mapping[str, Any]) -> BaseTo
 def _run(
     self: Any, *args: Any, config: RunnableConfig, run_manager: Any = None, **kwargs: Any
 ) -> Any:
-    """The twin's body: a Maze task (or the original's, in place; see the module doc)."""
+    """The twin's body: a Maze task, in a worker or (the original's own body) in place; see
+    the module doc."""
     body: _Body = self.maze_body
-    if body.in_place(kwargs, asynchronous=False):
+    if body.in_place(kwargs, asynchronous=False) or body.remote.runs_here():
         original = type(self).__mro__[1]._run.__get__(self)
-        return _invoke(original, args, kwargs, config, run_manager, is_tool=True)
+        in_place = functools.partial(
+            _invoke, original, args, kwargs, config, run_manager, is_tool=True
+        )
+        return body.remote.here(in_place)
     return body.finish(body.run(args, kwargs, config), kwargs)
 
 
@@ -187,18 +195,26 @@ async def _arun(
     self: Any, *args: Any, config: RunnableConfig, run_manager: Any = None, **kwargs: Any
 ) -> Any:
     body: _Body = self.maze_body
-    if body.in_place(kwargs, asynchronous=True):
-        from langchain_core.tools import BaseTool
-
-        original = type(self).__mro__[1]
-        if original._arun is BaseTool._arun:  # LangChain runs the sync body in a thread
-            sync = functools.partial(
-                _invoke, original._run.__get__(self), args, kwargs, config, None, is_tool=True
-            )
-            return await asyncio.to_thread(contextvars.copy_context().run, sync)
-        method = original._arun.__get__(self)
-        return await _invoke(method, args, kwargs, config, run_manager, is_tool=True)
+    if body.in_place(kwargs, asynchronous=True) or body.remote.runs_here():
+        in_place = functools.partial(_arun_in_place, self, args, kwargs, config, run_manager)
+        return await body.remote.ahere(in_place)
     return body.finish(await body.arun(args, kwargs, config), kwargs)
+
+
+async def _arun_in_place(
+    tool: Any, args: tuple[Any, ...], kwargs: dict[str, Any], config: Any, run_manager: Any
+) -> Any:
+    """The original's async body, as LangChain's ``arun`` runs it."""
+    from langchain_core.tools import BaseTool
+
+    original = type(tool).__mro__[1]
+    if original._arun is BaseTool._arun:  # LangChain runs the sync body in a thread
+        sync = functools.partial(
+            _invoke, original._run.__get__(tool), args, kwargs, config, None, is_tool=True
+        )
+        return await asyncio.to_thread(contextvars.copy_context().run, sync)
+    method = original._arun.__get__(tool)
+    return await _invoke(method, args, kwargs, config, run_manager, is_tool=True)
 
 
 def _input_schema(self: Any, config: RunnableConfig | None = None) -> Any:

@@ -40,7 +40,7 @@ from maze_core import (
 )
 from maze_core.run.remote import is_coroutine
 from maze_core.run.worker.captured import Captured
-from maze_core.tools import as_resources
+from maze_core.tools import KINDS, Kind, as_resources
 from maze_langgraph.driver import LoopEnd, current_config, finish, prepare
 from maze_langgraph.in_caller import why_in_caller
 from maze_langgraph.remote import NodeCall, run_node
@@ -60,16 +60,22 @@ def distribute(
     runtime: Runtime | str | None = None,
     *,
     resources: Mapping[str, Resources] | None = None,
+    kinds: Mapping[str, Kind] | Kind | None = None,
     keep_local: Iterable[str] = (),
     check: bool = True,
 ) -> Any:
     """Return a copy of the compiled LangGraph ``graph`` whose node bodies run as Maze tasks.
 
     ``runtime``: a Maze runtime or its name (default: the shared local ``processes``
-    runtime; ``"ray"`` for a cluster). Node resources come from ``resources={"node":
-    Resources(...)}`` or ``add_node(..., metadata={"maze": {"resources": {...}, "model":
-    ...}})``; a node declaring neither takes 1 CPU. With ``check`` every distributed node's
-    function must pickle, or a MazeError names the node and the object that would not.
+    runtime; ``"ray"`` for a cluster). Where each node runs: a node that waits (``io``)
+    runs in the caller, as plain LangGraph runs it, holding no CPU slot; one that computes
+    runs in a worker with its resources. Nodes say so with ``kinds={"node": "io"}`` (or
+    one kind for all: ``kinds="cpu"``), ``resources={"node": Resources(...)}`` or
+    ``add_node(..., metadata={"maze": {"kind": ..., "resources": {...}, "model": ...}})``;
+    a node declaring none of them runs in the caller until the runtime has learned from
+    its calls that it computes (see :mod:`maze_core.predict.kinds`), then in workers with
+    1 CPU. With ``check`` every distributed node's function must pickle, or a MazeError
+    names the node and the object that would not.
     """
     from langgraph.graph.state import CompiledStateGraph
     from langgraph.pregel import Pregel
@@ -91,15 +97,10 @@ def distribute(
         distributed.maze_local_nodes = dict.fromkeys(graph.nodes, _ENTRYPOINT)
         distributed.maze_runtime = target
         return distributed
-    declared = dict(resources or {})
-    unknown = set(declared) - set(graph.nodes)
-    if unknown:
-        raise MazeError(
-            f"resources= names nodes the graph does not have: {sorted(unknown)}",
-            fix=f"use node names of this graph: {sorted(graph.nodes)}",
-            culprit=sorted(unknown)[0],
-        )
-    nodes, kept = _distributed_nodes(graph, target, declared, set(keep_local), check)
+    declared = _Declared(
+        _named(graph, "resources", resources or {}), _kinds(graph, kinds), set(keep_local)
+    )
+    nodes, kept = _distributed_nodes(graph, target, declared, check)
     distributed = with_nodes(graph, nodes)
     distributed.__class__ = _stamping(type(graph))
     distributed.maze_plain = graph  # what it pickles as: inside a worker it runs there
@@ -108,12 +109,45 @@ def distribute(
     return distributed
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Declared:
+    """What ``distribute()`` was told of the nodes."""
+
+    resources: Mapping[str, Resources]
+    kinds: Mapping[str, Kind]
+    keep_local: set[str]
+
+
+def _named(graph: Any, option: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` by node name, checked against the graph's nodes."""
+    unknown = set(values) - set(graph.nodes)
+    if unknown:
+        raise MazeError(
+            f"{option}= names nodes the graph does not have: {sorted(unknown)}",
+            fix=f"use node names of this graph: {sorted(graph.nodes)}",
+            culprit=sorted(unknown)[0],
+        )
+    return dict(values)
+
+
+def _kinds(graph: Any, kinds: Mapping[str, Kind] | Kind | None) -> dict[str, Kind]:
+    """The kind of each node named in ``kinds=`` (one kind: every node's)."""
+    if kinds is None:
+        return {}
+    named = dict.fromkeys(graph.nodes, kinds) if isinstance(kinds, str) else kinds
+    for node, kind in named.items():
+        if kind not in KINDS:
+            raise MazeError(
+                f"kinds= gives node {node!r} the kind {kind!r}",
+                fix=f"use one of {', '.join(KINDS)}: io runs it in the caller, cpu and gpu"
+                " in workers",
+                culprit=node,
+            )
+    return _named(graph, "kinds", named)
+
+
 def _distributed_nodes(
-    graph: Any,
-    runtime: Runtime,
-    declared: Mapping[str, Resources],
-    keep_local: set[str],
-    check: bool,
+    graph: Any, runtime: Runtime, declared: _Declared, check: bool
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The graph's nodes that run as Maze tasks (by name), and why each other one stays
     local. A node holding what cannot travel stays too, with one warning naming it."""
@@ -122,9 +156,7 @@ def _distributed_nodes(
     shape = GraphShape(graph)
     for name, node in graph.nodes.items():
         try:
-            found = _distributed_node(
-                graph, name, node, runtime, declared, keep_local, check, shape
-            )
+            found = _distributed_node(graph, name, node, runtime, declared, check, shape)
         except SerializationError as error:  # it runs here, as it would without Maze
             warnings.warn(f"maze: {error.problem}; it runs in this process", stacklevel=3)
             found = f"cannot travel to a worker: {error.problem}"
@@ -140,8 +172,7 @@ def _distributed_node(
     name: str,
     node: Any,
     runtime: Runtime,
-    declared: Mapping[str, Resources],
-    keep_local: set[str],
+    declared: _Declared,
     check: bool,
     shape: GraphShape,
 ) -> Any:
@@ -153,7 +184,7 @@ def _distributed_node(
     bound = node.bound
     if isinstance(bound, Pregel):  # a compiled graph as a node: distribute its nodes
         return node.copy(update={"bound": distribute(bound, runtime, check=check)})
-    why = _local_reason(name, node, keep_local)
+    why = _local_reason(name, node, declared.keep_local)
     if why is not None:
         return why
     if not isinstance(bound, RunnableCallable):
@@ -200,22 +231,24 @@ def _original(func: Any) -> Any:
     return func
 
 
-def _resources(name: str, node: Any, declared: Mapping[str, Resources]) -> _Placement:
-    """The node's Resources, kind and model, from ``resources=`` or ``metadata["maze"]``
-    (``{"resources": {...}, "kind": "io", "model": "..."}``)."""
+def _resources(name: str, node: Any, declared: _Declared) -> _Placement:
+    """The node's Resources, kind and model, from ``resources=``, ``kinds=`` or
+    ``metadata["maze"]`` (``{"resources": {...}, "kind": "io", "model": "..."}``); all
+    None when it declares none of them (its kind is learned)."""
     meta = (node.metadata or {}).get("maze", {}) if isinstance(node.metadata, Mapping) else {}
-    model, kind = meta.get("model"), meta.get("kind")
-    if name in declared:
-        return _Placement(declared[name], kind, model)
-    spec = as_resources(meta.get("resources"), f"node {name!r} declares metadata maze.resources")
-    if spec is None:
-        return _Placement(Resources(cpus=0) if kind == "io" else Resources(), kind, model)
+    model = meta.get("model")
+    kind = declared.kinds.get(name, meta.get("kind"))
+    spec = declared.resources.get(name) or as_resources(
+        meta.get("resources"), f"node {name!r} declares metadata maze.resources"
+    )
+    if spec is None and kind is not None:
+        spec = Resources(cpus=0) if kind == "io" else Resources()
     return _Placement(spec, kind, model)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Placement:
-    resources: Resources
+    resources: Resources | None  # None: nothing declared, the node's kind is learned
     kind: Any  # "cpu" | "gpu" | "io" | None (inferred from resources)
     model: str | None
 
@@ -263,9 +296,14 @@ class _NodeTask:
         return _Body(func, travels, captured, is_coroutine(func))
 
     def sync_stub(self) -> Any:
-        @functools.wraps(self.sync.func)
+        body = self.sync
+
+        @functools.wraps(body.func)
         def stub(state: Any, **injected: Any) -> Any:
-            call, loop, hints = self._call(self.sync, state, injected)
+            if self.remote.runs_here():  # as plain LangGraph runs it, scheduled by Maze
+                hints = self._hints()
+                return self.remote.here(lambda: body.func(state, **injected), hints=hints)
+            call, loop, hints = self._call(body, state, injected)
             try:
                 reply = self.remote.call((call,), hints=hints, handler=loop)
             except BaseException as error:
@@ -281,6 +319,9 @@ class _NodeTask:
 
         @functools.wraps(body.func)
         async def astub(state: Any, **injected: Any) -> Any:
+            if self.remote.runs_here():  # as plain LangGraph runs it, scheduled by Maze
+                run = functools.partial(_in_place, body, state, injected)
+                return await self.remote.ahere(run, hints=self._hints())
             call, loop, hints = self._call(body, state, injected)
             try:
                 reply = await self.remote.acall(
@@ -301,8 +342,22 @@ class _NodeTask:
         should know: the invocation's age and the work left after this node."""
         config = injected.get("config") or current_config()
         call, loop = prepare(body.travels, state, injected, config, body.captured)
-        hints = RunHints(_STARTED.get(), self.shape.work_after(self.node))
-        return call, loop, hints
+        return call, loop, self._hints()
+
+    def _hints(self) -> RunHints:
+        """The invocation's age and the work left after this node, for the scheduler."""
+        return RunHints(_STARTED.get(), self.shape.work_after(self.node))
+
+
+async def _in_place(body: _Body, state: Any, injected: dict[str, Any]) -> Any:
+    """The node's body under ``ainvoke``, in place: awaited, or (a sync function) run on
+    the config's executor as LangGraph runs it."""
+    if body.coroutine:
+        return await body.func(state, **injected)
+    from langchain_core.runnables.config import run_in_executor
+
+    config = injected.get("config") or current_config()
+    return await run_in_executor(config, body.func, state, **injected)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -17,20 +17,21 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import cloudpickle
 
 from maze_core.errors import MazeError, SerializationError, user_exception
 from maze_core.graph import TaskGraph, Workflow
+from maze_core.run.here import Ran, arun_here, run_here
 from maze_core.run.result import RunResult
 from maze_core.run.runtime import RunHandle, RunHints, Runtime
 from maze_core.run.shared import get_runtime
 from maze_core.run.worker import channel
 from maze_core.run.worker.call import settle
 from maze_core.run.worker.shipping import pickled
-from maze_core.tools import Kind, Resources, make_spec
+from maze_core.tools import Kind, Resources, ToolSpec, make_spec
 
 __all__ = ["INTERRUPT_WAIT_S", "Remote", "apply", "is_coroutine"]
 
@@ -64,9 +65,16 @@ class Remote:
     per worker), ``timeout`` and ``retries``, as ``@tool`` declares them. The run is named
     ``name``, its one task ``task`` (default ``name``: a graph's node, say).
 
-    ``observe`` is told the seconds each call ran on its worker (an adapter's critical-path
-    estimate learns from it). Raises SerializationError at once when ``fn`` cannot be
-    pickled for a worker.
+    Where a call runs best: :meth:`runs_here` says whether the next one should run in its
+    caller (:meth:`here` / :meth:`ahere`, given the caller's own form of the call) rather
+    than in a worker (:meth:`call` / :meth:`acall`). A call declared ``io`` does; one
+    declaring nothing of its placement (no ``kind``, ``resources``, ``model``, ``load``
+    or ``timeout``) does until the runtime has learned that its calls compute (see
+    :mod:`maze_core.predict.kinds`).
+
+    ``observe`` is told the seconds each call ran (an adapter's critical-path estimate
+    learns from it). Raises SerializationError at once when ``fn`` cannot be pickled for
+    a worker.
     """
 
     def __init__(
@@ -99,9 +107,11 @@ class Remote:
             load=load,
             name=name,
         )
-        workflow = Workflow(name)
-        workflow.add(spec, workflow.input("call"), task_name=self.task)
-        self.graph: TaskGraph = workflow.build()
+        self.graph: TaskGraph = self._one_task(spec)
+        self.learned = all(v is None for v in (kind, resources, model, load, timeout))
+        self.kind = None if self.learned else spec.kind
+        self._here: TaskGraph | None = None
+        self._retries = retries
         self._observe = observe
 
     def __repr__(self) -> str:
@@ -120,6 +130,62 @@ class Remote:
             raise
         except Exception as exc:  # unchecked, and it does not pickle: say whose it is
             raise SerializationError(f"{subject}: {exc}", fix=fix, culprit=subject) from None
+
+    def _one_task(self, spec: ToolSpec) -> TaskGraph:
+        workflow = Workflow(self.name)
+        workflow.add(spec, workflow.input("call"), task_name=self.task)
+        return workflow.build()
+
+    def runs_here(self) -> bool:
+        """Whether the next call should run in its caller (see the class docstring)."""
+        if not self.runtime.runs_here:
+            return False
+        if not self.learned:
+            return self.kind == "io"
+        return self.runtime.kinds.kind(self.name) != "cpu"
+
+    def here(self, body: Callable[[], Any], *, hints: RunHints | None = None) -> Any:
+        """Run ``body()`` (the caller's own form of a call, with its live objects) in this
+        thread as this function's task: scheduled, recorded and learned from as every
+        call, run in place (see :mod:`maze_core.run.here`). Returns what it returns,
+        raises what it raises."""
+        if not self.runtime.runs_here:  # a client of a shared scheduler: unscheduled
+            return body()
+        ran = Ran()
+        try:
+            return run_here(self.runtime, self._here_graph(), body, ran, hints=hints, call=None)
+        finally:
+            self._learn(ran)
+
+    async def ahere(
+        self, body: Callable[[], Awaitable[Any]], *, hints: RunHints | None = None
+    ) -> Any:
+        """:meth:`here` for a coroutine: awaited within the caller's own task."""
+        if not self.runtime.runs_here:
+            return await body()
+        ran = Ran()
+        try:
+            graph = self._here_graph()
+            return await arun_here(self.runtime, graph, body, ran, hints=hints, call=None)
+        finally:
+            self._learn(ran)
+
+    def _here_graph(self) -> TaskGraph:
+        """The one-task graph of calls run in the caller: an io tool of the same name."""
+        if self._here is None:
+            self._here = self._one_task(
+                make_spec(apply, kind="io", retries=self._retries, name=self.name)
+            )
+        return self._here
+
+    def _learn(self, ran: Ran) -> None:
+        outcome = ran.outcome
+        if outcome is None:
+            return
+        seconds = outcome.finished - outcome.started
+        self.runtime.kinds.observe(self.name, seconds, outcome.cpu, ran.crowd)
+        if self._observe is not None:
+            self._observe(seconds)
 
     def call(
         self,
@@ -194,8 +260,10 @@ class Remote:
 
     def _value(self, result: RunResult) -> Any:
         record = result.tasks[self.task]
-        if self._observe is not None and record.seconds is not None:
-            self._observe(record.seconds)
+        if record.seconds is not None:
+            self.runtime.kinds.observe(self.name, record.seconds, record.cpu_seconds or 0.0)
+            if self._observe is not None:
+                self._observe(record.seconds)
         if record.status != "done":
             raise user_exception(record.error, self.task)
         return result[self.task]

@@ -19,7 +19,8 @@ class TaskRecord:
     """One task of one run. Times are seconds since the epoch; ``None`` if it never got there.
 
     ``queued`` is when it became ready (all inputs there), ``started``/``finished`` bound its
-    last attempt as measured by the worker, ``node`` is where that attempt ran.
+    last attempt as measured by the worker, ``cpu_seconds`` is the CPU time that attempt's
+    thread spent, ``node`` is where it ran (``"caller"``: in the caller, see ``Remote``).
     """
 
     task_id: str
@@ -32,6 +33,7 @@ class TaskRecord:
     started: float | None = None
     finished: float | None = None
     node: str | None = None
+    cpu_seconds: float | None = None
     predicted_seconds: float | None = None
     error: BaseException | None = None
     deps: tuple[str, ...] = ()  # the tasks it waited for

@@ -22,6 +22,7 @@ from maze_core.plugins import PluginManager
 from maze_core.predict.features import clean
 from maze_core.run.estimates import Estimates
 from maze_core.run.failures import infrastructure_error, task_error
+from maze_core.run.here import Here
 from maze_core.run.result import RunResult, TaskRecord
 from maze_core.run.worker.call import Outcome
 from maze_core.run.worker.context import TaskContext
@@ -49,6 +50,7 @@ class RunRecord:
         "features",
         "future",
         "graph",
+        "here",
         "inputs",
         "outputs",
         "p90",
@@ -61,9 +63,15 @@ class RunRecord:
     )
 
     def __init__(
-        self, run_id: int, graph: TaskGraph, inputs: Mapping[str, Any], now: float
+        self,
+        run_id: int,
+        graph: TaskGraph,
+        inputs: Mapping[str, Any],
+        now: float,
+        here: Here | None = None,
     ) -> None:
         self.run_id = run_id
+        self.here = here  # the caller that runs its tasks (None: workers do)
         self.graph = graph
         self.inputs = inputs
         self.submitted = now
@@ -117,9 +125,14 @@ class RunBook:
         return list(self._runs)
 
     def open(
-        self, run_id: int, graph: TaskGraph, inputs: Mapping[str, Any], now: float
+        self,
+        run_id: int,
+        graph: TaskGraph,
+        inputs: Mapping[str, Any],
+        now: float,
+        here: Here | None = None,
     ) -> RunRecord:
-        run = RunRecord(run_id, graph, inputs, now)
+        run = RunRecord(run_id, graph, inputs, now, here)
         for task in graph.tasks.values():
             self._estimates.at_open(run, task)
         self._runs[run_id] = run
@@ -131,14 +144,16 @@ class RunBook:
 
     # -- instructions ---------------------------------------------------------------------
 
-    def running(self, dispatch: Dispatch, *, resolve_refs: bool = True) -> Attempt:
+    def running(
+        self, dispatch: Dispatch, *, resolve_refs: bool = True, node: str | None = None
+    ) -> Attempt:
         """Record that an attempt starts; return what starting it takes, its arguments
         resolved (unless ``resolve_refs`` is False: a remote worker resolves them next to
-        the data)."""
+        the data). ``node``: where it runs, when not where the scheduler placed it."""
         run = self._runs[dispatch.run_id]
         task = run.graph.tasks[dispatch.task_id]
         record = run.records[task.id]
-        node = dispatch.allocation.node
+        node = node or dispatch.allocation.node
         record.attempts = dispatch.attempt + 1
         record.queued = dispatch.ready_at
         record.node = node
@@ -227,6 +242,10 @@ class RunBook:
 
     # -- events from workers -----------------------------------------------------------------
 
+    def here_of(self, run_id: int) -> Here | None:
+        """The caller that runs the run's tasks itself (None: workers do)."""
+        return self._runs[run_id].here
+
     def task_of(self, run_id: int, task_id: str) -> Task:
         return self._runs[run_id].graph.tasks[task_id]
 
@@ -260,6 +279,7 @@ class RunBook:
             return [TaskError(run_id, task_id, attempt, now, error, retryable, charged)]
         record = run.records[task_id]
         record.started, record.finished = outcome.started, outcome.finished
+        record.cpu_seconds = outcome.cpu
         if outcome.exported:
             run.exported[task_id] = clean(outcome.exported)
         if not outcome.ok:

@@ -31,10 +31,13 @@ from typing import Any
 from maze_core.errors import TaskTimeoutError, ValidationError
 from maze_core.graph import TaskGraph, TaskRef, Workflow
 from maze_core.plugins import make_plugin_manager
+from maze_core.predict.kinds import KindLearner
 from maze_core.predict.malearn import MaLearn
 from maze_core.predict.store import HistoryStore
+from maze_core.run.here import CALLER, Here, future_of
 from maze_core.run.result import RunResult
 from maze_core.run.runstate import RunBook
+from maze_core.run.worker.call import Outcome
 from maze_core.schedule import (
     Cancel,
     CancelRun,
@@ -161,6 +164,7 @@ class Runtime(abc.ABC):
         self.plugins.hook.maze_register_policies(policies=policies)
         self.scheduler = Scheduler(nodes, make_policy(policy, policies))
         self.book = RunBook(self.plugins)
+        self.kinds = KindLearner()  # where adapters' calls run best (see Remote)
         self._lock = threading.Lock()
         self._inbox: deque[Callable[[], Event | list[Event]]] = deque()
         self._owner: int | None = None  # the thread driving the loop now
@@ -180,11 +184,13 @@ class Runtime(abc.ABC):
         *,
         fail_fast: bool = False,
         hints: RunHints | None = None,
+        here: Here | None = None,
         **inputs: Any,
     ) -> RunHandle:
         """Start a run of ``workflow`` with ``inputs``; many runs share one runtime.
-        ``hints`` tell the scheduler the run is one step of a larger job (adapters)."""
-        return self._start(workflow, fail_fast, hints, inputs, waiter=False)
+        ``hints`` tell the scheduler the run is one step of a larger job (adapters);
+        ``here`` runs its tasks in the caller (see :mod:`maze_core.run.here`)."""
+        return self._start(workflow, fail_fast, hints, inputs, waiter=False, here=here)
 
     def call(
         self,
@@ -217,6 +223,7 @@ class Runtime(abc.ABC):
         hints: RunHints | None,
         inputs: dict[str, Any],
         waiter: bool,
+        here: Here | None = None,
     ) -> RunHandle:
         """Open the run and let the scheduler start it; with ``waiter``, note that this
         thread will wait for it (``_waiters``) until :meth:`call` says it stopped."""
@@ -224,11 +231,11 @@ class Runtime(abc.ABC):
         graph = workflow.build() if isinstance(workflow, Workflow) else workflow
         values = graph.bind_inputs(inputs)
         hints = hints or RunHints()
-        forwarded = self._forward(graph, inputs, fail_fast, hints)
+        forwarded = None if here else self._forward(graph, inputs, fail_fast, hints)
         if forwarded is not None:
             return forwarded
         self._check_not_inside_loop()
-        run = self.book.open(next(_RUN_IDS), graph, values, time.time())
+        run = self.book.open(next(_RUN_IDS), graph, values, time.time(), here)
         if waiter:
             self._waiters[run.run_id] = threading.get_ident()
         with self._lock:
@@ -268,6 +275,12 @@ class Runtime(abc.ABC):
         call. Here ``fn`` itself: threads share it, and local workers this machine's files
         (``LocalRuntime`` on processes sends a by-value function pickled once)."""
         return fn
+
+    @property
+    def runs_here(self) -> bool:
+        """Whether this runtime schedules tasks that their caller runs itself (see
+        :mod:`maze_core.run.here`): every runtime that schedules its own runs does."""
+        return True
 
     @property
     def shares_memory(self) -> bool:
@@ -373,7 +386,11 @@ class Runtime(abc.ABC):
     def _apply(self, instruction: Instruction) -> None:
         book = self.book
         if isinstance(instruction, Dispatch):
-            self._dispatch(instruction)
+            here = book.here_of(instruction.run_id)
+            if here is None:
+                self._dispatch(instruction)
+            else:
+                self._dispatch_here(instruction, here)
         elif isinstance(instruction, Retry):
             book.retrying(
                 instruction.run_id, instruction.task_id, instruction.error, instruction.state
@@ -390,6 +407,17 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def _dispatch(self, instruction: Dispatch) -> None:
         """Start the task on the node the scheduler chose; report its outcome via ``_post``."""
+
+    def _dispatch_here(self, instruction: Dispatch, here: Here) -> None:
+        """Hand the attempt to the caller that runs it (see :mod:`maze_core.run.here`)."""
+        run_id, task_id, attempt = instruction.run_id, instruction.task_id, instruction.attempt
+        context = self.book.running(instruction, resolve_refs=False, node=CALLER).context
+
+        def report(outcome: Outcome) -> None:
+            future = future_of(outcome)
+            self._post(lambda: self.book.outcome(run_id, task_id, attempt, future))
+
+        here.start(context, report)
 
 
 def _predictor(predictor: MaLearn | bool) -> MaLearn | None:

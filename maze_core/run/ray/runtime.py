@@ -162,6 +162,10 @@ class RayRuntime(TinyTasks):
             return "RayRuntime(client of the shared scheduler)"
         return f"RayRuntime(nodes={len(self.scheduler.nodes)})"
 
+    @property
+    def runs_here(self) -> bool:
+        return self.service is None  # a client's runs are the shared scheduler's to order
+
     def relay(self) -> Any:
         """The relay actor calls' channels go through (see :mod:`.relay`)."""
         return self._relay.handle()

@@ -78,7 +78,7 @@ def tool_task(spec: ToolSpec, max_result: int | None = None) -> Callable[..., tu
             outcome.ok, outcome.error = False, result_too_large(outcome.value, size, max_result)
             outcome.value = None
             return outcome, None
-        report = [outcome.started, outcome.finished, outcome.exported, size]
+        report = [outcome.started, outcome.finished, outcome.exported, size, outcome.cpu]
         data = _small(outcome.value, size)
         if data is not None:
             return [*report, data], None
@@ -147,7 +147,7 @@ def _small(value: Any, size: int) -> bytes | None:
 def outcome_of(done: Future[Any], value_ref: Any, task_id: str) -> Future[Outcome]:
     """The report as an Outcome whose value is the ObjectRef of the output, or the output
     itself when it came inline. A success is reported as the list ``[started, finished,
-    exported, output size]`` plus the pickled value when it is small (see ``_small``),
+    exported, output size, CPU seconds]`` plus the pickled value when it is small (see ``_small``),
     a failure as its Outcome."""
     result: Future[Outcome] = Future()
     try:
@@ -158,9 +158,10 @@ def outcome_of(done: Future[Any], value_ref: Any, task_id: str) -> Future[Outcom
     if isinstance(report, Outcome):
         result.set_result(report)
     else:
-        started, finished, exported, size, *inline = report
+        started, finished, exported, size, cpu, *inline = report
         value = Inline(inline[0]) if inline else value_ref
         outcome = Outcome(True, value, None, "", started, finished, exported, size, bool(inline))
+        outcome.cpu = cpu
         result.set_result(outcome)
     return result
 

@@ -80,6 +80,8 @@ class TinyTasks(Runtime):
 
     def _tiny(self, instruction: Dispatch) -> ToolSpec | None:
         """The task's tool when the task may share a Ray task (None: it runs alone)."""
+        if self.book.here_of(instruction.run_id) is not None:  # its caller runs it
+            return None
         if (instruction.run_id, instruction.task_id) in self._solo:
             self._solo.discard((instruction.run_id, instruction.task_id))
             return None

@@ -45,6 +45,7 @@ class Outcome:
     exported: dict[str, float] = field(default_factory=dict)
     output_size: int = 0
     held: bool = False  # the value is in the driver, not on the node that ran it
+    cpu: float = 0.0  # CPU seconds of the thread that ran it (what tells computing from waiting)
 
 
 def run_call(
@@ -70,10 +71,10 @@ def run_call(
     token = _current.set(context)
     exported: dict[str, float] = {}
     export_token = _exported.set(exported)
-    started = time.time()
+    started, cpu = time.time(), time.thread_time()
     try:
         with _around(model, context):
-            started = time.time()  # a model load is not the tool's duration
+            started, cpu = time.time(), time.thread_time()  # a model load is not the tool's
             value = fn(*args, **kwargs)
             if is_async:
                 value = _run_coroutine(value)
@@ -81,11 +82,15 @@ def run_call(
         if not isinstance(exc, Exception) and not isinstance(exc, cancellation()):
             raise  # KeyboardInterrupt, SystemExit: the worker's business, not the task's
         error = portable_error(exc) if portable else exc
-        return Outcome(False, None, error, traceback.format_exc(), started, time.time())
+        failed = Outcome(False, None, error, traceback.format_exc(), started, time.time())
+        failed.cpu = time.thread_time() - cpu
+        return failed
     finally:
         _current.reset(token)
         _exported.reset(export_token)
-    return Outcome(True, value, None, "", started, time.time(), exported)
+    done = Outcome(True, value, None, "", started, time.time(), exported)
+    done.cpu = time.thread_time() - cpu
+    return done
 
 
 _NOTHING = contextlib.nullcontext()
