@@ -1,17 +1,26 @@
 """Plain LangGraph against the same graphs through ``maze_langgraph.distribute``, same run.
 
-1. Fan-out of 8 CPU-bound pure-Python nodes (~0.5 s each): plain LangGraph runs them on
-   threads (one GIL); distributed, on Maze's local process runtime. Plain and distributed
-   run in turns, best of 3 each (of 7 for the chains below).
-2. Fan-out of 64 I/O-bound nodes (0.5 s sleeps, ``metadata={"maze": {"kind": "io"}}``), a
-   sync graph with the default config: LangGraph's thread cap (min(32, cpus + 4)) against
-   Maze's io threads. The ideal is 0.5 s.
-3. Per-node overhead: a chain of trivial nodes, plain vs distributed on local processes
-   and on Ray; (distributed - plain) / nodes, next to the round trip of one bare task there
-   (a worker process's pipe; ``ray.get(f.remote())``) and, on Ray, of one call to an actor
-   (Maze runs tiny nodes on per-node actors, its lanes), which no distribution can beat.
-4. 50 agents arriving every 0.1 s, each a plan (I/O) then 1 or 4 rounds of a GPU step on a
+Every graph is distributed with default arguments (no kinds, no resources): Maze learns
+where each node runs best. Plain and distributed run in turns, best of 3 each (of 7 for
+the chains), after the same warm-up.
+
+1. Fan-out of 8 CPU-bound pure-Python nodes (~0.5 s each), after 3 warm-up invocations
+   (the first runs every node in the caller while Maze measures them): plain LangGraph
+   runs them on threads (one GIL); distributed, in Maze's worker processes.
+2. 8 ``Send`` nodes waiting 0.5 s each, sync (``invoke``) and async (``ainvoke``), and 8
+   concurrent agents (``create_agent``: model, a tool, model again) whose model waits
+   0.5 s a call: waiting nodes run in the caller, as plain LangGraph runs them.
+3. Fan-out of 64 I/O-bound nodes (0.5 s sleeps), a sync graph with the default config:
+   LangGraph's thread cap (min(32, cpus + 4)) against Maze's raised one. Ideal: 0.5 s.
+4. Per-node overhead: a chain of trivial nodes (they run in the caller, as scheduled
+   tasks), plain vs distributed on local processes and on Ray; (distributed - plain) /
+   nodes, next to the round trip of one bare task in a worker there (a worker process's
+   pipe; ``ray.get(f.remote())``) and, on Ray, of one call to an actor.
+5. 50 agents arriving every 0.1 s, each a plan (I/O) then 1 or 4 rounds of a GPU step on a
    runtime with one GPU: P50 and P95 latency under daps and fcfs.
+
+What it leaves out: real model providers (their latency is a sleep), graphs with state
+too big to copy cheaply, and machines with more cores (the CPU row gains with them).
 
     python benchmarks/langgraph_fanout.py [--json OUT] [--skip-ray]
 """
@@ -19,6 +28,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import operator
 import os
@@ -97,6 +107,76 @@ def chain_graph(length: int):
         builder.add_edge(previous, f"s{i}")
         previous = f"s{i}"
     return builder.compile()
+
+
+class Items(TypedDict):
+    items: list[int]
+    out: Annotated[list, operator.add]
+
+
+def wait_item(state: Items) -> dict:
+    time.sleep(0.5)
+    return {"out": [1]}
+
+
+async def await_item(state: Items) -> dict:
+    await asyncio.sleep(0.5)
+    return {"out": [1]}
+
+
+def send_graph(body):
+    """8 ``Send``s of one node: the map step of a map-reduce."""
+    from langgraph.graph import START, StateGraph
+    from langgraph.types import Send
+
+    builder = StateGraph(Items)
+    builder.add_node("item", body)
+    builder.add_conditional_edges(
+        START, lambda state: [Send("item", {"items": [i], "out": []}) for i in state["items"]]
+    )
+    return builder.compile()
+
+
+def lookup(city: str) -> str:
+    """A quick tool: the weather in a city."""
+    return f"sunny in {city}"
+
+
+def chat_agent():
+    """An agent whose model waits 0.5 s a call: it asks for one tool, then answers."""
+    from langchain.agents import create_agent
+    from langchain_core.tools import tool
+
+    from maze_langchain.testing import ScriptedChatModel
+
+    calls = [{"name": "lookup", "args": {"city": "Paris"}}]
+    model = ScriptedChatModel(calls=calls, latency=0.5)
+    return create_agent(model, [tool(lookup)])
+
+
+def concurrent_chats(agent, chats: int = 8) -> float:
+    """Wall time of ``chats`` invocations of ``agent`` at once, each on its own thread."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(chats) as pool:
+        replies = list(
+            pool.map(lambda i: agent.invoke({"messages": [("user", f"{i}")]}), range(chats))
+        )
+    assert all(r["messages"][-1].content.startswith("done") for r in replies)
+    return time.perf_counter() - start
+
+
+def atimed(graph, state: dict) -> float:
+    start = time.perf_counter()
+    asyncio.run(graph.ainvoke(state))
+    return time.perf_counter() - start
+
+
+def in_turns(plain, remote, repeat: int = 3) -> tuple[float, float]:
+    """The best time of ``plain()`` and of ``remote()``, run in turns."""
+    plain_s = maze_s = float("inf")
+    for _ in range(repeat):
+        plain_s, maze_s = min(plain_s, plain()), min(maze_s, remote())
+    return plain_s, maze_s
 
 
 def timed(graph, state: dict, repeat: int = 1) -> float:
@@ -201,11 +281,28 @@ def main() -> None:
     with LocalRuntime("processes", cpus=2) as processes:
         plain = fan_graph(8, cpu_node)
         remote = distribute(plain, processes)
-        timed(remote, {"n": 0, "out": []})  # start the worker processes
+        for _ in range(3):  # Maze learns that the nodes compute (and starts its workers)
+            timed(remote, {"n": 0, "out": []})
         plain_s, maze_s = paired(plain, remote, {"n": 0, "out": []}, repeat=3)
-        figures["8 CPU-bound nodes x 0.5 s"] = {"plain_s": plain_s, "maze_s": maze_s}
+        figures["8 CPU-bound nodes x 0.5 s, after 3 warm-ups"] = {
+            "plain_s": plain_s,
+            "maze_s": maze_s,
+        }
 
-        plain = fan_graph(64, io_node, {"maze": {"kind": "io"}})
+        items = {"items": list(range(8)), "out": []}
+        plain, remote = send_graph(wait_item), distribute(send_graph(wait_item), processes)
+        plain_s, maze_s = paired(plain, remote, items, repeat=3)
+        figures["8 Send nodes waiting 0.5 s, invoke"] = {"plain_s": plain_s, "maze_s": maze_s}
+        plain, remote = send_graph(await_item), distribute(send_graph(await_item), processes)
+        plain_s, maze_s = in_turns(lambda: atimed(plain, items), lambda: atimed(remote, items))
+        figures["8 Send nodes waiting 0.5 s, ainvoke"] = {"plain_s": plain_s, "maze_s": maze_s}
+        plain, remote = chat_agent(), distribute(chat_agent(), processes)
+        plain_s, maze_s = in_turns(
+            lambda: concurrent_chats(plain), lambda: concurrent_chats(remote)
+        )
+        figures["8 concurrent agents, model waits 0.5 s"] = {"plain_s": plain_s, "maze_s": maze_s}
+
+        plain = fan_graph(64, io_node)
         remote = distribute(plain, processes)
         plain_s, maze_s = timed(plain, {"n": 0, "out": []}), timed(remote, {"n": 0, "out": []})
         figures["64 I/O nodes x 0.5 s (ideal 0.5 s)"] = {"plain_s": plain_s, "maze_s": maze_s}
@@ -268,7 +365,7 @@ def main() -> None:
             f"{row['overhead_ms_per_node']:.2f} ms/node"
             f" (a bare task's round trip: {row['bare_round_trip_ms']:.2f} ms{actor_call})"
             if "overhead_ms_per_node" in row
-            else f"speedup {row['plain_s'] / row['maze_s']:.2f}x"
+            else f"Maze / plain {row['maze_s'] / row['plain_s']:.2f}x"
         )
         table.add_row(label, f"{row['plain_s']:.2f} s", f"{row['maze_s']:.2f} s", figure)
     Console(width=170).print(table)

@@ -3,6 +3,8 @@ deterministic, tool-calling, picklable, offline."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -15,9 +17,11 @@ __all__ = ["ScriptedChatModel"]
 
 class ScriptedChatModel(BaseChatModel):
     """First turn: call every tool in ``calls`` (in one message, so they run in parallel);
-    after the tool results: answer with them joined. Decides from the history alone."""
+    after the tool results: answer with them joined. Decides from the history alone.
+    Each answer takes ``latency`` seconds of waiting, as a provider's would."""
 
     calls: list[dict[str, Any]] = Field(default_factory=list)
+    latency: float = 0.0
 
     @property
     def _llm_type(self) -> str:
@@ -33,6 +37,22 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: Any = None,
         **kwargs: Any,
     ) -> ChatResult:
+        if self.latency:
+            time.sleep(self.latency)
+        return self._answer(messages)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: Any = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        return self._answer(messages)
+
+    def _answer(self, messages: list[BaseMessage]) -> ChatResult:
         results = [m for m in messages if isinstance(m, ToolMessage)]
         if results:
             text = "; ".join(f"{m.name}={m.content}" for m in results)

@@ -4,7 +4,9 @@ An entrypoint's body orchestrates: it calls tasks and waits for their futures, s
 in the driver. While it runs, the ``call`` hook LangGraph puts in its config (what a
 ``@task`` call goes through) is wrapped so that each task function is replaced by a stub
 running it as a Maze task; LangGraph still schedules, retries, caches and checkpoints the
-task around the stub. A task runs on the worker as a node does (see
+task around the stub. Where a task runs is learned as for nodes (see
+:func:`maze_langgraph.distribute`): in the caller until its calls prove to compute. In a
+worker, a task runs as a node does (see
 :mod:`maze_langgraph.remote`), inside its own rebuilt context: ``interrupt()`` (resumed
 with ``Command(resume=...)``), ``get_stream_writer()``, ``get_store()`` and callbacks work
 as in place, over the call's channel where the runtime has one.
@@ -153,6 +155,8 @@ def _remote(func: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
 
         @functools.wraps(func)
         async def astub(*args: Any, **kwargs: Any) -> Any:
+            if remote.runs_here():  # as LangGraph runs it, scheduled by Maze
+                return await remote.ahere(functools.partial(func, *args, **kwargs))
             call, loop = prepare(body, (args, kwargs), {}, current_config(), captured)
             try:
                 reply = await remote.acall((call,), handler=loop, coroutine=True)
@@ -166,6 +170,8 @@ def _remote(func: Callable[..., Any], runtime: Runtime) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def stub(*args: Any, **kwargs: Any) -> Any:
+        if remote.runs_here():
+            return remote.here(functools.partial(func, *args, **kwargs))
         call, loop = prepare(body, (args, kwargs), {}, current_config(), captured)
         try:
             reply = remote.call((call,), handler=loop)

@@ -5,12 +5,16 @@ caller, with the caller's live objects and no CPU slot; one that computes goes t
 process or a Ray node, where it runs beside other computing calls instead of taking turns
 on one interpreter lock. Explicit declarations always win; this learns the rest.
 
-Evidence per call: its wall seconds, the CPU seconds of the thread that ran it, and how
-many calls ran in place beside it at most (its ``crowd``: calls in the caller share one
-interpreter lock or one event loop, so a computing call among ``n`` of them is on the CPU
-about ``1/n`` of its wall time). A call computes when its CPU time, scaled by its crowd,
-is at least ``BUSY`` of its wall time. A name's kind is the median call's over its last
-``WINDOW`` calls, once ``LEARN_AFTER`` have been seen, so it follows a change of behaviour.
+Evidence per call: its wall seconds, the CPU seconds of the thread that ran it, how long
+that thread waited for a CPU (``queued``: on a loaded machine a computing call spends much
+of its wall time there, not waiting for I/O), and how many calls ran in place beside it at
+most (its ``crowd``: calls in the caller share one interpreter lock or one event loop, so a
+computing call among ``n`` of them is on the CPU about ``1/n`` of its wall time). A call
+computes when it spent at least ``BUSY`` of its wall time on or queued for the CPU, or its
+CPU time scaled by its crowd says so. A name's kind is the median call's over its last
+``WINDOW`` calls, once ``LEARN_AFTER`` have been seen, so it follows a change of behaviour;
+a name learned computing goes back to waiting only below half of ``BUSY`` (a loaded machine
+must not make it flap).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ __all__ = ["BUSY", "LEARN_AFTER", "MIN_CPU_S", "WINDOW", "KindLearner"]
 
 LEARN_AFTER = 2  # calls seen before a kind is known (the first ones run in the caller)
 WINDOW = 8  # the calls a kind is judged on: recent enough to follow a change
-BUSY = 0.5  # the share of its own time a computing call spends on the CPU, at least
+BUSY = 0.5  # the share of its wall time a computing call spends on (or queued for) the CPU
 MIN_CPU_S = 0.02
 """CPU seconds a call must compute to be worth moving: a worker round trip costs about
 0.5 ms on local processes and a few ms on Ray, and a call that short is done sooner in
@@ -38,29 +42,34 @@ class KindLearner:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._calls: dict[str, deque[tuple[float, float]]] = {}  # name -> (cpu s, busy)
+        self._kinds: dict[str, Kind] = {}
 
-    def observe(self, name: str, wall: float, cpu: float, crowd: int = 1) -> None:
-        """One call of ``name`` took ``wall`` seconds, ``cpu`` of them on its thread's CPU,
-        among ``crowd`` calls sharing its interpreter at most."""
-        busy = min(1.0, cpu * max(1, crowd) / wall) if wall > 0 else 0.0
+    def observe(
+        self, name: str, wall: float, cpu: float, crowd: int = 1, queued: float = 0.0
+    ) -> None:
+        """One call of ``name`` took ``wall`` seconds: ``cpu`` of them on its thread's CPU,
+        ``queued`` waiting for one, among ``crowd`` calls sharing its interpreter at most."""
+        busy = min(1.0, max(cpu * max(1, crowd), cpu + queued) / wall) if wall > 0 else 0.0
         with self._lock:
             calls = self._calls.get(name)
             if calls is None:
                 calls = self._calls[name] = deque(maxlen=WINDOW)
             calls.append((cpu, busy))
+            if len(calls) >= LEARN_AFTER:
+                self._kinds[name] = _judged(calls, self._kinds.get(name))
 
     def kind(self, name: str) -> Kind | None:
         """``cpu`` or ``io`` for ``name``; None until ``LEARN_AFTER`` calls were seen."""
-        with self._lock:
-            calls = list(self._calls.get(name, ()))
-        if len(calls) < LEARN_AFTER:
-            return None
-        cpu = statistics.median(c for c, _ in calls)
-        busy = statistics.median(b for _, b in calls)
-        return "cpu" if cpu >= MIN_CPU_S and busy >= BUSY else "io"
+        return self._kinds.get(name)
 
     def known(self) -> dict[str, tuple[Kind | None, int]]:
         """Every name seen: its kind and the calls it was judged on."""
         with self._lock:
-            names = {name: len(calls) for name, calls in self._calls.items()}
-        return {name: (self.kind(name), count) for name, count in names.items()}
+            return {name: (self._kinds.get(name), len(c)) for name, c in self._calls.items()}
+
+
+def _judged(calls: deque[tuple[float, float]], was: Kind | None) -> Kind:
+    cpu = statistics.median(c for c, _ in calls)
+    busy = statistics.median(b for _, b in calls)
+    threshold = BUSY / 2 if was == "cpu" else BUSY
+    return "cpu" if cpu >= MIN_CPU_S and busy >= threshold else "io"

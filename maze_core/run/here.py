@@ -82,14 +82,16 @@ class Here:
 
 
 class Ran:
-    """What the caller learned running a call itself: the last attempt's outcome, and how
-    many calls run in place shared the CPU with it at most (its ``crowd``)."""
+    """What the caller learned running a call itself: the last attempt's outcome, how
+    many calls run in place shared the CPU with it at most (its ``crowd``), and how long
+    its thread waited for a CPU (``queued``, where the system tells)."""
 
-    __slots__ = ("crowd", "outcome")
+    __slots__ = ("crowd", "outcome", "queued")
 
     def __init__(self) -> None:
         self.outcome: Outcome | None = None
         self.crowd = 1
+        self.queued = 0.0
 
 
 def run_here(
@@ -104,9 +106,10 @@ def run_here(
     while (item := here.next()) is not None:
         if not handle.done():
             context, report = item
+            queued = run_delay()
             with _crowd() as crowd, _in_task(context):
                 ran.outcome = _attempt(body)
-            ran.crowd = crowd.peak
+            ran.crowd, ran.queued = crowd.peak, run_delay() - queued
             report(ran.outcome)
     return _settled(handle.result(), ran.outcome, graph)
 
@@ -128,9 +131,10 @@ async def arun_here(
         while (item := await here.anext()) is not None:
             if not handle.done():
                 context, report = item
+                queued = run_delay()  # the loop's thread: other tasks' waits count too
                 with _crowd() as crowd, _in_task(context):
                     ran.outcome = await _aattempt(body)
-                ran.crowd = crowd.peak
+                ran.crowd, ran.queued = crowd.peak, run_delay() - queued
                 if isinstance(ran.outcome.error, asyncio.CancelledError):
                     handle.cancel("the task awaiting it was cancelled")
                     raise ran.outcome.error
@@ -228,6 +232,23 @@ class _Metered:
                 raise
             except BaseException as exc:
                 value, error = None, exc
+
+
+def run_delay() -> float:
+    """Seconds this thread has spent runnable but waiting for a CPU (Linux's schedstat;
+    0.0 where the system does not tell)."""
+    global _schedstat
+    if _schedstat is None:
+        return 0.0
+    try:
+        with open(_schedstat, "rb") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        _schedstat = None
+        return 0.0
+
+
+_schedstat: str | None = "/proc/thread-self/schedstat"
 
 
 class _Peak:

@@ -183,7 +183,7 @@ class Remote:
         if outcome is None:
             return
         seconds = outcome.finished - outcome.started
-        self.runtime.kinds.observe(self.name, seconds, outcome.cpu, ran.crowd)
+        self.runtime.kinds.observe(self.name, seconds, outcome.cpu, ran.crowd, ran.queued)
         if self._observe is not None:
             self._observe(seconds)
 

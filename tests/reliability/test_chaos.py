@@ -100,7 +100,7 @@ def test_a_langgraph_invocation_cut_by_a_killed_worker_resumes_from_its_checkpoi
     builder.add_edge(START, "first")
     builder.add_edge("first", "fragile")
     with LocalRuntime("processes", cpus=2, autoload_plugins=False) as runtime:
-        graph = distribute(builder.compile(checkpointer=InMemorySaver()), runtime)
+        graph = distribute(builder.compile(checkpointer=InMemorySaver()), runtime, kinds="cpu")
         config = {"configurable": {"thread_id": str(uuid.uuid4())}}
         with pytest.raises(WorkerLostError, match="died"):
             graph.invoke({"n": 1}, config)
