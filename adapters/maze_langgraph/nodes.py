@@ -202,7 +202,7 @@ def _distributed_node(
     if "store" in bound.func_accepts and not runtime.channels:
         return "uses the graph's store, which this runtime's workers cannot reach yet"
     placement = _resources(name, node, declared)
-    submit = _NodeTask(graph.name or "graph", name, placement, shape, runtime)
+    submit = _NodeTask(graph.name or "graph", name, placement, shape, runtime, func)
     submit.bodies(func, afunc or func, check)
     stub_bound = copy.copy(bound)
     stub_bound.func = submit.sync_stub()
@@ -263,9 +263,11 @@ class _NodeTask:
         placement: _Placement,
         shape: GraphShape,
         runtime: Runtime,
+        func: Any,
     ) -> None:
         self.node = node
         self.shape = shape
+        origin = f"{getattr(func, '__module__', '')}:{getattr(func, '__qualname__', '')}"
         self.remote = Remote(
             run_node,
             name=f"{graph_name}.{node}".replace(" ", "_"),
@@ -275,6 +277,7 @@ class _NodeTask:
             model=placement.model,
             observe=functools.partial(shape.observed, node),
             task=node,
+            learn_as=f"{graph_name}.{node} {origin}",  # graphs share default names
         )
 
     def bodies(self, func: Any, afunc: Any, check: bool) -> None:

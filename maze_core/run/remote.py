@@ -73,8 +73,9 @@ class Remote:
     :mod:`maze_core.predict.kinds`).
 
     ``observe`` is told the seconds each call ran (an adapter's critical-path estimate
-    learns from it). Raises SerializationError at once when ``fn`` cannot be pickled for
-    a worker.
+    learns from it); ``learn_as`` is what the kind of its calls is learned under (default
+    ``name``: give two functions sharing a name their own). Raises SerializationError at
+    once when ``fn`` cannot be pickled for a worker.
     """
 
     def __init__(
@@ -91,8 +92,10 @@ class Remote:
         load: Callable[[], Any] | None = None,
         observe: Callable[[float], None] | None = None,
         task: str | None = None,
+        learn_as: str | None = None,
     ) -> None:
         self.name = name
+        self.learn_as = learn_as or name  # what its kind is learned under
         self.task = task or name
         self.runtime = get_runtime(runtime)
         self._coroutine = is_coroutine(fn)
@@ -142,7 +145,7 @@ class Remote:
             return False
         if not self.learned:
             return self.kind == "io"
-        return self.runtime.kinds.kind(self.name) != "cpu"
+        return self.runtime.kinds.kind(self.learn_as) != "cpu"
 
     def here(self, body: Callable[[], Any], *, hints: RunHints | None = None) -> Any:
         """Run ``body()`` (the caller's own form of a call, with its live objects) in this
@@ -183,7 +186,7 @@ class Remote:
         if outcome is None:
             return
         seconds = outcome.finished - outcome.started
-        self.runtime.kinds.observe(self.name, seconds, outcome.cpu, ran.crowd, ran.queued)
+        self.runtime.kinds.observe(self.learn_as, seconds, outcome.cpu, ran.crowd, ran.queued)
         if self._observe is not None:
             self._observe(seconds)
 
@@ -261,7 +264,8 @@ class Remote:
     def _value(self, result: RunResult) -> Any:
         record = result.tasks[self.task]
         if record.seconds is not None:
-            self.runtime.kinds.observe(self.name, record.seconds, record.cpu_seconds or 0.0)
+            cpu = record.cpu_seconds or 0.0
+            self.runtime.kinds.observe(self.learn_as, record.seconds, cpu)
             if self._observe is not None:
                 self._observe(record.seconds)
         if record.status != "done":

@@ -72,6 +72,12 @@ def fresh():
         yield runtime
 
 
+def learned(runtime) -> dict[str, str]:
+    """Each learned kind, under the node's name and its function's."""
+    known = runtime.kinds.known().items()
+    return {name.replace(f"{__name__}:", ""): kind for name, (kind, _) in known}
+
+
 def pids(graph, times: int) -> list[int]:
     return [graph.invoke({"ran_in": []})["ran_in"][0] for _ in range(times)]
 
@@ -80,7 +86,7 @@ def test_a_waiting_node_runs_in_the_caller_as_a_scheduled_task(fresh):
     graph = distribute(one_node(waits), fresh)
     assert pids(graph, 3) == [os.getpid()] * 3
     assert fresh.where.nodes == ["caller"] * 3  # each call was a Maze task all the same
-    assert fresh.kinds.kind("LangGraph.node") == "io"
+    assert learned(fresh) == {"LangGraph.node waits": "io"}
 
 
 def test_a_computing_node_moves_to_a_worker_once_learned(fresh):
@@ -88,7 +94,14 @@ def test_a_computing_node_moves_to_a_worker_once_learned(fresh):
     ran_in = pids(graph, 4)
     assert ran_in[:2] == [os.getpid()] * 2  # measured in place first
     assert all(pid != os.getpid() for pid in ran_in[2:])
-    assert fresh.kinds.kind("LangGraph.node") == "cpu"
+    assert learned(fresh) == {"LangGraph.node computes": "cpu"}
+
+
+def test_graphs_sharing_node_names_learn_each_their_own(fresh):
+    computing = distribute(one_node(computes), fresh)
+    pids(computing, 3)
+    waiting = distribute(one_node(waits), fresh)  # also "LangGraph", node "node"
+    assert pids(waiting, 2) == [os.getpid()] * 2
 
 
 def test_a_declared_kind_is_never_overridden(fresh):
