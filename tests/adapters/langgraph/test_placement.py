@@ -225,3 +225,12 @@ def test_a_node_in_the_caller_is_cancelled_as_in_place(fresh):
     asyncio.run(main())
     assert seen == ["cancelled"]
     assert fresh.book.active() == []  # its task's run ended too
+
+
+def test_on_ray_waiting_nodes_stay_in_the_driver_and_computing_ones_go_to_ray(ray_runtime):
+    waiting = distribute(one_node(waits), ray_runtime)
+    assert pids(waiting, 3) == [os.getpid()] * 3
+    computing = distribute(one_node(computes), ray_runtime)
+    ran_in = pids(computing, 4)
+    assert ran_in[:2] == [os.getpid()] * 2
+    assert os.getpid() not in ran_in[2:]
