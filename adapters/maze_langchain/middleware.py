@@ -30,20 +30,23 @@ class MazeToolMiddleware(AgentMiddleware):  # type: ignore[type-arg]
     tool names to a kind (``"io"``: in the caller; ``"cpu"``: in workers), ``resources``
     maps them to Resources (or dicts of them); a tool named in neither runs in the caller
     until the runtime has learned from its calls that it computes, then in workers with 1
-    CPU (see :func:`~maze_langchain.remote_tool`). Tools named in ``keep_local`` run as
-    they would without Maze."""
+    CPU (see :func:`~maze_langchain.remote_tool`). ``providers`` maps tool names to the
+    rate-limited service each waits on (its calls hold a unit of the runtime's limit for
+    it). Tools named in ``keep_local`` run as they would without Maze."""
 
     def __init__(
         self,
         *,
         resources: Mapping[str, Resources | Mapping[str, Any]] | None = None,
         kinds: Mapping[str, Kind] | None = None,
+        providers: Mapping[str, str] | None = None,
         runtime: Runtime | str | None = None,
         keep_local: tuple[str, ...] | list[str] = (),
     ) -> None:
         super().__init__()
         self.resources = dict(resources or {})
         self.kinds = dict(kinds or {})
+        self.providers = dict(providers or {})
         self.runtime = get_runtime("processes" if runtime is None else runtime)
         self.keep_local = frozenset(keep_local)
         self._twins: dict[int, Any] = {}
@@ -68,6 +71,7 @@ class MazeToolMiddleware(AgentMiddleware):  # type: ignore[type-arg]
                     tool,
                     resources=self.resources.get(tool.name),
                     kind=self.kinds.get(tool.name),
+                    provider=self.providers.get(tool.name),
                     runtime=self.runtime,
                 )
         return request.override(tool=twin)

@@ -130,6 +130,7 @@ def remote_tool(
     runtime: Runtime | str | None = None,
     model: str | None = None,
     kind: Kind | None = None,
+    provider: str | None = None,
 ) -> BaseTool:
     """A twin of ``tool`` (same name, description, schema, ``return_direct``,
     ``response_format``, error handling, sync/async behaviour) whose body runs as a Maze
@@ -139,8 +140,10 @@ def remote_tool(
     holding no CPU slot; one that computes runs in a worker process (or on Ray) with
     ``resources`` (default 1 CPU). A tool declaring neither ``kind``, ``resources`` nor
     ``model`` runs in the caller until the runtime has learned from its calls that it
-    computes (see :mod:`maze_core.predict.kinds`). Raises MazeError at once when the body
-    cannot be pickled for a worker."""
+    computes (see :mod:`maze_core.predict.kinds`). ``provider`` names the rate-limited
+    service the body waits on: it runs in the caller holding one unit of the runtime's
+    limit for it (see :mod:`maze_core.run.providers`). Raises MazeError at once when the
+    body cannot be pickled for a worker."""
     from langchain_core.tools import BaseTool
 
     if isinstance(getattr(tool, "maze_body", None), _Body):  # a twin: wrap its original
@@ -152,7 +155,7 @@ def remote_tool(
             culprit=tool,
         )
     declared = as_resources(resources, f"tool {tool.name!r} has resources")
-    options = {"resources": declared, "kind": kind, "model": model}
+    options = {"resources": declared, "kind": kind, "model": model, "provider": provider}
     return twin(tool, get_runtime("processes" if runtime is None else runtime), options)
 
 

@@ -40,7 +40,8 @@ from maze_core import (
 )
 from maze_core.run.remote import is_coroutine
 from maze_core.run.worker.captured import Captured
-from maze_core.tools import KINDS, Kind, as_resources
+from maze_core.tools import Kind
+from maze_langgraph.declared import Declared, Placement, declared, placement
 from maze_langgraph.driver import LoopEnd, current_config, finish, prepare
 from maze_langgraph.in_caller import why_in_caller
 from maze_langgraph.remote import NodeCall, run_node
@@ -61,6 +62,7 @@ def distribute(
     *,
     resources: Mapping[str, Resources] | None = None,
     kinds: Mapping[str, Kind] | Kind | None = None,
+    providers: Mapping[str, str] | None = None,
     keep_local: Iterable[str] = (),
     check: bool = True,
 ) -> Any:
@@ -74,8 +76,12 @@ def distribute(
     ``add_node(..., metadata={"maze": {"kind": ..., "resources": {...}, "model": ...}})``;
     a node declaring none of them runs in the caller until the runtime has learned from
     its calls that it computes (see :mod:`maze_core.predict.kinds`), then in workers with
-    1 CPU. With ``check`` every distributed node's function must pickle, or a MazeError
-    names the node and the object that would not.
+    1 CPU. ``providers={"model": "openai"}`` (or metadata ``"provider"``) names the
+    rate-limited service a node's calls wait on: the node runs in the caller holding one
+    unit of the runtime's limit for it (``LocalRuntime(limits={"openai": 8})``), so Maze
+    orders the calls of all invocations sharing it (see :mod:`maze_core.run.providers`).
+    With ``check`` every distributed node's function must pickle, or a MazeError names the
+    node and the object that would not.
     """
     from langgraph.graph.state import CompiledStateGraph
     from langgraph.pregel import Pregel
@@ -97,10 +103,8 @@ def distribute(
         distributed.maze_local_nodes = dict.fromkeys(graph.nodes, _ENTRYPOINT)
         distributed.maze_runtime = target
         return distributed
-    declared = _Declared(
-        _named(graph, "resources", resources or {}), _kinds(graph, kinds), set(keep_local)
-    )
-    nodes, kept = _distributed_nodes(graph, target, declared, check)
+    told = declared(graph, resources, kinds, providers, set(keep_local))
+    nodes, kept = _distributed_nodes(graph, target, told, check)
     distributed = with_nodes(graph, nodes)
     distributed.__class__ = _stamping(type(graph))
     distributed.maze_plain = graph  # what it pickles as: inside a worker it runs there
@@ -109,45 +113,8 @@ def distribute(
     return distributed
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Declared:
-    """What ``distribute()`` was told of the nodes."""
-
-    resources: Mapping[str, Resources]
-    kinds: Mapping[str, Kind]
-    keep_local: set[str]
-
-
-def _named(graph: Any, option: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """``values`` by node name, checked against the graph's nodes."""
-    unknown = set(values) - set(graph.nodes)
-    if unknown:
-        raise MazeError(
-            f"{option}= names nodes the graph does not have: {sorted(unknown)}",
-            fix=f"use node names of this graph: {sorted(graph.nodes)}",
-            culprit=sorted(unknown)[0],
-        )
-    return dict(values)
-
-
-def _kinds(graph: Any, kinds: Mapping[str, Kind] | Kind | None) -> dict[str, Kind]:
-    """The kind of each node named in ``kinds=`` (one kind: every node's)."""
-    if kinds is None:
-        return {}
-    named = dict.fromkeys(graph.nodes, kinds) if isinstance(kinds, str) else kinds
-    for node, kind in named.items():
-        if kind not in KINDS:
-            raise MazeError(
-                f"kinds= gives node {node!r} the kind {kind!r}",
-                fix=f"use one of {', '.join(KINDS)}: io runs it in the caller, cpu and gpu"
-                " in workers",
-                culprit=node,
-            )
-    return _named(graph, "kinds", named)
-
-
 def _distributed_nodes(
-    graph: Any, runtime: Runtime, declared: _Declared, check: bool
+    graph: Any, runtime: Runtime, told: Declared, check: bool
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The graph's nodes that run as Maze tasks (by name), and why each other one stays
     local. A node holding what cannot travel stays too, with one warning naming it."""
@@ -156,7 +123,7 @@ def _distributed_nodes(
     shape = GraphShape(graph)
     for name, node in graph.nodes.items():
         try:
-            found = _distributed_node(graph, name, node, runtime, declared, check, shape)
+            found = _distributed_node(graph, name, node, runtime, told, check, shape)
         except SerializationError as error:  # it runs here, as it would without Maze
             warnings.warn(f"maze: {error.problem}; it runs in this process", stacklevel=3)
             found = f"cannot travel to a worker: {error.problem}"
@@ -172,7 +139,7 @@ def _distributed_node(
     name: str,
     node: Any,
     runtime: Runtime,
-    declared: _Declared,
+    told: Declared,
     check: bool,
     shape: GraphShape,
 ) -> Any:
@@ -184,7 +151,7 @@ def _distributed_node(
     bound = node.bound
     if isinstance(bound, Pregel):  # a compiled graph as a node: distribute its nodes
         return node.copy(update={"bound": distribute(bound, runtime, check=check)})
-    why = _local_reason(name, node, declared.keep_local)
+    why = _local_reason(name, node, told.keep_local)
     if why is not None:
         return why
     if not isinstance(bound, RunnableCallable):
@@ -201,8 +168,8 @@ def _distributed_node(
             return in_caller
     if "store" in bound.func_accepts and not runtime.channels:
         return "uses the graph's store, which this runtime's workers cannot reach yet"
-    placement = _resources(name, node, declared)
-    submit = _NodeTask(graph.name or "graph", name, placement, shape, runtime, func)
+    where = placement(name, node, told)
+    submit = _NodeTask(graph.name or "graph", name, where, shape, runtime, func)
     submit.bodies(func, afunc or func, check)
     stub_bound = copy.copy(bound)
     stub_bound.func = submit.sync_stub()
@@ -231,28 +198,6 @@ def _original(func: Any) -> Any:
     return func
 
 
-def _resources(name: str, node: Any, declared: _Declared) -> _Placement:
-    """The node's Resources, kind and model, from ``resources=``, ``kinds=`` or
-    ``metadata["maze"]`` (``{"resources": {...}, "kind": "io", "model": "..."}``); all
-    None when it declares none of them (its kind is learned)."""
-    meta = (node.metadata or {}).get("maze", {}) if isinstance(node.metadata, Mapping) else {}
-    model = meta.get("model")
-    kind = declared.kinds.get(name, meta.get("kind"))
-    spec = declared.resources.get(name) or as_resources(
-        meta.get("resources"), f"node {name!r} declares metadata maze.resources"
-    )
-    if spec is None and kind is not None:
-        spec = Resources(cpus=0) if kind == "io" else Resources()
-    return _Placement(spec, kind, model)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Placement:
-    resources: Resources | None  # None: nothing declared, the node's kind is learned
-    kind: Any  # "cpu" | "gpu" | "io" | None (inferred from resources)
-    model: str | None
-
-
 class _NodeTask:
     """One node as a Maze tool (its body run by ``remote.run_node`` in a worker)."""
 
@@ -260,7 +205,7 @@ class _NodeTask:
         self,
         graph_name: str,
         node: str,
-        placement: _Placement,
+        placement: Placement,
         shape: GraphShape,
         runtime: Runtime,
         func: Any,
@@ -278,6 +223,7 @@ class _NodeTask:
             observe=functools.partial(shape.observed, node),
             task=node,
             learn_as=f"{graph_name}.{node} {origin}",  # graphs share default names
+            provider=placement.provider,
         )
 
     def bodies(self, func: Any, afunc: Any, check: bool) -> None:

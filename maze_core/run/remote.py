@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -25,6 +26,7 @@ import cloudpickle
 from maze_core.errors import MazeError, SerializationError, user_exception
 from maze_core.graph import TaskGraph, Workflow
 from maze_core.run.here import Ran, arun_here, run_here
+from maze_core.run.providers import ATTEMPTS, backoff, overloaded
 from maze_core.run.result import RunResult
 from maze_core.run.runtime import RunHandle, RunHints, Runtime
 from maze_core.run.shared import get_runtime
@@ -72,6 +74,11 @@ class Remote:
     or ``timeout``) does until the runtime has learned that its calls compute (see
     :mod:`maze_core.predict.kinds`).
 
+    ``provider`` names the rate-limited service every call waits on (a model API): calls
+    run in the caller, each holding one unit of the runtime's limit for it, so the
+    scheduler decides whose call goes next, and an overloaded answer (429) gives the unit
+    back and queues the call again after a backoff (see :mod:`maze_core.run.providers`).
+
     ``observe`` is told the seconds each call ran (an adapter's critical-path estimate
     learns from it); ``learn_as`` is what the kind of its calls is learned under (default
     ``name``: give two functions sharing a name their own). Raises SerializationError at
@@ -93,6 +100,7 @@ class Remote:
         observe: Callable[[float], None] | None = None,
         task: str | None = None,
         learn_as: str | None = None,
+        provider: str | None = None,
     ) -> None:
         self.name = name
         self.learn_as = learn_as or name  # what its kind is learned under
@@ -111,8 +119,10 @@ class Remote:
             name=name,
         )
         self.graph: TaskGraph = self._one_task(spec)
-        self.learned = all(v is None for v in (kind, resources, model, load, timeout))
-        self.kind = None if self.learned else spec.kind
+        self.provider = provider
+        declared = (kind, resources, model, load, timeout, provider)
+        self.learned = all(v is None for v in declared)
+        self.kind = "io" if provider is not None else None if self.learned else spec.kind
         self._here: TaskGraph | None = None
         self._retries = retries
         self._observe = observe
@@ -154,11 +164,17 @@ class Remote:
         raises what it raises."""
         if not self.runtime.runs_here:  # a client of a shared scheduler: unscheduled
             return body()
-        ran = Ran()
-        try:
-            return run_here(self.runtime, self._here_graph(), body, ran, hints=hints, call=None)
-        finally:
-            self._learn(ran)
+        attempt = 1
+        while True:
+            ran = Ran()
+            try:
+                return run_here(self.runtime, self._here_graph(), body, ran, hints=hints, call=None)
+            except Exception as error:
+                wait = self._backoff(error, attempt)
+            finally:
+                self._learn(ran)
+            time.sleep(wait)
+            attempt += 1
 
     async def ahere(
         self, body: Callable[[], Awaitable[Any]], *, hints: RunHints | None = None
@@ -166,19 +182,37 @@ class Remote:
         """:meth:`here` for a coroutine: awaited within the caller's own task."""
         if not self.runtime.runs_here:
             return await body()
-        ran = Ran()
-        try:
-            graph = self._here_graph()
-            return await arun_here(self.runtime, graph, body, ran, hints=hints, call=None)
-        finally:
-            self._learn(ran)
+        import asyncio
+
+        attempt = 1
+        while True:
+            ran = Ran()
+            try:
+                graph = self._here_graph()
+                return await arun_here(self.runtime, graph, body, ran, hints=hints, call=None)
+            except Exception as error:
+                wait = self._backoff(error, attempt)
+            finally:
+                self._learn(ran)
+            await asyncio.sleep(wait)
+            attempt += 1
+
+    def _backoff(self, error: Exception, attempt: int) -> float:
+        """How long to wait before calling a provider again after ``error`` (its
+        ``attempt``-th); raises ``error`` itself where it is not the provider's overload."""
+        if self.provider is None or attempt >= ATTEMPTS or not overloaded(error):
+            raise error
+        return backoff(error, attempt)
 
     def _here_graph(self) -> TaskGraph:
         """The one-task graph of calls run in the caller: an io tool of the same name."""
         if self._here is None:
-            self._here = self._one_task(
-                make_spec(apply, kind="io", retries=self._retries, name=self.name)
+            units = {} if self.provider is None else {self.provider: 1.0}
+            resources = Resources(cpus=0, custom=units)
+            spec = make_spec(
+                apply, kind="io", resources=resources, retries=self._retries, name=self.name
             )
+            self._here = self._one_task(spec)
         return self._here
 
     def _learn(self, ran: Ran) -> None:

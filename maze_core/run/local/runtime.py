@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, cast
 
-from maze_core.errors import SerializationError
+from maze_core.errors import SerializationError, ValidationError
 from maze_core.predict.malearn import MaLearn
 from maze_core.run.local.attempts import Attempts
 from maze_core.run.local.machine import detect_cpus, detect_gpus, detect_memory
@@ -47,6 +47,8 @@ class LocalRuntime(Runtime):
     declared with ``load=`` stay resident in each worker process until unused for
     ``model_idle_s`` seconds. ``max_result`` bounds what a result may take (pickled) to come
     back from a worker process: a bigger one fails its task with a SerializationError.
+    ``limits`` caps how many calls to each named provider run at once (``{"openai": 8}``;
+    see :mod:`maze_core.run.providers`).
     """
 
     channels = True  # in this process, or over a worker process's pipes
@@ -60,6 +62,7 @@ class LocalRuntime(Runtime):
         gpus: int | None = None,
         gpu_memory: int | str | None = None,
         custom: dict[str, float] | None = None,
+        limits: dict[str, int] | None = None,
         policy: str | Policy = "daps",
         predictor: MaLearn | bool = True,
         plugins: Iterable[Any] = (),
@@ -68,7 +71,7 @@ class LocalRuntime(Runtime):
         model_idle_s: float = 300.0,
         max_result: int | str | None = None,
     ) -> None:
-        node = _local_node(cpus, memory, gpus, gpu_memory, custom or {})
+        node = _local_node(cpus, memory, gpus, gpu_memory, {**(custom or {}), **_limits(limits)})
         super().__init__(
             [node],
             policy=policy,
@@ -269,3 +272,15 @@ def _local_node(
         gpu_memory=parse_size(gpu_memory, what="gpu_memory") or detected_gpu_memory,
         custom=custom,
     )
+
+
+def _limits(limits: dict[str, int] | None) -> dict[str, float]:
+    """Provider limits as the local node's custom resources, each a positive count."""
+    for provider, limit in (limits or {}).items():
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValidationError(
+                f"limits={{{provider!r}: {limit!r}}}: a limit is how many calls may run at once",
+                fix=f"give a positive whole number, e.g. limits={{{provider!r}: 8}}",
+                culprit=provider,
+            )
+    return {provider: float(limit) for provider, limit in (limits or {}).items()}
