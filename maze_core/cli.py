@@ -340,11 +340,14 @@ def predictor_show() -> None:
     """What MaLearn has learned on this machine (from $MAZE_HOME/history.sqlite3)."""
     from rich.table import Table
 
+    from maze_core.predict.kinds import KindLearner
     from maze_core.predict.store import HistoryStore
 
     store = HistoryStore()
     try:
         models = store.load_models()
+        kinds = KindLearner()
+        kinds.restore(store.load_kinds())
     finally:
         store.close()
     table = Table(title=f"MaLearn models in {store.path}", title_justify="left")
@@ -356,6 +359,14 @@ def predictor_show() -> None:
         shown = f"{math.exp(error):.2f}" if error is not None else ""
         table.add_row(name, model.kind, str(model.count), champion, shown)
     console.print(table if models else "No models yet: run some workflows first.")
+    placed = Table(title="Where calls run (learned kinds)", title_justify="left")
+    for column in ("call", "learned kind", "runs in", "calls judged"):
+        placed.add_column(column)
+    for name, (kind, count) in sorted(kinds.known().items()):
+        where = "workers" if kind == "cpu" else "the caller"
+        placed.add_row(name, kind or "not yet", where, str(count))
+    if kinds.known():
+        console.print(placed)
 
 
 def _run(

@@ -14,7 +14,8 @@ computes when it spent at least ``BUSY`` of its wall time on or queued for the C
 CPU time scaled by its crowd says so. A name's kind is the median call's over its last
 ``WINDOW`` calls, once ``LEARN_AFTER`` have been seen, so it follows a change of behaviour;
 a name learned computing goes back to waiting only below half of ``BUSY`` (a loaded machine
-must not make it flap).
+must not make it flap). MaLearn keeps a runtime's learner and saves it with its models, so
+the next process starts with what this one learned.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import statistics
 import threading
 from collections import deque
+from collections.abc import Mapping
 
 from maze_core.tools import Kind
 
@@ -61,6 +63,19 @@ class KindLearner:
     def kind(self, name: str) -> Kind | None:
         """``cpu`` or ``io`` for ``name``; None until ``LEARN_AFTER`` calls were seen."""
         return self._kinds.get(name)
+
+    def calls(self) -> dict[str, list[tuple[float, float]]]:
+        """What each kind is judged on (to save it: see :meth:`restore`)."""
+        with self._lock:
+            return {name: list(calls) for name, calls in self._calls.items()}
+
+    def restore(self, saved: Mapping[str, list[tuple[float, float]]]) -> None:
+        """Take up what an earlier process learned (its :meth:`calls`)."""
+        with self._lock:
+            for name, seen in saved.items():
+                calls = self._calls[name] = deque(seen, maxlen=WINDOW)
+                if len(calls) >= LEARN_AFTER:
+                    self._kinds[name] = _judged(calls, None)
 
     def known(self) -> dict[str, tuple[Kind | None, int]]:
         """Every name seen: its kind and the calls it was judged on."""

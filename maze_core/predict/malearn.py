@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from maze_core.hookspecs import hookimpl
+from maze_core.predict.kinds import KindLearner
 from maze_core.predict.model import Prediction, ToolModel, import_river_now, train_batch
 from maze_core.tools import DEFAULT_SECONDS
 
@@ -51,6 +52,7 @@ class MaLearn:
         self.retrain_every = retrain_every
         self.train_after_work = train_after_work
         self.store = store
+        self.kinds = KindLearner()  # where calls run best, learned beside their durations
         self._models: dict[str, ToolModel] = {}
         self._lock = threading.Lock()
         self._trainer = ThreadPoolExecutor(1, "maze-malearn") if background else None
@@ -59,6 +61,7 @@ class MaLearn:
             import_river_now()
         if store is not None:
             self._models.update(store.load_models())
+            self.kinds.restore(store.load_kinds())
 
     # -- the predictor ----------------------------------------------------------------------
 
@@ -149,6 +152,7 @@ class MaLearn:
         if self.store is not None:
             with self._lock:
                 self.store.save_models(self._models)
+            self.store.save_kinds(self.kinds.calls())
             self.store.close()
 
     # -- hooks ------------------------------------------------------------------------------

@@ -38,6 +38,9 @@ CREATE INDEX IF NOT EXISTS observations_by_tool ON observations (tool, id);
 CREATE TABLE IF NOT EXISTS models (
     tool TEXT PRIMARY KEY, kind TEXT NOT NULL, model BLOB NOT NULL, saved REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS kinds (
+    name TEXT PRIMARY KEY, calls TEXT NOT NULL, saved REAL NOT NULL
+);
 """
 _STOP = object()
 MAX_PENDING = 100_000
@@ -217,6 +220,27 @@ class HistoryStore:
             else:
                 log.info("maze: the saved model of %s is from another version; relearning", tool)
         return models
+
+    # -- learned kinds (see maze_core.predict.kinds) ----------------------------------------
+
+    def save_kinds(self, calls: Mapping[str, list[tuple[float, float]]]) -> None:
+        rows = [(name, json.dumps(seen), time.time()) for name, seen in calls.items()]
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO kinds (name, calls, saved) VALUES (?, ?, ?)", rows
+            )
+
+    def load_kinds(self) -> dict[str, list[tuple[float, float]]]:
+        """The calls each kind was judged on, as saved; unreadable rows are skipped."""
+        with self._lock:
+            rows = self._db.execute("SELECT name, calls FROM kinds").fetchall()
+        kinds = {}
+        for name, calls in rows:
+            try:
+                kinds[name] = [(float(cpu), float(busy)) for cpu, busy in json.loads(calls)]
+            except (ValueError, TypeError):
+                log.warning("maze: the saved kind of %s cannot be read; relearning it", name)
+        return kinds
 
     def close(self) -> None:
         if self._writer.is_alive():

@@ -164,7 +164,8 @@ class Runtime(abc.ABC):
         self.plugins.hook.maze_register_policies(policies=policies)
         self.scheduler = Scheduler(nodes, make_policy(policy, policies))
         self.book = RunBook(self.plugins)
-        self.kinds = KindLearner()  # where adapters' calls run best (see Remote)
+        # where adapters' calls run best (see Remote): MaLearn's, which it saves
+        self.kinds = self.predictor.kinds if self.predictor is not None else KindLearner()
         self._lock = threading.Lock()
         self._inbox: deque[Callable[[], Event | list[Event]]] = deque()
         self._owner: int | None = None  # the thread driving the loop now

@@ -117,3 +117,17 @@ def test_eval_runs_on_the_published_trace(tmp_path):
     figures = json.loads(out.read_text())
     assert figures["gpu_model_rows"]["rows"] > 500
     assert figures["gpu_model_rows"]["mae_s"] < figures["gpu_model_rows"]["original_mae_s"]
+
+
+def test_predictor_show_lists_learned_kinds(tmp_path, monkeypatch):
+    from maze_core import LocalRuntime
+
+    monkeypatch.setenv("MAZE_HOME", str(tmp_path))
+    with LocalRuntime("threads", cpus=1, autoload_plugins=False) as runtime:
+        for _ in range(2):
+            runtime.kinds.observe("graph.crunch", wall=0.1, cpu=0.1)
+            runtime.kinds.observe("graph.fetch", wall=0.5, cpu=0.001)
+    shown = CliRunner().invoke(app, ["predictor", "show"]).output
+    assert "graph.crunch" in shown
+    assert "workers" in shown
+    assert "the caller" in shown

@@ -27,7 +27,8 @@ class Transitions:
 @pytest.fixture
 def runtime():
     transitions = Transitions()
-    with LocalRuntime("processes", cpus=1, autoload_plugins=False, plugins=[transitions]) as rt:
+    options = {"autoload_plugins": False, "plugins": [transitions], "predictor": False}
+    with LocalRuntime("processes", cpus=1, **options) as rt:
         rt.transitions = transitions
         yield rt
 
@@ -137,3 +138,12 @@ def test_a_computing_call_needs_clear_evidence_to_go_back():
     for _ in range(8):
         kinds.observe("node", wall=1.0, cpu=0.01)  # now it waits
     assert kinds.kind("node") == "io"
+
+
+def test_what_is_learned_is_saved_for_the_next_process(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAZE_HOME", str(tmp_path))
+    with LocalRuntime("threads", cpus=1, autoload_plugins=False) as first:
+        for _ in range(LEARN_AFTER):
+            first.kinds.observe("node", wall=0.1, cpu=0.1)
+    with LocalRuntime("threads", cpus=1, autoload_plugins=False) as second:
+        assert second.kinds.kind("node") == "cpu"

@@ -37,7 +37,7 @@ def fetch(n: int) -> str:
 
 @pytest.fixture
 def fresh():
-    with LocalRuntime("processes", cpus=2, autoload_plugins=False) as runtime:
+    with LocalRuntime("processes", cpus=2, autoload_plugins=False, predictor=False) as runtime:
         yield runtime
 
 

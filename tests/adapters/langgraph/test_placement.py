@@ -65,9 +65,10 @@ class Where:
 
 @pytest.fixture
 def fresh():
-    """A runtime that has learned nothing yet."""
+    """A runtime that has learned nothing yet (no MaLearn: nothing saved earlier)."""
     where = Where()
-    with LocalRuntime("processes", cpus=2, autoload_plugins=False, plugins=[where]) as runtime:
+    options = {"autoload_plugins": False, "plugins": [where], "predictor": False}
+    with LocalRuntime("processes", cpus=2, **options) as runtime:
         runtime.where = where
         yield runtime
 
