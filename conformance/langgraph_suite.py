@@ -12,7 +12,7 @@ The suite needs LangGraph's test dependencies beside Maze's:
 
     pip install -e ".[dev,conformance]"
     python conformance/langgraph_suite.py [--runtime processes|threads|ray] [--jobs 2]
-        [--files 'test_retry*'] [--json OUT]
+        [--files 'test_retry*'] [--kinds cpu] [--json OUT]
 
 Not in the default CI run (it takes tens of minutes); tests/adapters keeps a fast subset.
 """
@@ -71,11 +71,14 @@ def suite_source(langgraph_version: str) -> Path:
 
 
 def run_file(root: Path, test_file: str, runtime: str, out: Path, timeout: float) -> FileRun:
-    """Run one test file in a fresh pytest process; ``runtime=""`` runs it plain."""
+    """Run one test file in a fresh pytest process; ``runtime=""`` runs it plain. The
+    files of one side share a fresh ``MAZE_HOME`` (what Maze learns carries over from
+    file to file, as on a user's machine, but not from an earlier run of the suite)."""
     report = out / f"{Path(test_file).stem}.xml"
     env = {
         **os.environ,
         "NO_DOCKER": "true",
+        "MAZE_HOME": str(out / "maze-home"),
         "MAZE_SUITE_RUNTIME": runtime,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])),
     }
@@ -158,7 +161,12 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=30, help="seconds per test")
     parser.add_argument("--source", type=Path, help="a folder holding LangGraph's tests/")
     parser.add_argument("--json", help="write the counts and every regression to this file")
+    parser.add_argument(
+        "--kinds", choices=("cpu",), help="cpu: every node in workers (default: as learned)"
+    )
     args = parser.parse_args()
+    if args.kinds:
+        os.environ["MAZE_SUITE_KINDS"] = args.kinds
 
     langgraph_version = version("langgraph")
     root = args.source or suite_source(langgraph_version)
