@@ -299,14 +299,11 @@ class _NodeTask:
 
 
 async def _in_place(body: _Body, state: Any, injected: dict[str, Any]) -> Any:
-    """The node's body under ``ainvoke``, in place: awaited, or (a sync function) run on
-    the config's executor as LangGraph runs it."""
+    """The node's body under ``ainvoke``, in place: awaited, or (a sync function) called
+    on the event loop's thread, as LangGraph calls a node without an async function."""
     if body.coroutine:
         return await body.func(state, **injected)
-    from langchain_core.runnables.config import run_in_executor
-
-    config = injected.get("config") or current_config()
-    return await run_in_executor(config, body.func, state, **injected)
+    return body.func(state, **injected)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
