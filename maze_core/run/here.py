@@ -103,14 +103,18 @@ def run_here(
     here = Here()
     handle = runtime.submit(graph, here=here, **options)
     handle.future.add_done_callback(here.ended)
-    while (item := here.next()) is not None:
-        if not handle.done():
-            context, report = item
-            queued = run_delay()
-            with _crowd() as crowd, _in_task(context):
-                ran.outcome = _attempt(body)
-            ran.crowd, ran.queued = crowd.peak, run_delay() - queued
-            report(ran.outcome)
+    try:
+        while (item := here.next()) is not None:
+            if not handle.done():
+                context, report = item
+                queued = run_delay()
+                with _crowd() as crowd, _in_task(context):
+                    ran.outcome = _attempt(body)
+                ran.crowd, ran.queued = crowd.peak, run_delay() - queued
+                report(ran.outcome)
+    except BaseException:  # KeyboardInterrupt, SystemExit: the run must not stay open
+        handle.cancel("its caller stopped")
+        raise
     return _settled(handle.result(), ran.outcome, graph)
 
 
@@ -139,7 +143,7 @@ async def arun_here(
                     handle.cancel("the task awaiting it was cancelled")
                     raise ran.outcome.error
                 report(ran.outcome)
-    except asyncio.CancelledError:
+    except BaseException:  # cancelled, or KeyboardInterrupt: the run must not stay open
         handle.cancel("the task awaiting it was cancelled")
         raise
     result = await asyncio.wrap_future(handle.future)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -147,3 +148,17 @@ def test_what_is_learned_is_saved_for_the_next_process(tmp_path, monkeypatch):
             first.kinds.observe("node", wall=0.1, cpu=0.1)
     with LocalRuntime("threads", cpus=1, autoload_plugins=False) as second:
         assert second.kinds.kind("node") == "cpu"
+
+
+def test_a_body_stopping_its_thread_does_not_leave_its_run_open(runtime):
+    remote = Remote(body_of_a_worker, name="stops", runtime=runtime)
+
+    def body() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        remote.here(body)
+    deadline = time.monotonic() + 10
+    while runtime.book.active() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert runtime.book.active() == []
