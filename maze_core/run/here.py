@@ -15,7 +15,6 @@ from whichever thread runs the loop); the caller, waiting in :func:`run_here` or
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 import traceback
@@ -23,7 +22,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maze_core.errors import user_exception
 from maze_core.graph import TaskGraph
@@ -31,6 +30,9 @@ from maze_core.run.result import RunResult
 from maze_core.run.worker.call import Outcome
 from maze_core.run.worker.context import TaskContext, _current
 from maze_core.run.worker.interrupt import cancellation
+
+if TYPE_CHECKING:
+    import asyncio  # imported where a coroutine is run: ~50 ms that a sync caller never pays
 
 __all__ = ["CALLER", "Here", "Ran", "arun_here", "run_here"]
 
@@ -46,7 +48,11 @@ class Here:
         self._loop = loop  # None: the caller waits in a thread
         self._items: deque[tuple[TaskContext, Report] | None] = deque()
         self._woken = threading.Event()
-        self._awoken = asyncio.Event() if loop is not None else None
+        self._awoken: asyncio.Event | None = None
+        if loop is not None:
+            import asyncio
+
+            self._awoken = asyncio.Event()
 
     def start(self, context: TaskContext, report: Report) -> None:
         """The scheduler dispatched an attempt: the caller runs it, then calls ``report``."""
@@ -128,6 +134,8 @@ async def arun_here(
     """:func:`run_here` for a coroutine: ``await body()`` inside the caller's own task, so
     it runs on the caller's loop, in its context, and a cancellation reaches it as it
     would in place."""
+    import asyncio
+
     here = Here(asyncio.get_running_loop())
     handle = runtime.submit(graph, here=here, **options)
     handle.future.add_done_callback(here.ended)
