@@ -9,7 +9,9 @@ not have its package, and under the runtime's ``ship_limit``.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +30,9 @@ class Remotes:
         self.max_result = max_result
         self.ship_limit = ship_limit
         self._checked: set[ToolSpec] = set()
-        self._ship_checked: dict[int, tuple[Any, Any]] = {}  # id -> (fn, what travels)
+        # id(fn) -> what travels for it (a Shipped holding fn, or fn): held weakly, so that a
+        # graph's functions go when the graph goes; while an entry lives, so does its fn
+        self._ship_checked: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._functions: dict[Any, Any] = {}  # (function, async, GPUs) -> remote function
         self._pinned: dict[tuple[ToolSpec, str], Any] = {}  # with its options, on a node
         self._bundle_functions: dict[ToolSpec, Any] = {}
@@ -50,13 +54,14 @@ class Remotes:
         :mod:`maze_core.run.worker.shipping`) and check it against ``ship_limit``, once per
         function; return it as a :class:`Shipped` when it travels by value."""
         found = self._ship_checked.get(id(fn))
-        if found is not None and found[0] is fn:
-            return found[1]
+        if found is not None and (found.fn if isinstance(found, Shipped) else found) is fn:
+            return found
         pickler = ray_module().cloudpickle
         ship_by_value(fn, pickler)
         check_shippable(name, fn, pickler, self.ship_limit)
         travels = shipped_once(fn, pickler)
-        self._ship_checked[id(fn)] = (fn, travels)  # fn held, so that its id is never reused
+        with contextlib.suppress(TypeError):  # not weakly referable: checked again next time
+            self._ship_checked[id(fn)] = travels
         return travels
 
     def task(self, spec: ToolSpec, node: str) -> Any:

@@ -117,7 +117,7 @@ class Shipped:
     The pickled function is kept compressed: smaller, and a pickle that holds it then does
     not spell ``__main__`` (which ``wire.dumps`` looks for to choose cloudpickle)."""
 
-    __slots__ = ("data", "fn", "key")
+    __slots__ = ("__weakref__", "data", "fn", "key")
 
     def __init__(self, fn: Callable[..., Any], pickler: Pickler) -> None:
         self.fn = fn

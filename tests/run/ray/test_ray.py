@@ -430,6 +430,22 @@ def test_a_tool_over_the_shipping_limit_names_its_biggest_global(
         ray_runtime.submit(wf)
 
 
+def test_what_was_shipped_goes_when_its_function_does(ray_runtime):
+    import gc
+    import weakref
+
+    def closure(factor: int):
+        return lambda x: x * factor  # travels by value
+
+    fn = closure(3)
+    travels = ray_runtime.ship(fn, "scaled")
+    assert ray_runtime.ship(fn, "scaled") is travels  # checked and pickled once
+    gone = weakref.ref(fn)
+    del fn, travels
+    gc.collect()
+    assert gone() is None  # a graph's functions are not held after the graph is gone
+
+
 CLUSTER_SCRIPT = textwrap.dedent("""
     import os, sys
     import ray
