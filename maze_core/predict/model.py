@@ -9,9 +9,9 @@ Durations span milliseconds to minutes and drift with cluster load, so everythin
 * ``recent`` is the median of the last 16 log durations (robust to one-off outliers);
 * ``online`` is a river linear model that learns, from the call's features, how far this
   call sits from the level (trained on every finished call, predicts at once). river (with
-  NumPy and SciPy, ~1.7 CPU-s) is imported on a background thread the first time a model
-  wants it; until it is there the other candidates serve (the learner starts with the calls
-  that end after it), so no task's end ever waits for the import;
+  NumPy and SciPy, ~1.7 CPU-s) is imported on a background thread once a tool has had
+  ``IMPORT_AFTER`` calls; until it is there the other candidates serve (the learner starts
+  with the calls that end after it), so no task's end ever waits for the import;
 * ``batch`` is an XGBoost model with the same target, retrained off the hot path on a
   sliding window of recent calls (see :class:`maze_core.predict.malearn.MaLearn`).
 
@@ -39,6 +39,11 @@ __all__ = ["MIN_MODEL", "Prediction", "ToolModel", "import_river_now", "river_re
 log = logging.getLogger("maze")
 
 MIN_MODEL = 5
+IMPORT_AFTER = 32
+"""A tool's calls before river is imported for its online learner (1-2 CPU-s, in the
+background): below that many calls the level and the recent median serve about as well,
+and a short-lived process never pays the import. Where river is already there (imported
+for another tool, or up front: ``import_river_now``) the learner starts at once."""
 TINY_S = 0.01  # calls shorter than this teach the learners one time in SUBSAMPLE
 SUBSAMPLE = 16
 WINDOW = 512
@@ -122,8 +127,9 @@ class ToolModel:
 
     def _online_model(self) -> Any:
         """The online learner: a saved one unpickled, or a new one, once river is imported
-        (None until then)."""
-        if self.online is None and river_ready():
+        (None until then). River's import is started only for a tool with ``IMPORT_AFTER``
+        calls: a process that makes fewer (a script, a test) never pays it."""
+        if self.online is None and river_ready(start=self.count >= IMPORT_AFTER):
             if self.saved_online is not None:
                 self.online, self.saved_online = pickle.loads(self.saved_online), None
             else:  # it learns from here on: learning never costs more than one call's step
@@ -217,11 +223,14 @@ _river_import_started = threading.Event()
 _river_lock = threading.Lock()
 
 
-def river_ready() -> bool:
-    """Whether river is imported; the first call that finds it missing starts importing it
-    on a daemon thread and returns False (callers use what they have meanwhile)."""
+def river_ready(start: bool = True) -> bool:
+    """Whether river is imported; the first call that finds it missing (with ``start``)
+    starts importing it on a daemon thread and returns False (callers use what they have
+    meanwhile)."""
     if _river_imported.is_set():
         return True
+    if not start:
+        return False
     with _river_lock:  # (sys.modules is no sign: it holds modules still being imported)
         if not _river_import_started.is_set():
             _river_import_started.set()

@@ -286,3 +286,27 @@ def test_the_history_keeps_tiny_calls_as_the_learners_do(tmp_path):
     assert len(learner.store.observations("tiny")) == 5 + 4  # the first ones, then 1 in 16
     assert len(learner.store.observations("slow")) == 1
     learner.close()
+
+
+def test_a_short_lived_process_never_imports_river():
+    """River (1-2 CPU-s) is imported for a tool's online learner only once it has had
+    IMPORT_AFTER calls; a script or test making fewer never pays it."""
+    code = textwrap.dedent("""
+        import sys, time
+        from maze_core.predict import model
+        from maze_core.predict.malearn import MaLearn
+
+        learner = MaLearn()
+        for i in range(model.IMPORT_AFTER - 1):
+            learner.learn("tool", "cpu", {"n": float(i)}, 0.05)
+            learner.predict("tool", "cpu", {"n": float(i)})
+        time.sleep(0.2)
+        before = "river" in sys.modules or model._river_import_started.is_set()
+        learner.learn("tool", "cpu", {"n": 1.0}, 0.05)
+        learner.learn("tool", "cpu", {"n": 1.0}, 0.05)
+        print(before, model._river_import_started.is_set())
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.split() == ["False", "True"]
