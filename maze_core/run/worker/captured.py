@@ -200,13 +200,16 @@ def _slots(fn: Any) -> Iterator[tuple[Path, Any]]:
     yield from walk(fn, (), 0)
 
 
-def _global_names(code: types.CodeType) -> set[str]:
-    """The globals ``code`` reads or writes (``co_names`` also holds attribute names)."""
+@functools.lru_cache(maxsize=4096)
+def _global_names(code: types.CodeType) -> frozenset[str]:
+    """The globals ``code`` reads or writes (``co_names`` also holds attribute names).
+    Disassembling is slow (~0.4 ms a function), and a function is looked at again at
+    every ``distribute()`` of its graph: cached per code object."""
     names = {i.argval for i in dis.get_instructions(code) if i.opname in _GLOBAL_OPS}
     for const in code.co_consts:  # nested functions and comprehensions
         if isinstance(const, types.CodeType):
             names |= _global_names(const)
-    return names
+    return frozenset(names)
 
 
 def _trackable(value: Any) -> bool:
