@@ -97,19 +97,20 @@ def distribute(
     if not isinstance(graph, CompiledStateGraph):  # @entrypoint: its tasks are distributed
         from maze_langgraph.functional import distribute_entrypoint
 
-        distributed = distribute_entrypoint(graph, target)
-        distributed.__class__ = _stamping(type(graph))
-        distributed.maze_plain = graph
-        distributed.maze_local_nodes = dict.fromkeys(graph.nodes, _ENTRYPOINT)
-        distributed.maze_runtime = target
-        return distributed
+        kept = dict.fromkeys(graph.nodes, _ENTRYPOINT)
+        return _stamped(distribute_entrypoint(graph, target), graph, kept, target)
     told = declared(graph, resources, kinds, providers, set(keep_local))
     nodes, kept = _distributed_nodes(graph, target, told, check)
-    distributed = with_nodes(graph, nodes)
-    distributed.__class__ = _stamping(type(graph))
-    distributed.maze_plain = graph  # what it pickles as: inside a worker it runs there
+    return _stamped(with_nodes(graph, nodes), graph, kept, target)
+
+
+def _stamped(distributed: Any, plain: Any, kept: dict[str, str], runtime: Runtime) -> Any:
+    """``distributed`` as the stamping subclass of its class, knowing its plain self (what
+    it pickles as: inside a worker it runs there), its local nodes and its runtime."""
+    distributed.__class__ = _stamping(type(plain))
+    distributed.maze_plain = plain
     distributed.maze_local_nodes = kept
-    distributed.maze_runtime = target
+    distributed.maze_runtime = runtime
     return distributed
 
 
