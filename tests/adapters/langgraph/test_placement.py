@@ -161,14 +161,14 @@ LOOPS: set = set()
 
 def sleeping_item(state: Fan) -> dict:
     with CROWD:
-        time.sleep(0.3)
+        time.sleep(1.0)  # long enough for all to start on a loaded machine
     return {"peaks": [CROWD.peak]}
 
 
 async def awaiting_item(state: Fan) -> dict:
     LOOPS.add(asyncio.get_running_loop())
     with CROWD:
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # long enough for all 100 to start on a loaded machine
     return {"peaks": [CROWD.peak]}
 
 
