@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from maze_core.errors import user_exception
 from maze_core.graph import TaskGraph
 from maze_core.run.result import RunResult
-from maze_core.run.worker.call import Outcome
+from maze_core.run.worker.call import Outcome, run_call
 from maze_core.run.worker.context import TaskContext, _current
 from maze_core.run.worker.interrupt import cancellation
 
@@ -114,8 +114,8 @@ def run_here(
             if not handle.done():
                 context, report = item
                 queued = run_delay()
-                with _crowd() as crowd, _in_task(context):
-                    ran.outcome = _attempt(body)
+                with _crowd() as crowd:
+                    ran.outcome = run_call(body, (), {}, context=context)
                 ran.crowd, ran.queued = crowd.peak, run_delay() - queued
                 report(ran.outcome)
     except BaseException:  # KeyboardInterrupt, SystemExit: the run must not stay open
@@ -144,12 +144,11 @@ async def arun_here(
             if not handle.done():
                 context, report = item
                 queued = run_delay()  # the loop's thread: other tasks' waits count too
-                with _crowd() as crowd, _in_task(context):
+                with _crowd() as crowd, _in_task(context):  # around every step
                     ran.outcome = await _aattempt(body)
                 ran.crowd, ran.queued = crowd.peak, run_delay() - queued
                 if isinstance(ran.outcome.error, asyncio.CancelledError):
-                    handle.cancel("the task awaiting it was cancelled")
-                    raise ran.outcome.error
+                    raise ran.outcome.error  # the run is cancelled below
                 report(ran.outcome)
     except BaseException:  # cancelled, or KeyboardInterrupt: the run must not stay open
         handle.cancel("the task awaiting it was cancelled")
@@ -171,20 +170,9 @@ def _settled(result: RunResult, outcome: Outcome | None, graph: TaskGraph) -> An
     raise user_exception(record.error, task_id)
 
 
-def _attempt(body: Callable[[], Any]) -> Outcome:
-    started, cpu = time.time(), time.thread_time()
-    try:
-        value = body()
-    except BaseException as exc:
-        if not isinstance(exc, Exception) and not isinstance(exc, cancellation()):
-            raise
-        return _failed(exc, started, time.thread_time() - cpu)
-    outcome = Outcome(True, value, None, "", started, time.time())
-    outcome.cpu = time.thread_time() - cpu
-    return outcome
-
-
 async def _aattempt(body: Callable[[], Awaitable[Any]]) -> Outcome:
+    """:func:`~maze_core.run.worker.call.run_call` for a coroutine awaited in this task:
+    its CPU time is that of its own steps."""
     started = time.time()
     metered = _Metered(body())
     try:
@@ -192,16 +180,9 @@ async def _aattempt(body: Callable[[], Awaitable[Any]]) -> Outcome:
     except BaseException as exc:
         if not isinstance(exc, Exception) and not isinstance(exc, cancellation()):
             raise
-        return _failed(exc, started, metered.cpu)
-    outcome = Outcome(True, value, None, "", started, time.time())
-    outcome.cpu = metered.cpu
-    return outcome
-
-
-def _failed(error: BaseException, started: float, cpu: float) -> Outcome:
-    outcome = Outcome(False, None, error, traceback.format_exc(), started, time.time())
-    outcome.cpu = cpu
-    return outcome
+        tb = traceback.format_exc()
+        return Outcome(False, None, exc, tb, started, time.time(), cpu=metered.cpu)
+    return Outcome(True, value, None, "", started, time.time(), cpu=metered.cpu)
 
 
 @contextmanager

@@ -130,7 +130,7 @@ class LocalRuntime(Runtime):
 
         def report_in_process(future: Future[Outcome]) -> None:
             self._attempts.ended((run_id, task_id), future)
-            self._post(lambda: self.book.outcome(run_id, task_id, attempt, future))
+            report(future)
 
         try:
             task, args, kwargs, context, p90 = self.book.running(instruction)

@@ -147,8 +147,8 @@ def _small(value: Any, size: int) -> bytes | None:
 def outcome_of(done: Future[Any], value_ref: Any, task_id: str) -> Future[Outcome]:
     """The report as an Outcome whose value is the ObjectRef of the output, or the output
     itself when it came inline. A success is reported as the list ``[started, finished,
-    exported, output size, CPU seconds]`` plus the pickled value when it is small (see ``_small``),
-    a failure as its Outcome."""
+    exported, output size, CPU seconds]`` plus the pickled value when it is small (see
+    ``_small``), a failure as its Outcome."""
     result: Future[Outcome] = Future()
     try:
         report = done.result()
@@ -160,8 +160,9 @@ def outcome_of(done: Future[Any], value_ref: Any, task_id: str) -> Future[Outcom
     else:
         started, finished, exported, size, cpu, *inline = report
         value = Inline(inline[0]) if inline else value_ref
-        outcome = Outcome(True, value, None, "", started, finished, exported, size, bool(inline))
-        outcome.cpu = cpu
+        outcome = Outcome(
+            True, value, None, "", started, finished, exported, size, bool(inline), cpu
+        )
         result.set_result(outcome)
     return result
 

@@ -82,15 +82,13 @@ def run_call(
         if not isinstance(exc, Exception) and not isinstance(exc, cancellation()):
             raise  # KeyboardInterrupt, SystemExit: the worker's business, not the task's
         error = portable_error(exc) if portable else exc
-        failed = Outcome(False, None, error, traceback.format_exc(), started, time.time())
-        failed.cpu = time.thread_time() - cpu
-        return failed
+        tb = traceback.format_exc()
+        return Outcome(False, None, error, tb, started, time.time(), cpu=time.thread_time() - cpu)
     finally:
         _current.reset(token)
         _exported.reset(export_token)
-    done = Outcome(True, value, None, "", started, time.time(), exported)
-    done.cpu = time.thread_time() - cpu
-    return done
+    spent = time.thread_time() - cpu
+    return Outcome(True, value, None, "", started, time.time(), exported, cpu=spent)
 
 
 _NOTHING = contextlib.nullcontext()
