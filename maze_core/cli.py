@@ -115,6 +115,14 @@ def sim(
     compare: Annotated[
         str | None, typer.Option(help="Comma-separated policies to run on the same workload.")
     ] = None,
+    model_load_s: Annotated[
+        float | None,
+        typer.Option(help="Seconds to load a model where it is not resident (default: trace's)."),
+    ] = None,
+    ablate: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated mechanisms to switch off: aging, affinity."),
+    ] = None,
     trace_dir: Annotated[
         Path | None, typer.Option(help="Trace folder (default: ../shared/traces if present).")
     ] = None,
@@ -138,6 +146,8 @@ def sim(
         seed=seed,
         cluster=ClusterSpec(nodes=nodes),
         predictor=predictor,
+        model_load_s=model_load_s,
+        ablate=tuple(a.strip() for a in ablate.split(",")) if ablate else (),
     )
     try:
         trace = load_workload_source(trace_dir)
@@ -147,6 +157,10 @@ def sim(
         raise typer.Exit(2) from None
     results = {policy: run.summary() for policy, run in runs.items()}
     title = f"{workload} x{load:g}, {nodes} nodes, seed {seed}, {predictor} predictions"
+    if model_load_s is not None:
+        title += f", model load {model_load_s:g} s"
+    if config.ablate:
+        title += f", without {' and '.join(config.ablate)}"
     console.print(policy_table(results, title))
     console.print(f"[dim]workload source: {trace.source}[/]")
     if json_out is not None:

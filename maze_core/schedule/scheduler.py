@@ -419,10 +419,11 @@ class Scheduler:
     def _start(self, ts: TaskState, node: Node, out: list[Instruction]) -> None:
         model = ts.task.spec.model
         cluster = self.cluster
-        model_load = model is not None and model not in node.models
+        keeps = self.policy.keeps_models
+        model_load = model is not None and (not keeps or model not in node.models)
         if model is not None:
             cluster.ready_models[model] -= 1
-        ts.allocation = node.acquire(ts.task.spec.resources, model)
+        ts.allocation = node.acquire(ts.task.spec.resources, model if keeps else None)
         ts.started_at = cluster.now
         ts.expected_end = cluster.now + ts.predicted + (cluster.model_load_s if model_load else 0)
         cluster.running[node.name].add(ts)

@@ -3,8 +3,9 @@
 Everything the scheduler sees is what the runtimes send it (SubmitRun, TaskDone); only the
 executors are replaced by a clock: a dispatched task finishes after its sampled duration,
 plus ``model_load_s`` when the scheduler placed a GPU task on a node where its model was not
-resident. Workflows and their task durations are drawn from one RNG per workflow, seeded by
-``(seed, workflow index)``, so every policy sees the identical workload.
+resident (or, for a policy that keeps no model resident, at every GPU task). Workflows and
+their task durations are drawn from one RNG per workflow, seeded by ``(seed, workflow
+index)``, so every policy sees the identical workload.
 
 Workloads (``SimConfig.workload``):
 
@@ -12,7 +13,9 @@ Workloads (``SimConfig.workload``):
   0.5 / 0.75 / 1.0 / 1.25 / 0.5 x 1/45 requests per second, each rate times ``load``,
   templates drawn from the exp1 mix.
 * ``batched``: ``batch`` workflows at time 0 (times ``load``, rounded).
-* ``replay:EXP/SETTING``: the logged arrival offsets of that experiment, divided by ``load``.
+* ``replay:EXP/SETTING``: the logged arrival offsets of that experiment, divided by ``load``;
+  ``replay:EXP`` where the experiment has one setting (``replay:exp1``: the published exp1
+  arrivals, the condition of the published figures).
 
 Predicted durations (``SimConfig.predictor``): ``malearn`` (default: MaLearn, learning from
 each task as it finishes, as in production), ``oracle`` (the sampled duration), ``noisy``
@@ -28,7 +31,6 @@ from __future__ import annotations
 import heapq
 import math
 import random
-import statistics
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -38,10 +40,19 @@ from typing import Any, cast
 from maze_core.errors import ValidationError
 from maze_core.graph import TaskGraph, Workflow
 from maze_core.predict.malearn import MaLearn
-from maze_core.schedule import Dispatch, Finish, Node, Reject, Scheduler, SubmitRun, TaskDone
+from maze_core.schedule import (
+    Dispatch,
+    Finish,
+    Node,
+    Reject,
+    Scheduler,
+    SubmitRun,
+    TaskDone,
+    make_policy,
+)
 from maze_core.schedule.scheduler import DEFAULT_SECONDS
+from maze_core.sim.metrics import GIB, SimResult, SimStats
 from maze_core.sim.trace import DagTemplate, TaskTemplate, TraceData
-from maze_core.timeline import Slice
 from maze_core.tools import Kind, Resources, make_spec
 
 __all__ = [
@@ -59,7 +70,6 @@ EXP1_PHASES = (0.5, 0.75, 1.0, 1.25, 0.5)
 EXP1_RATE = 1 / 45
 PHASE_SECONDS = 600.0
 PREDICTORS = ("malearn", "oracle", "noisy", "median", "defaults")
-GIB = 2**30
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,46 +107,12 @@ class SimConfig:
     predictor: str = "malearn"
     noise: float = 0.5
     batch: int = 40
+    model_load_s: float | None = None  # None: the trace's (median HF minus median vLLM GPU time)
+    ablate: tuple[str, ...] = ()  # mechanisms switched off (see Policy.ablate)
 
-
-@dataclass(slots=True)
-class SimResult:
-    policy: str
-    workflows: int
-    response_s: list[float]
-    makespan_s: float
-    gpu_busy_share: float
-    gpu_memory_share: float
-    queue_s: dict[str, float]
-    decision_us: list[float]
-    model_loads: int
-    tasks: int
-    timeline: list[Slice] = field(default_factory=list)
-    """Every task as it ran, in dispatch order (``maze_core.timeline`` draws it)."""
-
-    def percentile(self, q: float) -> float:
-        ordered = sorted(self.response_s)
-        if not ordered:
-            return math.nan
-        return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
-
-    def summary(self) -> dict[str, Any]:
-        """The figures ``maze sim --json`` writes for one policy."""
-        minutes = self.makespan_s / 60 if self.makespan_s else math.nan
-        return {
-            "p50_s": self.percentile(50),
-            "p95_s": self.percentile(95),
-            "p99_s": self.percentile(99),
-            "throughput_per_min": self.workflows / minutes if minutes else 0.0,
-            "makespan_s": self.makespan_s,
-            "gpu_busy_share": self.gpu_busy_share,
-            "gpu_memory_share": self.gpu_memory_share,
-            "queue_s_median": self.queue_s,
-            "decision_us_median": statistics.median(self.decision_us) if self.decision_us else 0.0,
-            "model_loads": self.model_loads,
-            "tasks": self.tasks,
-            "workflows": self.workflows,
-        }
+    def load_seconds(self, trace: TraceData) -> float:
+        """Seconds a GPU task pays to load its model where it is not resident."""
+        return trace.model_load_s if self.model_load_s is None else self.model_load_s
 
 
 def template_workflow(
@@ -208,7 +184,7 @@ def arrivals(trace: TraceData, config: SimConfig) -> list[tuple[float, str]]:
         count = max(1, round(config.batch * config.load))
         return [(0.0, rng.choices(names, weights)[0]) for _ in range(count)]
     if config.workload.startswith("replay:"):
-        key = config.workload.removeprefix("replay:")
+        key = _replay_key(trace, config.workload.removeprefix("replay:"))
         if key not in trace.arrivals:
             raise ValidationError(
                 f"no logged arrivals for {key!r}",
@@ -221,6 +197,14 @@ def arrivals(trace: TraceData, config: SimConfig) -> list[tuple[float, str]]:
         fix="use exp1, batched or replay:EXP/SETTING",
         culprit=config.workload,
     )
+
+
+def _replay_key(trace: TraceData, key: str) -> str:
+    """``EXP/SETTING``, or ``EXP`` alone where the experiment has one setting (``exp1``)."""
+    if key in trace.arrivals or "/" in key:
+        return key
+    settings = [name for name in trace.arrivals if name.split("/", 1)[0] == key]
+    return settings[0] if len(settings) == 1 else key
 
 
 def _predict(
@@ -271,12 +255,14 @@ def simulate(
     """Run one policy on one workload and measure it; ``on_finish(workflows done)`` is
     called as workflows end (for a progress display)."""
     nodes = config.cluster.build()
-    scheduler = Scheduler(nodes, config.policy, model_load_s=trace.model_load_s)
+    load_s = config.load_seconds(trace)
+    policy = make_policy(config.policy, ablate=config.ablate)
+    scheduler = Scheduler(nodes, policy, model_load_s=load_s)
     graphs = {name: _graph(t) for name, t in trace.templates.items()}
     clock = _Clock()
     for index, (when, template) in enumerate(arrivals(trace, config)):
         clock.push(when, 1, (index, template))
-    stats = _Stats(config.cluster)
+    stats = SimStats(config.cluster)
     durations: dict[int, dict[str, float]] = {}
     templates: dict[int, str] = {}
     learner = MaLearn(background=False) if config.predictor == "malearn" else None
@@ -301,13 +287,11 @@ def simulate(
                 learner.learn(f"{template}/{event.task_id}", kind_of, {}, seconds)
         started = time.perf_counter_ns()
         instructions = scheduler.handle(event)
-        elapsed = time.perf_counter_ns() - started
-        dispatched = 0
+        stats.decision_us.append((time.perf_counter_ns() - started) / 1000)
         for instruction in instructions:
             if isinstance(instruction, Dispatch):
-                dispatched += 1
                 seconds = durations[instruction.run_id][instruction.task_id]
-                seconds += trace.model_load_s if instruction.model_load else 0.0
+                seconds += load_s if instruction.model_load else 0.0
                 template = templates[instruction.run_id]
                 stats.started(instruction, now, seconds, template, graphs[template])
                 done = TaskDone(
@@ -321,77 +305,7 @@ def simulate(
                 del durations[instruction.run_id], templates[instruction.run_id]
             elif isinstance(instruction, Reject):
                 raise instruction.error
-        if dispatched:
-            stats.decision_us.append(elapsed / dispatched / 1000)
     return stats.result(config.policy)
-
-
-class _Stats:
-    def __init__(self, cluster: ClusterSpec) -> None:
-        self.cluster = cluster
-        self.arrived: dict[int, float] = {}
-        self.response: list[float] = []
-        self.first = math.inf
-        self.last = 0.0
-        self.gpu_busy = 0.0
-        self.gpu_memory = 0.0
-        self.queue: dict[str, list[float]] = defaultdict(list)
-        self.decision_us: list[float] = []
-        self.model_loads = 0
-        self.tasks = 0
-        self.timeline: list[Slice] = []
-
-    def started(
-        self, dispatch: Dispatch, now: float, seconds: float, template: str, graph: TaskGraph
-    ) -> None:
-        resources = dispatch.allocation.resources
-        kind = "gpu" if resources.gpus else ("io" if not resources.cpus else "cpu")
-        self.queue[kind].append(now - dispatch.ready_at)
-        self.gpu_busy += resources.gpus * seconds
-        self.gpu_memory += (resources.gpu_memory or 0) * len(dispatch.allocation.gpu_ids) * seconds
-        self.model_loads += dispatch.model_load
-        self.tasks += 1
-        task = graph.tasks[dispatch.task_id]
-        self.timeline.append(
-            Slice(
-                run=dispatch.run_id,
-                workflow=template,
-                task=dispatch.task_id,
-                tool=task.spec.name,
-                kind=kind,
-                node=dispatch.allocation.node,
-                start=now,
-                end=now + seconds,
-                queued=dispatch.ready_at,
-                deps=task.deps,
-                attempts=dispatch.attempt + 1,
-            )
-        )
-
-    def finished(self, run_id: int, now: float) -> None:
-        arrived = self.arrived.pop(run_id)
-        self.response.append(now - arrived)
-        self.first = min(self.first, arrived)
-        self.last = max(self.last, now)
-
-    def result(self, policy: str) -> SimResult:
-        makespan = self.last - self.first if self.response else 0.0
-        gpus = self.cluster.nodes * self.cluster.gpus
-        capacity = gpus * makespan
-        memory_capacity = gpus * self.cluster.gpu_memory_gib * GIB * makespan
-        return SimResult(
-            policy=policy,
-            workflows=len(self.response),
-            response_s=self.response,
-            makespan_s=makespan,
-            gpu_busy_share=self.gpu_busy / capacity if capacity else 0.0,
-            gpu_memory_share=self.gpu_memory / memory_capacity if memory_capacity else 0.0,
-            queue_s={k: statistics.median(v) for k, v in sorted(self.queue.items())},
-            decision_us=self.decision_us,
-            model_loads=self.model_loads,
-            tasks=self.tasks,
-            timeline=self.timeline,
-        )
 
 
 def compare(trace: TraceData, config: SimConfig, policies: list[str]) -> dict[str, dict[str, Any]]:

@@ -14,6 +14,7 @@ COLUMNS = (
     ("P50 s", "p50_s", "{:.1f}"),
     ("P95 s", "p95_s", "{:.1f}"),
     ("P99 s", "p99_s", "{:.1f}"),
+    ("worst P95", "worst_window_p95_s", "{:.1f}"),
     ("wf/min", "throughput_per_min", "{:.2f}"),
     ("makespan s", "makespan_s", "{:.0f}"),
     ("GPU busy", "gpu_busy_share", "{:.0%}"),

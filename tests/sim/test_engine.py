@@ -95,8 +95,35 @@ def test_compare_returns_the_published_json_keys():
             "makespan_s",
             "gpu_busy_share",
             "decision_us_median",
+            "worst_window_p95_s",
             "workflows",
         } <= row.keys()
+
+
+def test_replay_of_an_experiment_with_one_setting_needs_no_setting():
+    published = arrivals(DATA, SimConfig(workload="replay:exp1"))
+    assert published == arrivals(DATA, SimConfig(workload="replay:exp1/continuous"))
+    assert len(published) == 54
+
+
+def test_a_model_load_of_zero_makes_every_start_free():
+    from dataclasses import replace
+
+    charged = simulate(DATA, SMALL)
+    free = simulate(DATA, replace(SMALL, model_load_s=0.0))
+    assert charged.model_loads > 0
+    assert sum(s.end - s.start for s in free.timeline) < sum(
+        s.end - s.start for s in charged.timeline
+    )
+
+
+def test_an_ablation_reaches_the_simulated_policy():
+    from dataclasses import replace
+
+    eight_nodes = SimConfig(workload="batched", batch=40)
+    plain = simulate(DATA, eight_nodes)
+    blind = simulate(DATA, replace(eight_nodes, ablate=("affinity",)))
+    assert blind.model_loads > plain.model_loads  # no longer drawn to resident models
 
 
 def test_maze_sim_prints_a_table_and_writes_json(tmp_path):
