@@ -10,13 +10,18 @@
       workflow`` and criticality ``predicted task time / expected workflow time``.
       Workflows are served first-come-first-served; the score orders tasks inside one.
     * replica routing: a call to a model goes to the least loaded node where the model is
-      deployed. A new replica is deployed only when the model has none, or when more than
-      ``REPLICA_QUEUE`` (5) calls wait per replica; otherwise the call waits for one.
+      deployed. A new replica is deployed only when the model has none, or when more calls
+      wait per replica than ``REPLICA_QUEUE``; otherwise the call waits for one. The
+      published rule is 5 waiting per replica, for replicas that serve 5 calls at once
+      (vLLM batching); here a GPU serves one call at a time, for every policy, so the
+      threshold scales to one call's worth of waiting per replica (with 5, calls queue five
+      deep behind one GPU, which the published system never does).
     * DAG-context affinity: a run's context lives on the node its first task ran on; every
       later task tries that node first, then the least loaded node that fits.
 
     Not modelled: a vLLM replica serving up to 5 calls at once (here, as for every
-    policy, one call per GPU), and the one GPU it keeps free of replicas. Without its
+    policy, one call per GPU), the time a replica takes to deploy beyond ``model_load_s``,
+    and the one GPU it keeps free of replicas. Without its
     routing (``ablate("affinity")``) it places every task on the least loaded node.
 ``agent-level``
     What agent frameworks do: each workflow is pinned to one node when submitted (the one
@@ -46,7 +51,9 @@ if TYPE_CHECKING:
 
 __all__ = ["REPLICA_QUEUE", "AgentLevel", "AgentLevelAutogen", "MazeOriginal"]
 
-REPLICA_QUEUE = 5  # calls waiting per replica before the published system deploys another
+PUBLISHED_QUEUE = 5  # calls waiting per replica before the published system deploys another
+PUBLISHED_BATCH = 5  # calls one published vLLM replica serves at once
+REPLICA_QUEUE = PUBLISHED_QUEUE // PUBLISHED_BATCH  # the same rule for one call per GPU
 
 
 class MazeOriginal(Policy):
