@@ -15,10 +15,11 @@ from __future__ import annotations
 import itertools
 import math
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from maze_core.schedule.capacity import FreeCpus
 from maze_core.tools import Resources
 
 if TYPE_CHECKING:
@@ -43,14 +44,27 @@ class Allocation:
 
 class ClusterIndex:
     """What placement looks up often, kept current by the nodes themselves: the nodes
-    holding each model, and the nodes with some GPU free. Dicts serve as ordered sets, so
-    iteration order (and so every decision) is deterministic."""
+    holding each model, the nodes with some GPU free, and every node's free CPUs by join
+    position (:class:`~maze_core.schedule.capacity.FreeCpus`). Dicts serve as ordered
+    sets, so iteration order (and so every decision) is deterministic."""
 
-    __slots__ = ("gpu_free", "model_nodes")
+    __slots__ = ("free_cpus", "gpu_free", "model_nodes", "positions")
 
     def __init__(self) -> None:
         self.model_nodes: dict[str, dict[str, None]] = {}
         self.gpu_free: dict[str, None] = {}
+        self.positions: dict[str, int] = {}
+        self.free_cpus = FreeCpus([])
+
+    def reorder(self, ring: list[Node]) -> None:
+        """Index the free CPUs of ``ring`` (the nodes in join order) afresh."""
+        self.positions = {node.name: i for i, node in enumerate(ring)}
+        self.free_cpus = FreeCpus([node.free_cpus for node in ring])
+
+    def cpus_changed(self, node: str, free: float) -> None:
+        position = self.positions.get(node)
+        if position is not None:
+            self.free_cpus.set(position, free)
 
     def model_added(self, node: str, model: str) -> None:
         self.model_nodes.setdefault(model, {})[node] = None
@@ -211,6 +225,8 @@ class Node:
         if cpus is not None:
             self.free_cpus += (cpus - self.cpus) * self.cpu_overcommit
             self.cpus = cpus
+            if self.index is not None:
+                self.index.cpus_changed(self.name, self.free_cpus)
         if memory is not None:
             self.free_memory += memory - self.memory
             self.memory = memory
@@ -235,7 +251,10 @@ class Node:
         return max(cpu, gpu)
 
     def _take(self, request: Resources, sign: int) -> None:
-        self.free_cpus += sign * request.cpus
+        if request.cpus:
+            self.free_cpus += sign * request.cpus
+            if self.index is not None:
+                self.index.cpus_changed(self.name, self.free_cpus)
         if request.memory:
             self.free_memory += sign * request.memory
         for key, amount in request.custom.items():
@@ -289,6 +308,7 @@ class Cluster:
         self.running.setdefault(node.name, set())
         node.attach(self.index)
         self._ring = list(self.nodes.values())
+        self.index.reorder(self._ring)
 
     def remove(self, name: str) -> Node | None:
         node = self.nodes.pop(name, None)
@@ -296,7 +316,29 @@ class Cluster:
         if node is not None:
             node.attach(None)
         self._ring = list(self.nodes.values())
+        self.index.reorder(self._ring)
         return node
+
+    def could_fit(self, request: Resources) -> bool:
+        """Whether some node has the CPUs and (for GPU requests) a GPU ``request`` needs
+        free now: False means no node fits, at O(1) cost (True is only a maybe)."""
+        if request.cpus > self.index.free_cpus.most() + _EPSILON:
+            return False
+        return not request.gpus or bool(self.index.gpu_free)
+
+    def exhausted(self) -> bool:
+        """Whether no node has a CPU or a GPU free (only requests for neither may start)."""
+        return self.index.free_cpus.most() <= _EPSILON and not self.index.gpu_free
+
+    def _with_cpus(
+        self, request: Resources, start: int = 0, stop: int | None = None
+    ) -> Iterator[Node]:
+        """Nodes with the CPUs ``request`` needs free, in join order from ``start``."""
+        ring = self._ring
+        for position in self.index.free_cpus.at_least(request.cpus - _EPSILON, start):
+            if stop is not None and position >= stop:
+                return
+            yield ring[position]
 
     def _candidates(self, request: Resources) -> Iterable[Node]:
         """Nodes worth trying for ``request``: for GPU requests only those with a GPU free."""
@@ -350,8 +392,13 @@ class Cluster:
         return choice
 
     def first_fit(self, ts: TaskState) -> Node | None:
+        """The first node in join order that fits (only nodes with the CPUs free, and for
+        GPU requests a GPU free, are looked at)."""
         request = ts.task.spec.resources
-        for node in self._candidates(request):
+        if not self.could_fit(request):
+            return None
+        nodes = self._candidates(request) if request.gpus else self._with_cpus(request)
+        for node in nodes:
             if node.fits(request):
                 return node
         return None
@@ -362,17 +409,20 @@ class Cluster:
         request = ts.task.spec.resources
         if request.gpus:
             return self.first_fit(ts)
-        ring = self._ring
-        count = len(ring)
-        for step in range(count):
-            node = ring[(self._cursor + step) % count]
+        if not self.could_fit(request):
+            return None
+        cursor = self._cursor
+        after = self._with_cpus(request, cursor)
+        for node in itertools.chain(after, self._with_cpus(request, 0, cursor)):
             if node.fits(request):
-                self._cursor = (self._cursor + step + 1) % count
+                self._cursor = (self.index.positions[node.name] + 1) % len(self._ring)
                 return node
         return None
 
     def least_loaded(self, ts: TaskState) -> Node | None:
         request = ts.task.spec.resources
+        if not self.could_fit(request):
+            return None
         fitting = [node for node in self._candidates(request) if node.fits(request)]
         return min(fitting, key=lambda node: node.load, default=None)
 

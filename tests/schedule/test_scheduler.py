@@ -335,8 +335,8 @@ def test_tasks_asking_for_equal_resources_wait_in_one_group():
     out = scheduler.handle(SubmitRun(1, wf.build(), time=0.0))
     assert len(dispatched(out)) == 1
     assert spec_of(big_a).resources is not spec_of(big_b).resources  # equal, two objects
-    (groups,) = scheduler.queues._queues.values()
-    assert list(groups) == [(Resources(cpus=2), None)]
+    (queue,) = scheduler.queues._queues.values()
+    assert list(queue.groups) == [(Resources(cpus=2), None)]
 
 
 def test_a_task_that_runs_again_says_whether_it_is_queued_or_waits_for_an_input(scheduler):
