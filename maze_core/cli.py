@@ -330,11 +330,18 @@ app.add_typer(predictor_app, name="predictor")
 def predictor_eval(
     test: Annotated[Path, typer.Option(help="Trace folder to evaluate on (tasks.csv.gz).")],
     train: Annotated[Path | None, typer.Option(help="Trace folder to warm up on first.")] = None,
+    dev: Annotated[
+        bool,
+        typer.Option(
+            help="The development protocol: train on exp1/3/6 of --test, judge on exp2/4."
+        ),
+    ] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures here.")] = None,
 ) -> None:
-    """Evaluate MaLearn prequentially on a trace (predict at start, learn at finish)."""
-    from maze_core.predict.evaluate import evaluate, load_rows
-    from maze_core.predict.report import evaluation_table
+    """Evaluate MaLearn prequentially on a trace (predict at start, learn at finish), beside
+    the original system's predictions, a per-tool EWMA and a per-tool median of 16."""
+    from maze_core.predict.evaluate import evaluate, load_rows, load_split
+    from maze_core.predict.report import evaluation_table, remaining_table
 
     for folder in (test, train):
         if folder is not None and not (folder / "tasks.csv.gz").is_file():
@@ -343,8 +350,15 @@ def predictor_eval(
             )
             raise typer.Exit(2)
     with console.status("replaying the trace..."):
-        figures = evaluate(load_rows(test), load_rows(train) if train else ())
-    console.print(evaluation_table(figures, f"MaLearn on {test}"))
+        if dev:
+            warm_up, rows = load_split(test)
+            figures = evaluate(rows, warm_up + (load_rows(train) if train else []))
+        else:
+            figures = evaluate(load_rows(test), load_rows(train) if train else ())
+    console.print(evaluation_table(figures, f"MaLearn on {test}{' (dev split)' * dev}"))
+    console.print(
+        remaining_table(figures, "Remaining work of a run, at each task's finish (MAE s)")
+    )
     if json_out is not None:
         json_out.write_text(json.dumps(figures, indent=2))
 

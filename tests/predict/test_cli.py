@@ -77,13 +77,27 @@ def test_eval_writes_the_documented_keys(tmp_path):
     figures = json.loads(out.read_text())
     for key in ("mae_s", "mape_ge_1s"):
         assert key in figures["overall"]
-    for key in ("mae_s", "original_mae_s", "ewma_baseline_mae_s"):
+    for key in ("mae_s", "original_mae_s", "ewma_baseline_mae_s", "median16_baseline_mae_s"):
         assert key in figures["gpu_model_rows"]
+    assert figures["remaining_work"]["points"] > 0
     assert {"mae_s", "median_ape"} <= figures["by_type"]["gpu"].keys()
     assert figures["predict_us_median"] > 0
     assert figures["learn_us_median"] > 0
     # the duration is a function of the tokens: MaLearn beats the constant 15 s guess
     assert figures["gpu_model_rows"]["mae_s"] < figures["gpu_model_rows"]["original_mae_s"] / 2
+
+
+def test_eval_on_the_dev_split_warms_up_on_train_experiments_only(tmp_path):
+    rows = synthetic_rows(120)
+    for i, row in enumerate(rows):
+        row["exp"] = ("exp1", "exp2", "exp5")[i % 3]  # exp5: in neither split
+    write_trace(tmp_path / "trace", rows)
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(
+        app, ["predictor", "eval", "--test", str(tmp_path / "trace"), "--dev", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["overall"]["rows"] == 40  # the exp2 rows
 
 
 def test_eval_refuses_a_folder_without_a_trace(tmp_path):
