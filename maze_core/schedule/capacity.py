@@ -47,12 +47,12 @@ class FreeCpus:
 
     def at_least(self, amount: float, start: int = 0) -> Iterator[int]:
         """Positions with at least ``amount`` free CPUs, from ``start`` to the end, in order."""
-        position = self._first(amount, start)
+        position = self.first(amount, start)
         while position is not None:
             yield position
-            position = self._first(amount, position + 1)
+            position = self.first(amount, position + 1)
 
-    def _first(self, amount: float, start: int) -> int | None:
+    def first(self, amount: float, start: int = 0) -> int | None:
         """The first position >= ``start`` with at least ``amount`` free, or None."""
         tree, leaves = self._tree, self._leaves
         if start >= leaves or tree[1] < amount:

@@ -409,15 +409,20 @@ class Cluster:
         request = ts.task.spec.resources
         if request.gpus:
             return self.first_fit(ts)
-        if not self.could_fit(request):
-            return None
-        cursor = self._cursor
-        after = self._with_cpus(request, cursor)
-        for node in itertools.chain(after, self._with_cpus(request, 0, cursor)):
+        free, ring, cursor = self.index.free_cpus, self._ring, self._cursor
+        amount = request.cpus - _EPSILON
+        position, wrapped = free.first(amount, cursor), False
+        while True:
+            if position is None or (wrapped and position >= cursor):
+                if wrapped:
+                    return None
+                position, wrapped = free.first(amount, 0), True
+                continue
+            node = ring[position]
             if node.fits(request):
-                self._cursor = (self.index.positions[node.name] + 1) % len(self._ring)
+                self._cursor = (position + 1) % len(ring)
                 return node
-        return None
+            position = free.first(amount, position + 1)
 
     def least_loaded(self, ts: TaskState) -> Node | None:
         request = ts.task.spec.resources
