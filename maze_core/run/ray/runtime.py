@@ -296,15 +296,18 @@ class RayRuntime(TinyTasks):
         self.post_event(ModelUnloaded(node, model, time.time()))
 
     def _expire(self, run_id: int, task_id: str, attempt: int) -> None:
+        """An attempt ran out of time: it ends as a timeout (which keeps its retries) before
+        its Ray task is cancelled, so the cancelled task's report, whenever it comes, finds
+        the attempt over and is ignored, whether the task had started or not."""
         ref = self._tasks.pop((run_id, task_id, attempt), None)
         if ref is None:
             return
+        self._post(lambda: self.book.expired(run_id, task_id, attempt))
         try:
             if not self._actors.abandon(ref):  # actor calls are abandoned, not killed
                 _ray().cancel(ref, force=True)
-        except Exception:  # already finished or gone: the report decides
+        except Exception:  # already finished or gone: the timeout stands
             log.debug("maze: could not cancel %s", task_id, exc_info=True)
-        self._post(lambda: self.book.expired(run_id, task_id, attempt))
 
     # -- nodes ----------------------------------------------------------------------------------
 

@@ -321,6 +321,34 @@ def test_a_timeout_cancels_the_ray_task_without_hanging(ray_runtime):
     assert isinstance(result.tasks[ref.task_id].error, TaskTimeoutError)
 
 
+@pytest.mark.parametrize(
+    "seconds", [0.02, 0.5], ids=["expires-before-start", "expires-while-running"]
+)
+def test_a_timeout_keeps_its_retries_whenever_it_fires(ray_runtime, seconds):
+    slow = tool(timeout=seconds, retries=2, name=f"slow-{seconds}")(_sleeps)
+    wf = Workflow("ray-timeout-retries")
+    ref = wf.add(slow, 60.0)
+    result = ray_runtime.submit(wf).result(timeout=120)
+    record = result.tasks[ref.task_id]
+    assert isinstance(record.error, TaskTimeoutError), record.error
+    assert record.attempts == 3
+
+
+def test_a_timeout_after_the_task_ended_changes_nothing(ray_runtime):
+    quick = tool(timeout=2.0, retries=2, name="quick")(_sleeps)
+    wf = Workflow("ray-timeout-late")
+    ref = wf.add(quick, 0.0)
+    result = ray_runtime.submit(wf).result(timeout=60)
+    time.sleep(2.5)  # the deadline passes after the end
+    assert result[ref] == 0.0
+    assert result.tasks[ref.task_id].attempts == 1
+
+
+def _sleeps(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
 def test_a_killed_worker_is_retried_and_the_run_completes(ray_runtime, tmp_path):
     wf = Workflow("ray-crash")
     ref = wf.add(dies_once, str(tmp_path / "marker"))
