@@ -5,8 +5,10 @@ detached named actor (``maze/scheduler``) holding a :class:`RayRuntime`. Clients
 the cluster (``RayRuntime(address="auto")``) find it and submit to it, so the runs of all
 clients are ordered in one queue by one policy, instead of each client scheduling its own
 runs blind to the others. ``maze start --address HEAD:PORT`` adds this machine as a worker
-node; ``maze stop`` stops the Ray processes ``maze start`` started on this machine (found
-by the session they belong to: never another Ray on the same machine, unlike ``ray stop``);
+node; ``maze stop`` stops the Ray processes ``maze start`` started on this machine (the
+pids it recorded, still carrying their session's name, and the processes they started
+since: never another Ray on the same machine, unlike ``ray stop``, nor a process that
+merely mentions the session, such as a ``tail -f`` of its log);
 ``maze status`` asks the service for nodes, queues and running tasks.
 
 Ray's processes listen on the machine's network interfaces whatever address they are given
@@ -104,7 +106,7 @@ def stop(grace_s: float = 5.0) -> list[int]:
     state = _load_state()
     stopped: list[int] = []
     for entry in state.get("sessions", []):
-        pids = _pids_with(entry["session"])
+        pids = _recorded(entry) if "pids" in entry else _pids_with(entry["session"])
         _terminate(pids, grace_s)
         stopped += pids
     _state_path().unlink(missing_ok=True)
@@ -325,6 +327,39 @@ def _pids_with(session: str) -> list[int]:
     return [pid for pid, line in _cmdlines().items() if session in line and pid != me]
 
 
+def _recorded(entry: dict[str, Any]) -> list[int]:
+    """The pids ``maze start`` recorded for a session that still are its processes (a pid
+    reused by another program no longer names the session), with their descendants."""
+    lines = _cmdlines()
+    roots = [pid for pid in entry["pids"] if entry["session"] in lines.get(pid, "")]
+    return roots + descendants(roots, _parents())
+
+
+def descendants(roots: list[int], parents: dict[int, int]) -> list[int]:
+    """Every process below ``roots`` in the tree ``parents`` (pid -> parent pid)."""
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    found: list[int] = []
+    stack = list(roots)
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found and child not in roots:
+                found.append(child)
+                stack.append(child)
+    return found
+
+
+def _parents() -> dict[int, int]:
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(") ", 1)[1].split()[1])
+    return parents
+
+
 def _terminate(pids: list[int], grace_s: float) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
@@ -359,8 +394,10 @@ def _load_state() -> dict[str, Any]:
 
 
 def _remember(session: str, address: str, head: bool) -> None:
+    """Note the session ``maze start`` just started and the pids of its processes."""
     state = _load_state()
-    state.setdefault("sessions", []).append({"session": session, "head": head})
+    entry = {"session": session, "head": head, "pids": _pids_with(session)}
+    state.setdefault("sessions", []).append(entry)
     state["address"] = address
     path = private_file(_state_path())
     path.write_text(json.dumps(state, indent=2))

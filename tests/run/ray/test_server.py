@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -100,10 +101,39 @@ def test_start_status_client_and_stop_on_loopback(tmp_path):
         err += rest
         assert watching.returncode == 0, err[-3000:]
         assert "active runs: 0" in out
+        session = json.loads((tmp_path / "server.json").read_text())["sessions"][0]["session"]
+        bystander = subprocess.Popen(  # say, a `tail -f` of the session's log
+            [sys.executable, "-c", "import time; time.sleep(600)", session]
+        )
     finally:
         stopped = maze("stop", env=env)
     assert "stopped" in stopped.stdout, stopped.stdout + stopped.stderr
     assert not (tmp_path / "server.json").exists()
+    assert bystander.poll() is None, "maze stop killed a process that only named the session"
+    bystander.kill()
+    bystander.wait()
+    assert not [line for line in session_processes_named(session) if "time.sleep" not in line]
+
+
+def session_processes_named(session: str) -> list[str]:
+    lines = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if session in line:
+                lines.append(line)
+    return lines
+
+
+def test_stop_follows_the_process_tree_down_from_what_start_recorded():
+    from maze_core.run.ray.server import descendants
+
+    parents = {10: 1, 11: 10, 12: 11, 20: 1, 21: 20, 30: 12}
+    assert sorted(descendants([10], parents)) == [11, 12, 30]
+    assert descendants([99], parents) == []
 
 
 def wait_for_line(stream, marker: str, timeout: float = 90.0) -> str:
