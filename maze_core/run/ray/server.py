@@ -220,17 +220,17 @@ def _check_port(port: int) -> None:
 
 
 def check_reachable(address: str, timeout: float = 5.0) -> None:
-    """Fail at once, naming ``address``, when nothing listens there: ``ray.init`` would
-    retry an unreachable head for minutes. ``"auto"`` is checked against what Ray would
-    resolve it to (``RAY_ADDRESS``, or the cluster Ray last started on this machine)."""
+    """Fail at once, naming ``address``, when it is not ``HOST:PORT``, when nothing listens
+    there, or when what listens does not answer as a Ray head does (gRPC): ``ray.init``
+    would retry an unreachable head for minutes, and hang on another service. ``"auto"``
+    is checked against what Ray would resolve it to (``RAY_ADDRESS``, or the cluster Ray
+    last started on this machine)."""
     if address == "auto":
         address = os.environ.get("RAY_ADDRESS") or _last_local_cluster() or ""
         if not address:
             return  # Ray says itself that it found no cluster
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        return  # not HOST:PORT: leave the parsing and its error to Ray
-    error = connect_error(host, int(port), timeout)
+    host, port = host_port(address)
+    error = connect_error(host, port, timeout)
     if error is not None:
         raise MazeError(
             f"no Ray cluster answers at {address} ({error})",
@@ -238,6 +238,44 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
             " head's HOST:PORT",
             culprit=address,
         )
+    if not speaks_grpc(host, port, timeout):
+        raise MazeError(
+            f"something listens at {address}, but it is not a Ray cluster (it did not answer"
+            " as a Ray head's gRPC server does)",
+            fix="give the port the head prints at `maze start --head` (Ray's GCS port, 6379 by"
+            " default), not another service's",
+            culprit=address,
+        )
+
+
+def host_port(address: str) -> tuple[str, int]:
+    """``address`` (``HOST:PORT`` or ``ray://HOST:PORT``) split, or a ValidationError."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValidationError(
+            f"the Ray address {address!r} is not HOST:PORT",
+            fix="give the head's address as HOST:PORT (e.g. 127.0.0.1:6379), or 'auto' for"
+            " the cluster started on this machine",
+            culprit=address,
+        )
+    return host.strip("[]"), int(port)
+
+
+# the client connection preface, then an empty SETTINGS frame (length 0, type 4, stream 0)
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def speaks_grpc(host: str, port: int, timeout: float) -> bool:
+    """Whether the server at ``host:port`` answers an HTTP/2 connection preface with its
+    own SETTINGS frame, as every gRPC server (a Ray head among them) does at once."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.settimeout(timeout)
+            conn.sendall(_HTTP2_PREFACE)
+            header = conn.recv(9)
+    except OSError:
+        return False
+    return len(header) >= 4 and header[3] == 0x04  # frame type 4: SETTINGS
 
 
 def _last_local_cluster() -> str | None:
