@@ -222,6 +222,9 @@ def start(
     num_cpus: Annotated[int | None, typer.Option(help="CPUs to offer (default: all).")] = None,
     num_gpus: Annotated[int | None, typer.Option(help="GPUs to offer (default: all).")] = None,
     policy: Annotated[str, typer.Option(help="The shared scheduler's policy.")] = "daps",
+    insecure: Annotated[
+        bool, typer.Option(help="Start the head without token authentication (trusted networks).")
+    ] = False,
 ) -> None:
     """Start server mode: a Ray head with the shared Maze scheduler, or a worker node."""
     from maze_core.run.ray import server
@@ -229,22 +232,25 @@ def start(
     if head == (address is not None):
         console.print("[red]error:[/] give either --head or --address HEAD:PORT")
         raise typer.Exit(2)
-    if head and not server.is_loopback(host):
+    if head and insecure and not server.is_loopback(host):
         console.print(
-            f"[yellow]warning:[/] the head advertises {host}: anyone who can reach it and"
-            " holds the cluster's token can run code on it (see docs/security.md)"
+            f"[yellow]warning:[/] the head advertises {host} without a token: anyone who can"
+            " reach its ports can run code on it (see docs/security.md)"
         )
+    note = ""
     try:
         with console.status("starting Ray..."):
             if head:
-                where = server.start_head(port, host, num_cpus, num_gpus, policy)
+                where, note = server.start_head(
+                    port, host, num_cpus, num_gpus, policy, insecure=insecure
+                )
             else:
                 where = server.start_worker(address or "", num_cpus, num_gpus)
     except MazeError as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(1) from None
     role = "head with the shared Maze scheduler" if head else "worker node"
-    console.print(f"started a {role} at {where}")
+    console.print(f"started a {role} at {where}" + (f"; {note}" if note else ""))
     if head:
         console.print(
             f"clients: RayRuntime(address={where!r}); workers: maze start --address {where}"

@@ -160,11 +160,9 @@ def connect(address: str | None, settings: dict[str, Any]) -> bool:
             runtime_env=settings["runtime_env"],
         )
     except ConnectionError as exc:
-        raise MazeError(
-            f"cannot join the Ray cluster at {address!r}: {exc}",
-            fix="start one with `maze start --head`, or give its HOST:PORT",
-            culprit=address,
-        ) from None
+        from maze_core.run.ray.server import join_error
+
+        raise join_error(address, exc) from None
     return True
 
 

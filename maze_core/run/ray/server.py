@@ -25,6 +25,7 @@ import ipaddress
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -56,16 +57,25 @@ def start_head(
     num_cpus: int | None = None,
     num_gpus: int | None = None,
     policy: str = "daps",
-) -> str:
-    """Start a Ray head on this machine and the scheduler service in it; return the
-    address clients and workers use."""
+    *,
+    insecure: bool = False,
+) -> tuple[str, str]:
+    """Start a Ray head on this machine and the scheduler service in it, with token
+    authentication unless ``insecure``; return the address clients and workers use and
+    a line on the token."""
     _check_port(port)
+    auth, note = head_auth(insecure)
     with _one_at_a_time():
-        return _start_head(port, host, num_cpus, num_gpus, policy)
+        return _start_head(port, host, num_cpus, num_gpus, policy, auth), note
 
 
 def _start_head(
-    port: int, host: str, num_cpus: int | None, num_gpus: int | None, policy: str
+    port: int,
+    host: str,
+    num_cpus: int | None,
+    num_gpus: int | None,
+    policy: str,
+    auth: dict[str, str],
 ) -> str:
     if connect_error(host, port) is None:
         raise MazeError(
@@ -80,10 +90,12 @@ def _start_head(
         args.append(f"--num-cpus={num_cpus}")
     if num_gpus is not None:
         args.append(f"--num-gpus={num_gpus}")
-    _ray_start(args)
+    _ray_start(args, auth)
     address = f"{host}:{port}"
     session = _session_of(port=port)
     _remember(session, address, head=True)
+    if "ray" not in sys.modules:
+        os.environ.update(auth)  # this process joins it to start the service
     _start_service(address, policy)
     return address
 
@@ -168,14 +180,71 @@ def use_ray_token() -> None:
         os.environ.update(_token_mode())
 
 
+def cluster_token() -> Path:
+    """Where ``maze start --head`` keeps the token it made: ``$MAZE_HOME/ray_auth_token``."""
+    return default_home() / "ray_auth_token"
+
+
+def _ray_token() -> Path | None:
+    """The token file Ray itself would use (``RAY_AUTH_TOKEN_PATH``, else
+    ``~/.ray/auth_token``), if it exists."""
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or "~/.ray/auth_token").expanduser()
+    return path if path.is_file() else None
+
+
 def _token_mode() -> dict[str, str]:
-    """``RAY_AUTH_MODE=token`` when a token is at hand and the mode is not set, else {}."""
+    """The environment that makes Ray present this machine's token: ``RAY_AUTH_MODE=token``
+    when a token is at hand (Ray's own, else the one ``maze start`` made, with its path)
+    and the mode is not set; {} otherwise."""
     if "RAY_AUTH_MODE" in os.environ:
         return {}
-    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path("~/.ray/auth_token").expanduser())
-    if os.environ.get("RAY_AUTH_TOKEN") or Path(path).is_file():
+    if os.environ.get("RAY_AUTH_TOKEN") or _ray_token() is not None:
         return {"RAY_AUTH_MODE": "token"}
+    if cluster_token().is_file():
+        return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(cluster_token())}
     return {}
+
+
+def join_error(address: str | None, error: Exception) -> MazeError:
+    """Ray could not join ``address`` although something answered there as a Ray head
+    does (see :func:`check_reachable`): most often a cluster with a token this process
+    does not present."""
+    token = os.environ.get("RAY_AUTH_MODE", "").lower() == "token"
+    said = "the token this machine presents" if token else "no token (none was found here)"
+    return MazeError(
+        f"cannot join the Ray cluster at {address!r}: {error}. A Ray head answers there;"
+        f" it most likely refused {said}",
+        fix="copy the head's token file (`maze start --head` prints where it is) to this"
+        " machine and set RAY_AUTH_TOKEN_PATH to it (or RAY_AUTH_TOKEN to its text)",
+        culprit=address,
+    )
+
+
+def head_auth(insecure: bool) -> tuple[dict[str, str], str]:
+    """The environment a new head starts Ray with, and a line for the user: token mode
+    with the token at hand, else with a new one (``cluster_token``, readable by this user
+    only); with ``insecure``, no authentication."""
+    if insecure:
+        return {"RAY_AUTH_MODE": "disabled"}, "no token: anyone who reaches the ports runs code"
+    if os.environ.get("RAY_AUTH_MODE", "token").lower() != "token":
+        raise MazeError(
+            f"RAY_AUTH_MODE={os.environ['RAY_AUTH_MODE']} turns Ray's token authentication off",
+            fix="unset it (Maze starts heads with a token), or pass --insecure to mean it",
+            culprit="RAY_AUTH_MODE",
+        )
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return {"RAY_AUTH_MODE": "token"}, "token: RAY_AUTH_TOKEN"
+    existing = _ray_token()
+    if existing is not None:
+        note = f"token: {existing}"
+        if existing.stat().st_mode & 0o077:
+            note += f" (readable by other users: chmod 600 {existing})"
+        return {"RAY_AUTH_MODE": "token"}, note
+    path = cluster_token()
+    if not path.is_file() or not path.read_text().strip():
+        private_file(path).write_text(secrets.token_hex(32))
+    env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(path)}
+    return env, f"token: {path} (copy it to clients elsewhere, as RAY_AUTH_TOKEN_PATH)"
 
 
 def _ray() -> Any:
@@ -294,10 +363,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _ray_start(args: list[str]) -> None:
+def _ray_start(args: list[str], auth: dict[str, str] | None = None) -> None:
     ray_cli = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
     command = [ray_cli] if ray_cli else [sys.executable, "-m", "ray.scripts.scripts"]
-    env = {**os.environ, **_token_mode()}  # a joining node must present the token too
+    env = {**os.environ, **(auth if auth is not None else _token_mode())}  # a joining node too
     done = subprocess.run([*command, "start", *args], capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise MazeError(

@@ -65,13 +65,17 @@ def session_processes(home: Path) -> list[str]:
 @pytest.mark.slow
 def test_start_status_client_and_stop_on_loopback(tmp_path):
     pytest.importorskip("ray")
-    env = {**os.environ, "MAZE_HOME": str(tmp_path), "COLUMNS": "200"}
+    home = tmp_path / "home"  # a machine where Ray has no token of its own
+    home.mkdir()
+    env = {**clean_env(), "HOME": str(home), "MAZE_HOME": str(tmp_path), "COLUMNS": "200"}
     port = free_port()
     started = maze("start", "--head", "--port", str(port), "--num-cpus", "2", env=env)
     try:
         assert started.returncode == 0, started.stdout + started.stderr[-3000:]
         assert "shared Maze scheduler" in started.stdout
         assert ((tmp_path / "server.json").stat().st_mode & 0o777) == 0o600
+        assert ((tmp_path / "ray_auth_token").stat().st_mode & 0o777) == 0o600
+        assert str(tmp_path / "ray_auth_token") in started.stdout
         processes = session_processes(tmp_path)
         assert processes, "maze start left no trace of the Ray it started"
         client = tmp_path / "client.py"
@@ -84,6 +88,17 @@ def test_start_status_client_and_stop_on_loopback(tmp_path):
             timeout=240,
         )
         assert "client ok [0, 1, 4, 9, 16]" in ran.stdout, ran.stdout + ran.stderr[-3000:]
+        elsewhere = tmp_path / "elsewhere"  # a machine without the head's token
+        elsewhere.mkdir()
+        refused = subprocess.run(
+            [sys.executable, str(client), f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            env={**env, "HOME": str(elsewhere), "MAZE_HOME": str(elsewhere)},
+            timeout=240,
+        )
+        assert refused.returncode != 0
+        assert "RAY_AUTH_TOKEN_PATH" in refused.stderr, refused.stderr[-3000:]
         shown = maze("status", env=env)
         assert shown.returncode == 0, shown.stderr[-3000:]
         assert "active runs: 0" in shown.stdout
@@ -113,6 +128,11 @@ def test_start_status_client_and_stop_on_loopback(tmp_path):
     bystander.kill()
     bystander.wait()
     assert not [line for line in session_processes_named(session) if "time.sleep" not in line]
+
+
+def clean_env() -> dict[str, str]:
+    """This environment without Ray's authentication settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
 
 
 def session_processes_named(session: str) -> list[str]:
