@@ -7,11 +7,15 @@ share one queue and one view of load.
 
 from __future__ import annotations
 
+import functools
+import secrets
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from maze_core.errors import MazeError
 from maze_core.graph import TaskGraph
-from maze_core.run.ray.service import find_service
+from maze_core.run.ray.service import GRAPHS_KEPT, UnknownGraph, find_service
+from maze_core.run.result import RunResult
 from maze_core.run.runtime import RunHandle, RunHints
 from maze_core.schedule.events import Event
 
@@ -24,9 +28,9 @@ __all__ = ["SharedScheduler", "find_shared_scheduler"]
 class SharedScheduler:
     """The shared scheduler actor, as a runtime's clients use it."""
 
-    def __init__(self, ray: Any, service: Any) -> None:
-        self._ray = ray
+    def __init__(self, service: Any) -> None:
         self.service = service
+        self._sent: dict[str, None] = {}  # workflow ids whose graph the service was sent
 
     def submit(
         self,
@@ -36,13 +40,45 @@ class SharedScheduler:
         fail_fast: bool,
         hints: RunHints,
     ) -> RunHandle:
-        """Start a run on the shared scheduler; its handle waits for the actor's result."""
-        call = self.service.submit.remote(graph, inputs, fail_fast, hints)
-        run_id, error = self._ray.get(call)
-        if error is not None:
-            raise error
-        future = self.service.result.remote(run_id).future()
-        return RunHandle(runtime, run_id, graph, future)
+        """Start a run on the shared scheduler without waiting for it to be accepted: the
+        run is named by a random key of this client's (its handle's ``run_id``), and its
+        handle waits for the actor's answer, the result or the error that refused it. A
+        workflow's graph travels once; later runs of it name it by its id."""
+        key = secrets.randbits(62)
+        future: Future[RunResult] = Future()
+        call = (key, graph, inputs, fail_fast, hints)
+        known = graph.workflow_id in self._sent
+        self._send(future, call, by_id=known)
+        if not known:
+            self._sent[graph.workflow_id] = None
+            while len(self._sent) > GRAPHS_KEPT:
+                del self._sent[next(iter(self._sent))]
+        return RunHandle(runtime, key, graph, future)
+
+    def _send(self, future: Future[RunResult], call: tuple[Any, ...], by_id: bool) -> None:
+        key, graph, *rest = call
+        sent = graph.workflow_id if by_id else graph
+        answer = self.service.run.remote(key, sent, *rest).future()
+        answer.add_done_callback(functools.partial(self._settle, future, call))
+
+    def _settle(
+        self, future: Future[RunResult], call: tuple[Any, ...], answer: Future[Any]
+    ) -> None:
+        """The actor's answer into the run's future: a refusal is raised by ``result()``;
+        a graph the service no longer holds is sent again."""
+        if future.cancelled():
+            return
+        try:
+            value = answer.result()
+        except BaseException as error:  # the actor died, or Ray could not reach it
+            future.set_exception(error)
+            return
+        if isinstance(value, UnknownGraph):
+            self._send(future, call, by_id=False)
+        elif isinstance(value, BaseException):
+            future.set_exception(value)
+        else:
+            future.set_result(value)
 
     def post_event(self, event: Event) -> None:
         self.service.post_event.remote(event)
@@ -64,4 +100,4 @@ def find_shared_scheduler(
                 culprit=address,
             )
         return None
-    return SharedScheduler(ray, service)
+    return SharedScheduler(service)

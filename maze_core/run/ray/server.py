@@ -48,6 +48,8 @@ __all__ = [
     "stop",
 ]
 
+MAX_WAITING = 100_000  # runs the shared scheduler's clients may wait for at once
+
 # -- processes --------------------------------------------------------------------------------
 
 
@@ -390,7 +392,7 @@ def _start_service(address: str, policy: str) -> None:
                 lifetime="detached",
                 get_if_exists=True,
                 num_cpus=0,
-                max_concurrency=1000,  # result() blocks a thread per waiting client
+                max_concurrency=MAX_WAITING,  # coroutines: one per run a client waits for
             )
             .remote(policy)
         )

@@ -17,7 +17,7 @@ from maze_core.run.ray.server import is_loopback
 
 CLIENT = textwrap.dedent("""
     import sys
-    from maze_core import Workflow, tool
+    from maze_core import InfeasibleResourcesError, Resources, Workflow, tool
     from maze_core.run.ray import RayRuntime
 
     @tool
@@ -29,8 +29,34 @@ CLIENT = textwrap.dedent("""
     assert runtime.predictor is None and not runtime.scheduler.nodes, "a client schedules"
     wf = Workflow("client")
     refs = [wf.add(square, i) for i in range(5)]
-    result = runtime.submit(wf).result(timeout=120)
-    print("client ok", [result[ref] for ref in refs])
+    handles = [runtime.submit(wf) for _ in range(3)]  # the graph travels once
+    results = [handle.result(timeout=120) for handle in handles]
+    assert all(result.run_id == handle.run_id for result, handle in zip(results, handles))
+    print("client ok", [results[-1][ref] for ref in refs])
+
+    @tool
+    def nap(seconds: float) -> float:
+        import time
+        time.sleep(seconds)
+        return seconds
+
+    slow = Workflow("slow")
+    slow.add(nap, 60.0)
+    handle = runtime.submit(slow)
+    handle.cancel("the client changed its mind")
+    assert handle.result(timeout=60).status == "cancelled"
+    print("cancel ok")
+
+    @tool(resources=Resources(cpus=64))
+    def huge() -> None:
+        pass
+
+    impossible = Workflow("impossible")
+    impossible.add(huge)
+    try:
+        runtime.submit(impossible).result(timeout=60)
+    except InfeasibleResourcesError as error:
+        print("refused ok", "64" in str(error))
     runtime.close()
 """)
 
@@ -88,6 +114,8 @@ def test_start_status_client_and_stop_on_loopback(tmp_path):
             timeout=240,
         )
         assert "client ok [0, 1, 4, 9, 16]" in ran.stdout, ran.stdout + ran.stderr[-3000:]
+        assert "cancel ok" in ran.stdout, ran.stdout + ran.stderr[-3000:]
+        assert "refused ok True" in ran.stdout, ran.stdout + ran.stderr[-3000:]
         elsewhere = tmp_path / "elsewhere"  # a machine without the head's token
         elsewhere.mkdir()
         refused = subprocess.run(
