@@ -5,23 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from maze_core import Resources, ValidationError, Workflow, tool
+from maze_core import ValidationError, Workflow
 from maze_core.schedule import Dispatch, Node, Scheduler, SubmitRun, TaskDone, make_policy
 from maze_core.schedule.baselines import REPLICA_QUEUE
-
-
-@tool
-def cpu_step(x: int = 0) -> int:
-    return x
-
-
-@tool(resources=Resources(cpus=0, gpus=1), model="qwen")
-def qwen() -> None:
-    pass
-
-
-def started(out) -> list[str]:
-    return [f"{i.run_id}:{i.task_id}@{i.allocation.node}" for i in out if isinstance(i, Dispatch)]
+from tests.schedule.steps import cpu_step, qwen, started
 
 
 def one_call(name: str = "call") -> Workflow:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from maze_core import Resources, ValidationError, Workflow, tool
+from maze_core import ValidationError, Workflow
 from maze_core.schedule import (
     POLICIES,
-    Dispatch,
     ModelUnloaded,
     Node,
     NodeRemoved,
@@ -18,33 +17,7 @@ from maze_core.schedule import (
     TaskDone,
     make_policy,
 )
-
-
-@tool
-def cpu_step(x: int = 0) -> int:
-    return x
-
-
-@tool(resources=Resources(cpus=0, gpus=1), model="qwen")
-def qwen() -> None:
-    pass
-
-
-@tool(resources=Resources(cpus=0, gpus=1), model="llama")
-def llama() -> None:
-    pass
-
-
-def started(out) -> list[str]:
-    return [f"{i.run_id}:{i.task_id}@{i.allocation.node}" for i in out if isinstance(i, Dispatch)]
-
-
-def chain(name: str, n: int, fn=cpu_step) -> Workflow:
-    wf = Workflow(name)
-    ref = wf.add(fn)
-    for _ in range(n - 1):
-        ref = wf.add(fn, after=[ref])
-    return wf
+from tests.schedule.steps import chain, cpu_step, qwen, started
 
 
 def one_cpu(policy: str) -> Scheduler:

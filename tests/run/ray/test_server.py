@@ -73,19 +73,8 @@ def maze(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def session_processes(home: Path) -> list[str]:
-    import json
-
     sessions = [s["session"] for s in json.loads((home / "server.json").read_text())["sessions"]]
-    lines = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if any(session in line for session in sessions):
-                lines.append(line)
-    return lines
+    return [line for session in sessions for line in session_processes_named(session)]
 
 
 @pytest.mark.slow
@@ -164,6 +153,7 @@ def clean_env() -> dict[str, str]:
 
 
 def session_processes_named(session: str) -> list[str]:
+    """The command lines of the processes that mention ``session``."""
     lines = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
