@@ -156,12 +156,7 @@ def sim(
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
     results = {policy: run.summary() for policy, run in runs.items()}
-    title = f"{workload} x{load:g}, {nodes} nodes, seed {seed}, {predictor} predictions"
-    if model_load_s is not None:
-        title += f", model load {model_load_s:g} s"
-    if config.ablate:
-        title += f", without {' and '.join(config.ablate)}"
-    console.print(policy_table(results, title))
+    console.print(policy_table(results, config.title()))
     console.print(f"[dim]workload source: {trace.source}[/]")
     if json_out is not None:
         json_out.write_text(json.dumps(results, indent=2))
@@ -228,11 +223,12 @@ def start(
 ) -> None:
     """Start server mode: a Ray head with the shared Maze scheduler, or a worker node."""
     from maze_core.run.ray import server
+    from maze_core.run.ray.access import is_loopback
 
     if head == (address is not None):
         console.print("[red]error:[/] give either --head or --address HEAD:PORT")
         raise typer.Exit(2)
-    if head and insecure and not server.is_loopback(host):
+    if head and insecure and not is_loopback(host):
         console.print(
             f"[yellow]warning:[/] the head advertises {host} without a token: anyone who can"
             " reach its ports can run code on it (see docs/security.md)"

@@ -1,17 +1,23 @@
-"""Free CPUs of every node, indexed so that placement never scans the whole cluster.
+"""What placement looks up often, indexed so that it never scans the whole cluster.
 
-A max segment tree over the nodes in join order answers, in O(log nodes): the most free
-CPUs anywhere (so a request that fits nowhere is refused at once, which is what a queue
-of blocked tasks asks at every decision), and the first node at or after a position with
-at least some free CPUs (first fit, and next fit from a round-robin cursor). A node found
-this way may still lack memory or a custom resource; the search then goes on after it.
+:class:`ClusterIndex` holds the nodes of each resident model, the nodes with a GPU free,
+and every node's free CPUs. For the last, a max segment tree over the nodes in join order
+answers, in O(log nodes): the most free CPUs anywhere (so a request that fits nowhere is
+refused at once, which is what a queue of blocked tasks asks at every decision), and the
+first node at or after a position with at least some free CPUs (first fit, and next fit
+from a round-robin cursor). A node found this way may still lack memory or a custom
+resource; the search then goes on after it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-__all__ = ["FreeCpus"]
+if TYPE_CHECKING:
+    from maze_core.schedule.cluster import Node
+
+__all__ = ["ClusterIndex", "FreeCpus"]
 
 
 class FreeCpus:
@@ -71,3 +77,38 @@ class FreeCpus:
         while i < leaves:
             i = 2 * i if tree[2 * i] >= amount else 2 * i + 1
         return i - leaves
+
+
+class ClusterIndex:
+    """What placement looks up often, kept current by the nodes themselves: the nodes
+    holding each model, the nodes with some GPU free, and every node's free CPUs by join
+    position (:class:`~maze_core.schedule.capacity.FreeCpus`). Dicts serve as ordered
+    sets, so iteration order (and so every decision) is deterministic."""
+
+    __slots__ = ("free_cpus", "gpu_free", "model_nodes", "positions")
+
+    def __init__(self) -> None:
+        self.model_nodes: dict[str, dict[str, None]] = {}
+        self.gpu_free: dict[str, None] = {}
+        self.positions: dict[str, int] = {}
+        self.free_cpus = FreeCpus([])
+
+    def reorder(self, ring: list[Node]) -> None:
+        """Index the free CPUs of ``ring`` (the nodes in join order) afresh."""
+        self.positions = {node.name: i for i, node in enumerate(ring)}
+        self.free_cpus = FreeCpus([node.free_cpus for node in ring])
+
+    def cpus_changed(self, node: str, free: float) -> None:
+        position = self.positions.get(node)
+        if position is not None:
+            self.free_cpus.set(position, free)
+
+    def model_added(self, node: str, model: str) -> None:
+        self.model_nodes.setdefault(model, {})[node] = None
+
+    def model_removed(self, node: str, model: str) -> None:
+        holders = self.model_nodes.get(model)
+        if holders is not None:
+            holders.pop(node, None)
+            if not holders:
+                del self.model_nodes[model]

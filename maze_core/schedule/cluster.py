@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from maze_core.schedule.capacity import FreeCpus
+from maze_core.schedule.capacity import ClusterIndex
 from maze_core.tools import Resources
 
 if TYPE_CHECKING:
@@ -40,41 +40,6 @@ class Allocation:
     gpu_ids: tuple[int, ...] = ()
     gpu_share: float = 0.0
     model: str | None = None
-
-
-class ClusterIndex:
-    """What placement looks up often, kept current by the nodes themselves: the nodes
-    holding each model, the nodes with some GPU free, and every node's free CPUs by join
-    position (:class:`~maze_core.schedule.capacity.FreeCpus`). Dicts serve as ordered
-    sets, so iteration order (and so every decision) is deterministic."""
-
-    __slots__ = ("free_cpus", "gpu_free", "model_nodes", "positions")
-
-    def __init__(self) -> None:
-        self.model_nodes: dict[str, dict[str, None]] = {}
-        self.gpu_free: dict[str, None] = {}
-        self.positions: dict[str, int] = {}
-        self.free_cpus = FreeCpus([])
-
-    def reorder(self, ring: list[Node]) -> None:
-        """Index the free CPUs of ``ring`` (the nodes in join order) afresh."""
-        self.positions = {node.name: i for i, node in enumerate(ring)}
-        self.free_cpus = FreeCpus([node.free_cpus for node in ring])
-
-    def cpus_changed(self, node: str, free: float) -> None:
-        position = self.positions.get(node)
-        if position is not None:
-            self.free_cpus.set(position, free)
-
-    def model_added(self, node: str, model: str) -> None:
-        self.model_nodes.setdefault(model, {})[node] = None
-
-    def model_removed(self, node: str, model: str) -> None:
-        holders = self.model_nodes.get(model)
-        if holders is not None:
-            holders.pop(node, None)
-            if not holders:
-                del self.model_nodes[model]
 
 
 @dataclass(slots=True)

@@ -110,6 +110,16 @@ class SimConfig:
     model_load_s: float | None = None  # None: the trace's (median HF minus median vLLM GPU time)
     ablate: tuple[str, ...] = ()  # mechanisms switched off (see Policy.ablate)
 
+    def title(self) -> str:
+        """The conditions in a line, for a table's title."""
+        title = f"{self.workload} x{self.load:g}, {self.cluster.nodes} nodes, seed {self.seed}"
+        title += f", {self.predictor} predictions"
+        if self.model_load_s is not None:
+            title += f", model load {self.model_load_s:g} s"
+        if self.ablate:
+            title += f", without {' and '.join(self.ablate)}"
+        return title
+
     def load_seconds(self, trace: TraceData) -> float:
         """Seconds a GPU task pays to load its model where it is not resident."""
         return trace.model_load_s if self.model_load_s is None else self.model_load_s
@@ -270,14 +280,9 @@ def simulate(
         now, kind, _, payload = heapq.heappop(clock.heap)
         if kind == 1:
             index, template = payload
-            rng = random.Random(f"workflow/{config.seed}/{index}")
-            graph = graphs[template]
-            actual = {task_id: trace.draw(template, task_id, rng) for task_id in graph.tasks}
-            durations[index] = actual
+            event, durations[index] = _arrival(config, trace, graphs, payload, now, learner)
             templates[index] = template
             stats.arrived[index] = now
-            predicted = _predict(config, trace, template, graph, actual, rng, learner)
-            event: Any = SubmitRun(index, graph, now, predicted=predicted)
         else:
             event = payload
             if learner is not None:  # MaLearn learns each task when it finishes, as live
@@ -294,10 +299,8 @@ def simulate(
                 seconds += load_s if instruction.model_load else 0.0
                 template = templates[instruction.run_id]
                 stats.started(instruction, now, seconds, template, graphs[template])
-                done = TaskDone(
-                    instruction.run_id, instruction.task_id, instruction.attempt, now + seconds
-                )
-                clock.push(now + seconds, 0, done)
+                key = (instruction.run_id, instruction.task_id, instruction.attempt)
+                clock.push(now + seconds, 0, TaskDone(*key, now + seconds))
             elif isinstance(instruction, Finish):
                 stats.finished(instruction.run_id, now)
                 if on_finish is not None:
@@ -306,6 +309,24 @@ def simulate(
             elif isinstance(instruction, Reject):
                 raise instruction.error
     return stats.result(config.policy)
+
+
+def _arrival(
+    config: SimConfig,
+    trace: TraceData,
+    graphs: dict[str, TaskGraph],
+    arrival: tuple[int, str],
+    now: float,
+    learner: MaLearn | None,
+) -> tuple[Any, dict[str, float]]:
+    """A workflow arriving: its SubmitRun (with predictions) and its tasks' true durations,
+    drawn from the workflow's own RNG."""
+    index, template = arrival
+    rng = random.Random(f"workflow/{config.seed}/{index}")
+    graph = graphs[template]
+    actual = {task_id: trace.draw(template, task_id, rng) for task_id in graph.tasks}
+    predicted = _predict(config, trace, template, graph, actual, rng, learner)
+    return SubmitRun(index, graph, now, predicted=predicted), actual
 
 
 def compare(trace: TraceData, config: SimConfig, policies: list[str]) -> dict[str, dict[str, Any]]:

@@ -139,7 +139,7 @@ def connect(address: str | None, settings: dict[str, Any]) -> bool:
     or, without one, start an embedded local Ray with ``settings``; whether this call
     started or joined Ray (False: this process was connected already, to that cluster)."""
     if address is not None:
-        from maze_core.run.ray.server import check_reachable, use_ray_token
+        from maze_core.run.ray.access import check_reachable, use_ray_token
 
         use_ray_token()  # before Ray is imported: it reads the mode from the environment
         check_reachable(address)
@@ -160,7 +160,7 @@ def connect(address: str | None, settings: dict[str, Any]) -> bool:
             runtime_env=settings["runtime_env"],
         )
     except ConnectionError as exc:
-        from maze_core.run.ray.server import join_error
+        from maze_core.run.ray.access import join_error
 
         raise join_error(address, exc) from None
     return True
@@ -182,7 +182,7 @@ def check_same_cluster(ray: Any, address: str) -> None:
 
 def _answers(address: str) -> bool:
     """Whether something accepts connections at ``address`` (HOST:PORT)."""
-    from maze_core.run.ray.server import connect_error
+    from maze_core.run.ray.access import connect_error
 
     host, _, port = address.rpartition(":")
     return port.isdigit() and connect_error(host, int(port)) is None

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from maze_core import MazeError, ValidationError
-from maze_core.run.ray.server import check_reachable, host_port, speaks_grpc
+from maze_core.run.ray.access import check_reachable, host_port, speaks_grpc
 
 
 def test_an_address_without_a_port_is_not_host_port():

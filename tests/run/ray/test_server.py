@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from maze_core.run.ray.server import is_loopback
+from maze_core.run.ray.access import is_loopback
 
 CLIENT = textwrap.dedent("""
     import sys
