@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from maze_core.errors import MazeError
 from maze_core.graph import TaskGraph
 from maze_core.run.ray.service import GRAPHS_KEPT, UnknownGraph, find_service
+from maze_core.run.ray.tasks import ray_module
 from maze_core.run.result import RunResult
 from maze_core.run.runtime import RunHandle, RunHints
 from maze_core.schedule.events import Event
@@ -22,7 +23,7 @@ from maze_core.schedule.events import Event
 if TYPE_CHECKING:
     from maze_core.run.runtime import Runtime
 
-__all__ = ["SharedScheduler", "find_shared_scheduler"]
+__all__ = ["SharedScheduler", "find_shared_scheduler", "service_lost"]
 
 
 class SharedScheduler:
@@ -71,7 +72,7 @@ class SharedScheduler:
         try:
             value = answer.result()
         except BaseException as error:  # the actor died, or Ray could not reach it
-            future.set_exception(error)
+            future.set_exception(service_lost(error))
             return
         if isinstance(value, UnknownGraph):
             self._send(future, call, by_id=False)
@@ -82,6 +83,21 @@ class SharedScheduler:
 
     def post_event(self, event: Event) -> None:
         self.service.post_event.remote(event)
+
+
+def service_lost(error: BaseException) -> BaseException:
+    """Ray's word that the shared scheduler's actor is gone (its head stopped, or the actor
+    died) said as a MazeError naming what was lost; any other error as it is."""
+    if not isinstance(error, ray_module().exceptions.RayActorError):
+        return error
+    lost = MazeError(
+        f"the cluster's shared scheduler is gone (its head stopped or its actor died:"
+        f" {type(error).__name__}); this run's result is lost",
+        fix="restart the head (`maze start --head`, or see `maze status`) and submit again",
+        culprit="maze/scheduler",
+    )
+    lost.__cause__ = error
+    return lost
 
 
 def find_shared_scheduler(
