@@ -220,6 +220,15 @@ def start(
     insecure: Annotated[
         bool, typer.Option(help="Start the head without token authentication (trusted networks).")
     ] = False,
+    temp_dir: Annotated[
+        str | None, typer.Option(help="Ray's folder for sessions, logs and sockets (head).")
+    ] = None,
+    ray_arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An option for `ray start`, as is (repeatable): --ray-arg=--min-worker-port=20000."
+        ),
+    ] = None,
 ) -> None:
     """Start server mode: a Ray head with the shared Maze scheduler, or a worker node."""
     from maze_core.run.ray import server
@@ -238,10 +247,17 @@ def start(
         with console.status("starting Ray..."):
             if head:
                 where, note = server.start_head(
-                    port, host, num_cpus, num_gpus, policy, insecure=insecure
+                    port,
+                    host,
+                    num_cpus,
+                    num_gpus,
+                    policy,
+                    insecure=insecure,
+                    temp_dir=temp_dir,
+                    ray_args=ray_arg or (),
                 )
             else:
-                where = server.start_worker(address or "", num_cpus, num_gpus)
+                where = server.start_worker(address or "", num_cpus, num_gpus, ray_arg or ())
     except MazeError as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(1) from None

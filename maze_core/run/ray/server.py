@@ -28,7 +28,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,24 +63,33 @@ def start_head(
     policy: str = "daps",
     *,
     insecure: bool = False,
+    temp_dir: str | None = None,
+    ray_args: Sequence[str] = (),
 ) -> tuple[str, str]:
     """Start a Ray head on this machine and the scheduler service in it, with token
     authentication unless ``insecure``; return the address clients and workers use and
-    a line on the token."""
+    a line on the token. ``temp_dir`` is Ray's folder for its sessions, logs and sockets
+    (default: the system's temporary folder); ``ray_args`` go to ``ray start`` as they are
+    (its other ports: ``--min-worker-port=...``, ``--node-manager-port=...``)."""
     _check_port(port)
     auth, note = head_auth(insecure)
+    args = [*_resource_args(num_cpus, num_gpus), *ray_args]
+    if temp_dir is not None:
+        args.append(f"--temp-dir={Path(temp_dir).resolve()}")
     with _one_at_a_time():
-        return _start_head(port, host, num_cpus, num_gpus, policy, auth), note
+        return _start_head(port, host, args, policy, auth), note
 
 
-def _start_head(
-    port: int,
-    host: str,
-    num_cpus: int | None,
-    num_gpus: int | None,
-    policy: str,
-    auth: dict[str, str],
-) -> str:
+def _resource_args(num_cpus: int | None, num_gpus: int | None) -> list[str]:
+    args = []
+    if num_cpus is not None:
+        args.append(f"--num-cpus={num_cpus}")
+    if num_gpus is not None:
+        args.append(f"--num-gpus={num_gpus}")
+    return args
+
+
+def _start_head(port: int, host: str, extra: list[str], policy: str, auth: dict[str, str]) -> str:
     if connect_error(host, port) is None:
         raise MazeError(
             f"something already listens on {host}:{port}",
@@ -89,11 +98,7 @@ def _start_head(
             culprit=f"{host}:{port}",
         )
     args = ["--head", f"--port={port}", f"--node-ip-address={host}"]
-    args += ["--include-dashboard=false", "--disable-usage-stats"]
-    if num_cpus is not None:
-        args.append(f"--num-cpus={num_cpus}")
-    if num_gpus is not None:
-        args.append(f"--num-gpus={num_gpus}")
+    args += ["--include-dashboard=false", "--disable-usage-stats", *extra]
     _ray_start(args, auth)
     address = f"{host}:{port}"
     session = _session_of(port=port)
@@ -104,13 +109,16 @@ def _start_head(
     return address
 
 
-def start_worker(address: str, num_cpus: int | None = None, num_gpus: int | None = None) -> str:
-    """Join this machine to the cluster at ``address`` as a worker node."""
+def start_worker(
+    address: str,
+    num_cpus: int | None = None,
+    num_gpus: int | None = None,
+    ray_args: Sequence[str] = (),
+) -> str:
+    """Join this machine to the cluster at ``address`` as a worker node (``ray_args`` go
+    to ``ray start`` as they are)."""
     args = [f"--address={address}", "--disable-usage-stats"]
-    if num_cpus is not None:
-        args.append(f"--num-cpus={num_cpus}")
-    if num_gpus is not None:
-        args.append(f"--num-gpus={num_gpus}")
+    args += [*_resource_args(num_cpus, num_gpus), *ray_args]
     with _one_at_a_time():
         _ray_start(args)
         _remember(_session_of(gcs_address=address), address, head=False)

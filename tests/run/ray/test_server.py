@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -84,10 +86,14 @@ def test_start_status_client_and_stop_on_loopback(tmp_path):
     home.mkdir()
     env = {**clean_env(), "HOME": str(home), "MAZE_HOME": str(tmp_path), "COLUMNS": "200"}
     port = free_port()
-    started = maze("start", "--head", "--port", str(port), "--num-cpus", "2", env=env)
+    ray_dir = tempfile.mkdtemp(prefix="mz")  # short: Ray's socket paths must fit 107 bytes
+    started = maze(
+        "start", "--head", "--port", str(port), "--num-cpus", "2", "--temp-dir", ray_dir, env=env
+    )
     try:
         assert started.returncode == 0, started.stdout + started.stderr[-3000:]
         assert "shared Maze scheduler" in started.stdout
+        assert list(Path(ray_dir).glob("session_*")), "Ray did not use the --temp-dir"
         assert ((tmp_path / "server.json").stat().st_mode & 0o777) == 0o600
         assert ((tmp_path / "ray_auth_token").stat().st_mode & 0o777) == 0o600
         assert str(tmp_path / "ray_auth_token") in started.stdout
@@ -139,6 +145,7 @@ def test_start_status_client_and_stop_on_loopback(tmp_path):
         )
     finally:
         stopped = maze("stop", env=env)
+        shutil.rmtree(ray_dir, ignore_errors=True)
     assert "stopped" in stopped.stdout, stopped.stdout + stopped.stderr
     assert not (tmp_path / "server.json").exists()
     assert bystander.poll() is None, "maze stop killed a process that only named the session"
