@@ -220,7 +220,9 @@ def _ray_start(args: list[str], auth: dict[str, str] | None = None) -> None:
     ray_cli = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
     command = [ray_cli] if ray_cli else [sys.executable, "-m", "ray.scripts.scripts"]
     env = {**os.environ, **(auth if auth is not None else token_mode())}  # a joining node too
-    done = subprocess.run([*command, "start", *args], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [*command, "start", *args], capture_output=True, text=True, env=env, cwd=_workdir()
+    )
     if done.returncode != 0:
         raise MazeError(
             f"`ray start {' '.join(args)}` failed:\n{(done.stderr or done.stdout)[-2000:]}",
@@ -230,10 +232,33 @@ def _ray_start(args: list[str], auth: dict[str, str] | None = None) -> None:
         )
 
 
+def _workdir() -> Path:
+    """The folder Ray's processes of ``maze start`` run in (``$MAZE_HOME/ray-work``): not
+    the folder ``maze start`` was typed in, whose files would otherwise be every worker's
+    working directory and shadow its imports."""
+    path = default_home() / "ray-work"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def _away_from_cwd() -> Iterator[None]:
+    """Connect from :func:`_workdir`, without this process's folder on the import path,
+    which Ray hands to the workers of the job it starts (the scheduler service's)."""
+    here, path = os.getcwd(), list(sys.path)
+    sys.path[:] = [p for p in path if p not in ("", here)]
+    try:
+        with contextlib.chdir(_workdir()):
+            yield
+    finally:
+        sys.path[:] = path
+
+
 def _start_service(address: str, policy: str) -> None:
     """Create the detached scheduler actor (idempotent) and wait until it answers."""
     ray = _ray()
-    ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR")
+    with _away_from_cwd():
+        ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR")
     try:
         service = (
             ray.remote(SchedulerService)

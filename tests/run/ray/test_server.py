@@ -53,6 +53,15 @@ CLIENT = textwrap.dedent("""
     def huge() -> None:
         pass
 
+    @tool
+    def where() -> tuple:
+        import importlib.util
+        import os
+        return os.getcwd(), importlib.util.find_spec("maze_probe") is not None
+
+    probe = Workflow("where")
+    ref = probe.add(where)
+    print("where", *runtime.submit(probe).result(timeout=60)[ref])
     impossible = Workflow("impossible")
     impossible.add(huge)
     try:
@@ -69,9 +78,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def maze(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def maze(
+    *args: str, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "maze_core", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=240, cwd=cwd)
 
 
 def session_processes(home: Path) -> list[str]:
@@ -87,8 +98,20 @@ def test_start_status_client_and_stop_on_loopback(tmp_path):
     env = {**clean_env(), "HOME": str(home), "MAZE_HOME": str(tmp_path), "COLUMNS": "200"}
     port = free_port()
     ray_dir = tempfile.mkdtemp(prefix="mz")  # short: Ray's socket paths must fit 107 bytes
+    project = tmp_path / "project"  # the folder `maze start` is typed in, with its modules
+    project.mkdir()
+    (project / "maze_probe.py").write_text("")
     started = maze(
-        "start", "--head", "--port", str(port), "--num-cpus", "2", "--temp-dir", ray_dir, env=env
+        "start",
+        "--head",
+        "--port",
+        str(port),
+        "--num-cpus",
+        "2",
+        "--temp-dir",
+        ray_dir,
+        env=env,
+        cwd=project,
     )
     try:
         assert started.returncode == 0, started.stdout + started.stderr[-3000:]
@@ -111,6 +134,10 @@ def test_start_status_client_and_stop_on_loopback(tmp_path):
         assert "client ok [0, 1, 4, 9, 16]" in ran.stdout, ran.stdout + ran.stderr[-3000:]
         assert "cancel ok" in ran.stdout, ran.stdout + ran.stderr[-3000:]
         assert "refused ok True" in ran.stdout, ran.stdout + ran.stderr[-3000:]
+        (line,) = [x for x in ran.stdout.splitlines() if x.startswith("where ")]
+        _, cwd, importable = line.split()
+        assert cwd != str(project), line
+        assert importable == "False", line
         elsewhere = tmp_path / "elsewhere"  # a machine without the head's token
         elsewhere.mkdir()
         refused = subprocess.run(
