@@ -35,6 +35,11 @@ CLIENT = textwrap.dedent("""
     results = [handle.result(timeout=120) for handle in handles]
     assert all(result.run_id == handle.run_id for result, handle in zip(results, handles))
     print("client ok", [results[-1][ref] for ref in refs])
+    single = Workflow("single")
+    one = single.add(square, single.input("x"))
+    many = [runtime.submit(single, x=i) for i in range(300)]  # all waiting at once
+    assert [handle.result(timeout=300)[one] for handle in many] == [i * i for i in range(300)]
+    print("many ok")
 
     @tool
     def nap(seconds: float) -> float:
@@ -132,6 +137,7 @@ def test_start_status_client_and_stop_on_loopback(tmp_path):
             timeout=240,
         )
         assert "client ok [0, 1, 4, 9, 16]" in ran.stdout, ran.stdout + ran.stderr[-3000:]
+        assert "many ok" in ran.stdout, ran.stdout + ran.stderr[-3000:]
         assert "cancel ok" in ran.stdout, ran.stdout + ran.stderr[-3000:]
         assert "refused ok True" in ran.stdout, ran.stdout + ran.stderr[-3000:]
         (line,) = [x for x in ran.stdout.splitlines() if x.startswith("where ")]
