@@ -5,7 +5,9 @@ LangGraph ``ToolNode(tools, wrap_tool_call=middleware.wrap_tool_call)``: each ca
 is swapped for its :func:`~maze_langchain.remote_tool` twin (made once per tool) before
 the agent's own handler runs it, so validation, injection, ``ToolMessage`` building and
 error handling stay the agent's. The calls of one AI message, which the agent runs in
-parallel, become parallel Maze tasks.
+parallel, become parallel Maze tasks. With ``model_provider``, each call of the agent's
+model is a task too, run in the caller holding a unit of that provider's limit, so the
+runtime orders the model calls of every agent sharing the provider.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware
 
-from maze_core import Resources, Runtime, get_runtime
+from maze_core import Remote, Resources, Runtime, get_runtime
 from maze_core.tools import Kind
 from maze_langchain.tools import remote_tool
 
@@ -32,7 +34,10 @@ class MazeToolMiddleware(AgentMiddleware):  # type: ignore[type-arg]
     until the runtime has learned from its calls that it computes, then in workers with 1
     CPU (see :func:`~maze_langchain.remote_tool`). ``providers`` maps tool names to the
     rate-limited service each waits on (its calls hold a unit of the runtime's limit for
-    it). Tools named in ``keep_local`` run as they would without Maze."""
+    it); ``model_provider`` names the one the agent's model calls wait on (they then hold
+    a unit of it too, and a 429 is retried after a backoff, see
+    :mod:`maze_core.run.providers`). Tools named in ``keep_local`` run as they would
+    without Maze."""
 
     def __init__(
         self,
@@ -40,6 +45,7 @@ class MazeToolMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         resources: Mapping[str, Resources | Mapping[str, Any]] | None = None,
         kinds: Mapping[str, Kind] | None = None,
         providers: Mapping[str, str] | None = None,
+        model_provider: str | None = None,
         runtime: Runtime | str | None = None,
         keep_local: tuple[str, ...] | list[str] = (),
     ) -> None:
@@ -51,6 +57,21 @@ class MazeToolMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         self.keep_local = frozenset(keep_local)
         self._twins: dict[int, Any] = {}
         self._lock = threading.Lock()
+        self._model = (
+            None
+            if model_provider is None
+            else Remote(_in_caller, name="model", runtime=self.runtime, provider=model_provider)
+        )
+
+    def wrap_model_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
+        if self._model is None:
+            return handler(request)
+        return self._model.here(lambda: handler(request))
+
+    async def awrap_model_call(self, request: Any, handler: Callable[[Any], Awaitable[Any]]) -> Any:
+        if self._model is None:
+            return await handler(request)
+        return await self._model.ahere(lambda: handler(request))
 
     def wrap_tool_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:
         return handler(self._remote(request))
@@ -75,3 +96,9 @@ class MazeToolMiddleware(AgentMiddleware):  # type: ignore[type-arg]
                     runtime=self.runtime,
                 )
         return request.override(tool=twin)
+
+
+def _in_caller() -> None:
+    """What a model call's task would run in a worker: it never does (the agent's model
+    call runs in its caller, holding the provider's unit)."""
+    raise AssertionError("a model call runs in its caller")

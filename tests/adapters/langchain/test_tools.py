@@ -367,3 +367,34 @@ def test_callbacks_of_what_a_remote_tool_runs_reach_the_caller(processes):
     assert twin.invoke({"text": "maze"}, {"callbacks": [remote]}) == "short maze"
     assert plain.names == ["tool_start", "chat_model_start", "llm_end", "tool_end"]
     assert remote.names == plain.names
+
+
+def test_model_calls_hold_a_unit_of_their_provider_and_answer_as_plain():
+    from maze_core import LocalRuntime
+    from maze_core.timeline import Recorder
+
+    recorder = Recorder()
+    limited = LocalRuntime(
+        "threads", cpus=2, limits={"llm": 1}, plugins=[recorder], autoload_plugins=False
+    )
+    with limited:
+        middleware = MazeToolMiddleware(runtime=limited, model_provider="llm")
+        plain = create_agent(SYNC_TOOLS).invoke(QUESTION)["messages"]
+        agents = [create_agent(SYNC_TOOLS, [middleware]) for _ in range(4)]
+        answers: list[Any] = [None] * 4
+
+        def ask(i: int) -> None:
+            answers[i] = agents[i].invoke(QUESTION)["messages"]
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        later = asyncio.run(create_agent(TOOLS, [middleware]).ainvoke(QUESTION))["messages"]
+    plain_later = asyncio.run(create_agent(TOOLS).ainvoke(QUESTION))["messages"]
+    assert all(digest(answer) == digest(plain) for answer in answers)
+    assert digest(later) == digest(plain_later)
+    calls = sorted((s.start, s.end) for s in recorder.slices if s.task == "model")
+    assert len(calls) == 2 * 4 + 2  # two model turns per conversation
+    assert all(end <= start for (_, end), (start, _) in zip(calls, calls[1:]))  # one at a time
