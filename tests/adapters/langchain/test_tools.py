@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import threading
@@ -397,4 +398,4 @@ def test_model_calls_hold_a_unit_of_their_provider_and_answer_as_plain():
     assert digest(later) == digest(plain_later)
     calls = sorted((s.start, s.end) for s in recorder.slices if s.task == "model")
     assert len(calls) == 2 * 4 + 2  # two model turns per conversation
-    assert all(end <= start for (_, end), (start, _) in zip(calls, calls[1:]))  # one at a time
+    assert all(end <= start for (_, end), (start, _) in itertools.pairwise(calls))  # one by one
