@@ -273,6 +273,14 @@ class Workflow:
                     culprit=ref,
                 )
             if isinstance(ref, TaskRef):
+                if ref.task_id not in self._tasks:  # a hand-made ref: would wait forever
+                    raise ValidationError(
+                        f"tool {spec.name!r} is given a ref to task {ref.task_id!r}, which this"
+                        " workflow does not have (yet)",
+                        fix="pass refs returned by this workflow's add(); a task can only use"
+                        " the outputs of tasks added before it",
+                        culprit=ref,
+                    )
                 deps[ref.task_id] = None
         return deps, has_refs
 
@@ -289,7 +297,11 @@ class Workflow:
             )
         ids = []
         for ref in after:
-            if not isinstance(ref, TaskRef) or ref.workflow_id != self.id:
+            if (
+                not isinstance(ref, TaskRef)
+                or ref.workflow_id != self.id
+                or ref.task_id not in self._tasks
+            ):
                 raise ValidationError(
                     f"after= of tool {spec.name!r} holds {ref!r}, not a task of this workflow",
                     fix="give after=[ref, ...] with refs returned by this workflow's add()",

@@ -16,22 +16,37 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["MAX_FEATURES", "call_features", "clean", "value_features"]
+__all__ = ["MAX_FEATURES", "call_features", "clean", "number", "value_features"]
 
 log = logging.getLogger("maze")
 MAX_FEATURES = 64  # a model per tool stays small and fast; extra features are dropped
 
 
+def number(value: Any) -> float | None:
+    """``value`` as a finite float, or None: not a number, not finite, or an int too large
+    for a float (which is dropped with a warning: it would otherwise fail the task's end)."""
+    if isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, int | float):
+        return None
+    try:
+        as_float = float(value)
+    except OverflowError:
+        log.warning(
+            "maze: a feature value too large for a float was dropped (%d digits)", len(str(value))
+        )
+        return None
+    return as_float if math.isfinite(as_float) else None
+
+
 def value_features(name: str, value: Any, out: dict[str, float]) -> None:
     """Add the features of one argument value to ``out``."""
-    if value is None or isinstance(value, bool):
-        if isinstance(value, bool):
-            out[name] = float(value)
+    if value is None:
         return
-    if isinstance(value, int | float):
-        number = float(value)
-        if math.isfinite(number):
-            out[name] = number
+    if isinstance(value, bool | int | float):
+        found = number(value)
+        if found is not None:
+            out[name] = found
     elif isinstance(value, str):
         out[f"{name}.len"] = float(len(value))
         out[f"{name}.tokens"] = len(value) / 4.0
@@ -74,6 +89,7 @@ def clean(features: Any) -> dict[str, float]:
         return {}
     out = {}
     for key, value in features.items():
-        if isinstance(value, bool) or (isinstance(value, int | float) and math.isfinite(value)):
-            out[str(key)] = float(value)
+        found = number(value)
+        if found is not None:
+            out[str(key)] = found
     return out

@@ -124,7 +124,7 @@ class HistoryStore:
             return
         self._dropping = False
         self._queue.put(
-            (tool, kind, features, seconds, node, time.time() if when is None else when)
+            (_text(tool), kind, features, seconds, node, time.time() if when is None else when)
         )
 
     def flush(self) -> None:
@@ -188,17 +188,23 @@ class HistoryStore:
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     rows,
                 )
-        except sqlite3.Error:
+        except Exception:  # the writer never dies: later observations still get written
             log.exception("maze: could not write %d observations to %s", len(batch), self.path)
 
     # -- models -----------------------------------------------------------------------------
 
     def save_models(self, models: Mapping[str, ToolModel]) -> None:
-        rows = [(name, m.kind, pickle.dumps(m), time.time()) for name, m in models.items()]
-        with self._lock, self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO models (tool, kind, model, saved) VALUES (?, ?, ?, ?)", rows
-            )
+        """Save each tool's model; one that cannot be saved is logged, never raised (this
+        runs as a runtime closes, which must always stop its workers)."""
+        rows = [(_text(name), m.kind, pickle.dumps(m), time.time()) for name, m in models.items()]
+        try:
+            with self._lock, self._db:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO models (tool, kind, model, saved) VALUES (?, ?, ?, ?)",
+                    rows,
+                )
+        except (sqlite3.Error, ValueError):
+            log.exception("maze: could not save %d models to %s", len(rows), self.path)
 
     def load_models(self) -> dict[str, ToolModel]:
         """The saved models; one that cannot be unpickled is skipped with a warning."""
@@ -224,11 +230,14 @@ class HistoryStore:
     # -- learned kinds (see maze_core.predict.kinds) ----------------------------------------
 
     def save_kinds(self, calls: Mapping[str, list[tuple[float, float]]]) -> None:
-        rows = [(name, json.dumps(seen), time.time()) for name, seen in calls.items()]
-        with self._lock, self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO kinds (name, calls, saved) VALUES (?, ?, ?)", rows
-            )
+        rows = [(_text(name), json.dumps(seen), time.time()) for name, seen in calls.items()]
+        try:
+            with self._lock, self._db:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO kinds (name, calls, saved) VALUES (?, ?, ?)", rows
+                )
+        except (sqlite3.Error, ValueError):
+            log.exception("maze: could not save %d learned kinds to %s", len(rows), self.path)
 
     def load_kinds(self) -> dict[str, list[tuple[float, float]]]:
         """The calls each kind was judged on, as saved; unreadable rows are skipped."""
@@ -249,6 +258,12 @@ class HistoryStore:
             self._writer.join()
         with self._lock:
             self._db.close()
+
+
+def _text(name: str) -> str:
+    """``name`` as SQLite can store it: a name that is not valid UTF-8 (a lone surrogate,
+    from ``os.fsdecode`` of a file name) gets its surrogates written as escapes."""
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -313,7 +313,10 @@ class Runtime(abc.ABC):
             self.post_event(CancelRun(run_id, time.time(), "the runtime was closed"))
         self._closed = True
         if self._owns_predictor and self.predictor is not None:
-            self.predictor.close()
+            try:
+                self.predictor.close()
+            except Exception:  # a full disk, say: closing must still stop the workers
+                log.exception("maze: could not save what MaLearn learned")
 
     def _check_open(self) -> None:
         if self._closed:

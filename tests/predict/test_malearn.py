@@ -310,3 +310,30 @@ def test_a_short_lived_process_never_imports_river():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_a_tool_name_that_is_not_utf8_is_recorded_and_saved(tmp_path):
+    from maze_core.tools import make_spec
+
+    def body(x: int) -> int:
+        time.sleep(0.02)  # not tiny: every call is recorded
+        return x
+
+    spec = make_spec(body, name=os.fsdecode(b"data\xff"))  # a file name's lone surrogate
+    store = HistoryStore(tmp_path / "history.sqlite3")
+    learner = MaLearn(store=store)
+    runtime = LocalRuntime("threads", cpus=2, predictor=learner, autoload_plugins=False)
+    for i in range(3):
+        wf = Workflow("odd")
+        wf.add(spec, i)
+        assert runtime.submit(wf).result(timeout=30).ok
+    flushed = threading.Thread(target=store.flush, daemon=True)
+    flushed.start()
+    flushed.join(timeout=30)
+    assert not flushed.is_alive(), "the history writer died"
+    runtime.close()
+    learner.close()  # saves the models: never raises
+    again = HistoryStore(tmp_path / "history.sqlite3")
+    assert [tool for tool, _, _ in again.observations()] == ["data\\udcff"] * 3
+    assert "data\\udcff" in again.load_models()
+    again.close()

@@ -23,11 +23,13 @@ from maze_core import (
     SerializationError,
     TaskCancelledError,
     TaskFailedError,
+    TaskRef,
     TaskTimeoutError,
     ToolRegistry,
     ValidationError,
     WorkerLostError,
     Workflow,
+    export_features,
     tool,
 )
 
@@ -135,6 +137,16 @@ def case_wrong_type_in_a_union(runtime):
 def case_ref_from_another_workflow(runtime):
     other = Workflow("other").add(double, 1)
     return raised(lambda: Workflow("w").add(double, other))
+
+
+def case_a_hand_made_ref_to_a_missing_task(runtime):
+    wf = Workflow("w")
+    return raised(lambda: wf.add(double, TaskRef(wf.id, "nope")))
+
+
+def case_a_cycle_of_hand_made_refs(runtime):
+    wf = Workflow("w")  # double-1 would use double's output, and double double-1's
+    return raised(lambda: wf.add(double, TaskRef(wf.id, "double-1")))
 
 
 def case_after_holds_something_else(runtime):
@@ -310,6 +322,8 @@ LOCAL_CASES: list[tuple[Callable[[Any], BaseException], type[BaseException], str
     (case_wrong_type_for_an_annotated_parameter, ValidationError, "x: int"),
     (case_wrong_type_in_a_union, ValidationError, "label: str"),
     (case_ref_from_another_workflow, ValidationError, "another workflow"),
+    (case_a_hand_made_ref_to_a_missing_task, ValidationError, "'nope'"),
+    (case_a_cycle_of_hand_made_refs, ValidationError, "'double-1'"),
     (case_after_holds_something_else, ValidationError, "'not a ref'"),
     (case_after_a_task_of_another_workflow, ValidationError, "after="),
     (case_duplicate_task_name, ValidationError, "'t'"),
@@ -416,3 +430,20 @@ def test_graphs_and_tools_that_cannot_travel_are_named_when_wrapped(local):
             return x
 
     check(raised(lambda: remote_tool(locked, runtime=local)), MazeError, "'lock'")
+
+
+@tool
+def exports_a_huge_number() -> int:
+    export_features(n=10**400)  # no float holds it
+    return 1
+
+
+def test_numbers_no_float_holds_are_dropped_not_a_wedge(local, caplog):
+    wf = Workflow("huge")
+    exported = wf.add(exports_a_huge_number)
+    given = wf.add(double, 10**400)  # a feature of the call too
+    result = local.submit(wf).result(timeout=30)
+    assert result.ok
+    assert result[exported] == 1
+    assert result[given] == 2 * 10**400
+    assert "too large for a float" in caplog.text

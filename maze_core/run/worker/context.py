@@ -65,4 +65,6 @@ def export_features(**features: float) -> None:
     """
     exported = _exported.get()
     if exported is not None:
-        exported.update(features)
+        from maze_core.predict.features import clean  # numbers only: a bad one never fails the end
+
+        exported.update(clean(features))
