@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS kinds (
 """
 _STOP = object()
 MAX_PENDING = 100_000
+BUSY_S = 30.0  # how long a connection waits for another process's lock before giving up
 GROUP_S = 0.2  # how long the writer lets observations gather before one commit
 
 
@@ -87,8 +88,13 @@ class HistoryStore:
         self._writer.start()
 
     def _open(self) -> sqlite3.Connection:
+        """Connect; only a database that is really corrupt is moved aside (a locked one was
+        waited for, up to ``BUSY_S``; a full disk or a read-only file raises, and the
+        runtime then learns in memory, keeping the file)."""
         try:
             return _connect(self.path)
+        except sqlite3.OperationalError:
+            raise  # locked past BUSY_S, disk I/O, read-only, full: the file may be fine
         except sqlite3.DatabaseError as exc:
             aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             log.warning(
@@ -208,8 +214,14 @@ class HistoryStore:
 
     def load_models(self) -> dict[str, ToolModel]:
         """The saved models; one that cannot be unpickled is skipped with a warning."""
-        with self._lock:
-            rows = self._db.execute("SELECT tool, model FROM models").fetchall()
+        try:
+            with self._lock:
+                rows = self._db.execute("SELECT tool, model FROM models").fetchall()
+        except sqlite3.Error as exc:  # a damaged or older table: learn again from scratch
+            log.warning(
+                "maze: the saved models in %s cannot be read (%s); relearning", self.path, exc
+            )
+            return {}
         from maze_core.predict.model import ToolModel
 
         models = {}
@@ -241,8 +253,14 @@ class HistoryStore:
 
     def load_kinds(self) -> dict[str, list[tuple[float, float]]]:
         """The calls each kind was judged on, as saved; unreadable rows are skipped."""
-        with self._lock:
-            rows = self._db.execute("SELECT name, calls FROM kinds").fetchall()
+        try:
+            with self._lock:
+                rows = self._db.execute("SELECT name, calls FROM kinds").fetchall()
+        except sqlite3.Error as exc:
+            log.warning(
+                "maze: the saved kinds in %s cannot be read (%s); relearning", self.path, exc
+            )
+            return {}
         kinds = {}
         for name, calls in rows:
             try:
@@ -268,7 +286,9 @@ def _text(name: str) -> str:
 
 def _connect(path: Path) -> sqlite3.Connection:
     # SQLite gives its -wal and -shm files the database file's permissions
-    db = sqlite3.connect(private_file(path), check_same_thread=False, isolation_level="DEFERRED")
+    db = sqlite3.connect(
+        private_file(path), check_same_thread=False, isolation_level="DEFERRED", timeout=BUSY_S
+    )
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(SCHEMA)

@@ -337,3 +337,38 @@ def test_a_tool_name_that_is_not_utf8_is_recorded_and_saved(tmp_path):
     assert [tool for tool, _, _ in again.observations()] == ["data\\udcff"] * 3
     assert "data\\udcff" in again.load_models()
     again.close()
+
+
+def test_a_database_locked_at_start_up_is_waited_for_not_moved_aside(tmp_path):
+    path = tmp_path / "h.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")  # another process writing: longer than SQLite's 5 s
+    holder.execute("CREATE TABLE theirs (x)")
+    holder.execute("INSERT INTO theirs VALUES (1)")
+
+    def release() -> None:
+        time.sleep(5.5)
+        holder.execute("COMMIT")
+
+    releasing = threading.Thread(target=release)
+    releasing.start()
+    store = HistoryStore(path)  # waits for the lock, never calls the file corrupt
+    releasing.join()
+    store.close()
+    holder.close()
+    assert not list(tmp_path.glob("h.sqlite3.corrupt-*"))
+    with sqlite3.connect(path) as db:  # the other writer's commit is not lost
+        assert db.execute("SELECT x FROM theirs").fetchall() == [(1,)]
+
+
+def test_an_unreadable_models_table_is_relearned_not_fatal(tmp_path, caplog):
+    path = tmp_path / "h.sqlite3"
+    HistoryStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE models")
+        db.execute("CREATE TABLE models (something_else TEXT)")  # an older or damaged schema
+    learner = MaLearn(store=HistoryStore(path), background=False)
+    assert "relearning" in caplog.text
+    learner.learn("t", "cpu", {}, 1.0)
+    assert float(learner.predict("t", "cpu", {})) == pytest.approx(1.0)
+    learner.close()
