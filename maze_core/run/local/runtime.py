@@ -7,14 +7,14 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, cast
 
 from maze_core.errors import SerializationError, ValidationError
 from maze_core.predict.malearn import MaLearn
 from maze_core.run.local.attempts import Attempts
 from maze_core.run.local.machine import detect_cpus, detect_gpus, detect_memory
-from maze_core.run.local.threads import ExecutorName, make_executor
+from maze_core.run.local.threads import ExecutorName, ThreadExecutor, make_executor
 from maze_core.run.runtime import Runtime
 from maze_core.run.timers import Deadlines
 from maze_core.run.worker import interrupt as worker_interrupt
@@ -169,7 +169,7 @@ class LocalRuntime(Runtime):
         if spec.timeout is not None:
             self._deadlines.add(
                 time.monotonic() + spec.timeout,
-                lambda: self._expire(run_id, task_id, attempt, future),
+                lambda: self._expire(run_id, task_id, attempt, future, executor),
             )
         future.add_done_callback(report_in_process if in_process else report)
 
@@ -216,11 +216,23 @@ class LocalRuntime(Runtime):
         if not future.done():
             self._processes().kill(future)
 
-    def _expire(self, run_id: int, task_id: str, attempt: int, future: Future[Outcome]) -> None:
+    def _expire(
+        self,
+        run_id: int,
+        task_id: str,
+        attempt: int,
+        future: Future[Outcome],
+        executor: Executor,
+    ) -> None:
         """An attempt ran out of time: fail it, and stop its worker process if it has one
-        (threads cannot be stopped: an abandoned thread attempt finishes in the background)."""
+        (threads cannot be stopped: an abandoned thread attempt finishes in the background,
+        and its pool starts another thread meanwhile)."""
         self._post(lambda: self.book.expired(run_id, task_id, attempt))
-        if not future.done() and self.executor_name == "processes":
+        if future.done():
+            return
+        if isinstance(executor, ThreadExecutor):
+            executor.abandon(future, repr(task_id))
+        elif self.executor_name == "processes":
             self._processes().kill(future)
 
     def _processes(self) -> ProcessExecutor:

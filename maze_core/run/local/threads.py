@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -15,6 +16,8 @@ from typing import Any, Literal
 from maze_core.errors import ValidationError
 
 __all__ = ["EXECUTORS", "ExecutorName", "InlineExecutor", "ThreadExecutor", "make_executor"]
+
+log = logging.getLogger("maze")
 
 
 ExecutorName = Literal["inline", "threads", "processes"]
@@ -98,6 +101,26 @@ class ThreadExecutor(Executor):
                 thread.start()
                 self._threads.append(thread)
         return future
+
+    def abandon(self, future: Future[Any], task: str) -> None:
+        """A call given up on (its timeout passed) that has not returned: its thread is
+        lost to the pool until it does, so the pool may start one more thread meanwhile
+        (otherwise calls that never return would take every thread, and every later task
+        would wait forever)."""
+        if future.done():
+            return
+        with self._lock:
+            self._max_workers += 1
+        log.warning(
+            "maze: task %s is still running after its timeout; a thread cannot be stopped, so"
+            " it keeps one busy until it returns (another thread takes its place meanwhile)",
+            task,
+        )
+        future.add_done_callback(self._returned)
+
+    def _returned(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._max_workers -= 1
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
