@@ -3,6 +3,7 @@ running everything else (a thread cannot be stopped, so its pool replaces it).""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -37,3 +38,33 @@ def test_threads_stuck_past_their_timeout_do_not_starve_later_tasks(caplog):
         assert runtime.submit(later).result(timeout=60)[ref] == 1
         RELEASE.set()
     assert "still running after its timeout" in caplog.text
+
+
+STUBBORN = """
+import signal, sys, time
+from maze_core import LocalRuntime, Workflow, tool
+
+@tool(timeout=0.5)
+def ignores_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(300)
+
+runtime = LocalRuntime("processes", cpus=1, predictor=False, autoload_plugins=False)
+wf = Workflow("stubborn")
+wf.add(ignores_sigterm)
+print(runtime.submit(wf).result(timeout=60).status, flush=True)
+"""  # and exits without close(): the exit hook stops the workers
+
+
+def test_a_worker_that_ignores_sigterm_does_not_hold_the_driver_at_exit(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "stubborn.py"
+    script.write_text(STUBBORN)
+    env = {**os.environ, "MAZE_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=90, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "failed"

@@ -9,9 +9,11 @@ The call is shipped with cloudpickle where it must be (see
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -27,6 +29,9 @@ from maze_core.run.worker import channel, interrupt
 from maze_core.run.worker.wire import dumps_call
 
 __all__ = ["ProcessExecutor", "WorkerProcess"]
+
+log = logging.getLogger("maze")
+KILL_AFTER_S = 2.0  # a stopped worker still running this long after SIGTERM gets SIGKILL
 
 
 class ProcessExecutor(Executor):
@@ -132,6 +137,10 @@ class ProcessExecutor(Executor):
             future.set_exception(_shut_down())
         for worker in workers:
             worker.stop(terminate=not wait)
+        if not wait:  # a worker ignoring SIGTERM would hold the interpreter's exit forever
+            deadline = time.monotonic() + KILL_AFTER_S
+            for worker in workers:
+                worker.kill_when_stuck(max(0.0, deadline - time.monotonic()))
 
     def kill(self, future: Future[Any]) -> bool:
         """Stop the worker running ``future`` (a call past its timeout: a process, unlike a
@@ -142,6 +151,9 @@ class ProcessExecutor(Executor):
         if worker is None:
             return False
         worker.stop(terminate=True)  # whoever reads its results sees the end: _lost
+        timer = threading.Timer(KILL_AFTER_S, worker.kill_when_stuck, args=(0.0,))
+        timer.daemon = True  # a worker that ignores SIGTERM gets SIGKILL
+        timer.start()
         return True
 
     def interrupt(self, future: Future[Any], hard: bool = False) -> bool:
@@ -338,6 +350,14 @@ class WorkerProcess:
             reply = channel.answer(data)
             if reply is not None:
                 self._calls.send_bytes(reply)
+
+    def kill_when_stuck(self, grace_s: float) -> None:
+        """SIGKILL the process if it still runs ``grace_s`` after SIGTERM (it ignored it)."""
+        self._process.join(grace_s)
+        if self._process.is_alive():
+            log.warning("maze: worker %s ignored SIGTERM; killing it", self.pid)
+            self._process.kill()
+            self._process.join(1.0)
 
     def stop(self, terminate: bool) -> None:
         self._stopped = True
