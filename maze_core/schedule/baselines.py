@@ -21,8 +21,8 @@
 
     Not modelled: a vLLM replica serving up to 5 calls at once (here, as for every
     policy, one call per GPU), the time a replica takes to deploy beyond ``model_load_s``,
-    and the one GPU it keeps free of replicas. Without its
-    routing (``ablate("affinity")``) it places every task on the least loaded node.
+    and the one GPU it keeps free of replicas. Without its routing
+    (``ablate("affinity")``) it places every task on the least loaded node.
 ``agent-level``
     What agent frameworks do: each workflow is pinned to one node when submitted (the one
     with the fewest pinned workflows) and runs one task at a time there; many workflows
