@@ -68,3 +68,32 @@ def test_a_worker_that_ignores_sigterm_does_not_hold_the_driver_at_exit(tmp_path
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "failed"
+
+
+@tool
+def forks_then_dies(pid_file: str) -> None:
+    child = os.fork()
+    if child == 0:  # the child holds the worker's result pipe open for a while
+        import time
+
+        time.sleep(30)
+        os._exit(0)
+    with open(pid_file, "w") as out:
+        out.write(str(child))
+    os._exit(1)  # the worker dies mid-call
+
+
+def test_a_worker_that_dies_is_noticed_though_its_child_holds_the_pipe(tmp_path):
+    from maze_core import WorkerLostError
+
+    pid_file = tmp_path / "child.pid"
+    try:
+        with LocalRuntime("processes", cpus=1, predictor=False, autoload_plugins=False) as rt:
+            wf = Workflow("forks")
+            ref = wf.add(forks_then_dies, str(pid_file))
+            result = rt.submit(wf).result(timeout=20)  # the child lives 30 s
+            assert isinstance(result.tasks[ref.task_id].error, WorkerLostError)
+    finally:
+        if pid_file.exists():
+            with __import__("contextlib").suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text()), 9)

@@ -32,6 +32,7 @@ __all__ = ["ProcessExecutor", "WorkerProcess"]
 
 log = logging.getLogger("maze")
 KILL_AFTER_S = 2.0  # a stopped worker still running this long after SIGTERM gets SIGKILL
+LIVENESS_S = 1.0  # how often a reader waiting for a result asks whether its worker lives
 
 
 class ProcessExecutor(Executor):
@@ -336,14 +337,24 @@ class WorkerProcess:
     def wait(self, spin_s: float = 0.0) -> None:
         """Block until a result (or the pipe's end) can be read, polling for it for up to
         ``spin_s`` first (see :data:`~maze_core.run.local.serving.SPIN_S`)."""
-        with contextlib.suppress(OSError, ValueError):  # closed: receive() raises
+        with contextlib.suppress(OSError, ValueError, EOFError):  # ended: receive() raises
             if not poll_for(self._results, spin_s):
-                self._results.poll(None)
+                self._await_result()
+
+    def _await_result(self) -> None:
+        """Block until the result pipe can be read or the worker process has ended: a child
+        the call forked holds the pipe's write end open (and the process's sentinel), so
+        the worker's death is not always the pipe's end; whether it lives is asked every
+        ``LIVENESS_S`` (its call was reported lost only when the child exited)."""
+        while not self._results.poll(LIVENESS_S):
+            if not self._process.is_alive() and not self._results.poll():
+                raise EOFError(f"worker process {self.pid} ended")
 
     def receive(self) -> bytes:
         """The call's result, after serving the channel messages it sends before it (see
         :mod:`maze_core.run.worker.channel`): in whichever thread reads the result."""
         while True:
+            self._await_result()
             data = bytes(self._results.recv_bytes())
             if not channel.is_message(data):
                 return data
