@@ -203,6 +203,13 @@ def make_spec(
         raise ValidationError(
             f"{fn!r} is not callable", fix="decorate a function with @tool", culprit=fn
         )
+    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+        raise ValidationError(  # a generator cannot leave a worker process: refuse it everywhere
+            f"tool {getattr(fn, '__qualname__', fn)!r} is a generator function: its task would"
+            " return the generator, not what it yields",
+            fix="return a list of the items (return list(...)), or make each item a task",
+            culprit=fn,
+        )
     if resources is not None and not isinstance(resources, Resources):
         raise ValidationError(
             f"tool {fn!r} has resources={resources!r}",

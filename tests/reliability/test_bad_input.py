@@ -196,6 +196,13 @@ def case_a_tool_parameter_named_after_a_reserved_word(runtime):
 # -- declaring tools and resources --------------------------------------------------------------
 
 
+def case_a_generator_tool(runtime):
+    def numbers(n: int):
+        yield from range(n)
+
+    return raised(lambda: tool(numbers))
+
+
 def case_negative_resources(runtime):
     return raised(lambda: Resources(cpus=-1))
 
@@ -332,6 +339,7 @@ LOCAL_CASES: list[tuple[Callable[[Any], BaseException], type[BaseException], str
     (case_unknown_workflow_input, ValidationError, "'y'"),
     (case_missing_workflow_input, ValidationError, "'x'"),
     (case_a_tool_parameter_named_after_a_reserved_word, ValidationError, "'after'"),
+    (case_a_generator_tool, ValidationError, "generator function"),
     (case_negative_resources, ValidationError, "cpus=-1"),
     (case_malformed_size, ValidationError, "'12XB'"),
     (case_negative_retries, ValidationError, "retries=-1"),
