@@ -68,6 +68,7 @@ class ProcessExecutor(Executor):
         self._workers: set[WorkerProcess] = set()
         self._backlog: deque[tuple[bytes, Future[Any]]] = deque()
         self._interrupted: set[Future[Any]] = set()  # queued calls interrupted already
+        self._killed: weakref.WeakSet[Future[Any]] = weakref.WeakSet()  # never to start
         self._closed = False
         self._hooked = False
 
@@ -144,18 +145,36 @@ class ProcessExecutor(Executor):
                 worker.kill_when_stuck(max(0.0, deadline - time.monotonic()))
 
     def kill(self, future: Future[Any]) -> bool:
-        """Stop the worker running ``future`` (a call past its timeout: a process, unlike a
-        thread, can be stopped, so its slot is not lost to a call that never returns).
-        The call fails with WorkerLostError; True if a worker was running it."""
+        """Stop the call of ``future`` (past its timeout: a process, unlike a thread, can be
+        stopped, so its slot is not lost to a call that never returns): the worker running
+        it is stopped and reported lost at once, a call still queued here never starts
+        (the scheduler freed its CPU already: run later, it would take a CPU nobody counts).
+        The call fails with WorkerLostError; False if it had ended."""
         with self._lock:
             worker = next((w for w in self._workers if w.current is future), None)
+            if worker is None and not future.done():
+                self._killed.add(future)  # when it is queued, or comes back to the queue
+                queued = [entry for entry in self._backlog if entry[1] is future]
+                for entry in queued:
+                    self._backlog.remove(entry)
         if worker is None:
-            return False
-        worker.stop(terminate=True)  # whoever reads its results sees the end: _lost
+            if future.done():
+                return False
+            if queued:
+                self._drop(future)
+            return True
+        worker.stop(terminate=True)
+        self._lost(worker)  # its reader would too, unless it saw the stop first
         timer = threading.Timer(KILL_AFTER_S, worker.kill_when_stuck, args=(0.0,))
         timer.daemon = True  # a worker that ignores SIGTERM gets SIGKILL
         timer.start()
         return True
+
+    def _drop(self, future: Future[Any]) -> None:
+        """Fail a killed call that never reached a worker."""
+        self._killed.discard(future)
+        if not future.done():
+            future.set_exception(_killed_queued())
 
     def interrupt(self, future: Future[Any], hard: bool = False) -> bool:
         """Interrupt the call of ``future`` in its worker, as cancelling it in place would,
@@ -181,8 +200,16 @@ class ProcessExecutor(Executor):
                 if worker is None:
                     return
                 payload, future = self._backlog.popleft()
-                worker.take(future, interrupted=future in self._interrupted)
-                self._interrupted.discard(future)
+                if future in self._killed:
+                    self._idle.append(worker)
+                    killed = future
+                else:
+                    killed = None
+                    worker.take(future, interrupted=future in self._interrupted)
+                    self._interrupted.discard(future)
+            if killed is not None:
+                self._drop(killed)
+                continue
             self._send(worker, payload, future)
 
     def _send(
@@ -197,10 +224,14 @@ class ProcessExecutor(Executor):
         if not worker.served:
             self._lost(worker)
             return False
-        worker.current = None
-        self._discard(worker)
         with self._lock:
-            self._backlog.appendleft((payload, future))
+            worker.current = None
+            killed = future in self._killed
+            if not killed:
+                self._backlog.appendleft((payload, future))
+        self._discard(worker)
+        if killed:
+            self._drop(future)
         return False
 
     def _take_worker(self) -> WorkerProcess | None:
@@ -221,9 +252,9 @@ class ProcessExecutor(Executor):
         return worker
 
     def _done(self, worker: WorkerProcess, data: bytes) -> None:
-        future, worker.current = worker.current, None
-        worker.served = True
-        with self._lock:
+        with self._lock:  # the current call is taken once: by this, or by _lost
+            future, worker.current = worker.current, None
+            worker.served = True
             if worker in self._workers:
                 self._idle.append(worker)
         self._feed()
@@ -246,7 +277,10 @@ class ProcessExecutor(Executor):
             future.set_exception(value)
 
     def _lost(self, worker: WorkerProcess) -> None:
-        future, worker.current = worker.current, None
+        """The worker is gone (or stopped): its call, if it had one, fails. Called by
+        whoever sees it first (its reader, the thread collecting its result, ``kill``)."""
+        with self._lock:
+            future, worker.current = worker.current, None
         self._discard(worker)
         if future is not None and not future.done():
             future.set_exception(
@@ -384,7 +418,8 @@ class WorkerProcess:
     ) -> None:
         while True:
             self._turns.acquire()
-            if self._stopped:
+            if self._stopped:  # its call (sent, not yet read) is lost with it
+                lost(self)
                 return
             try:
                 data = self.receive()
@@ -392,6 +427,15 @@ class WorkerProcess:
                 lost(self)
                 return
             done(self, data)
+
+
+def _killed_queued() -> WorkerLostError:
+    return WorkerLostError(
+        "the task was stopped before a worker process took it (its timeout passed, or it"
+        " was cancelled, while it waited for a worker)",
+        fix="raise @tool(timeout=...) if the task needs longer",
+        culprit="the task's call",
+    )
 
 
 def _shut_down() -> RuntimeError:

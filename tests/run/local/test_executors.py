@@ -137,6 +137,40 @@ def test_a_worker_killed_while_idle_is_replaced_without_failing_the_next_call(pr
     assert processes.submit(os.getpid).result(timeout=30) not in (pid, os.getpid())
 
 
+def touch(path: str) -> None:
+    with open(path, "w"):
+        pass
+
+
+def test_a_killed_call_still_queued_fails_and_never_runs(processes, tmp_path):
+    """Its timeout passed while it waited for a worker: the scheduler freed its CPU, so
+    run later it would take a CPU nobody counts."""
+    marker = tmp_path / "ran"
+    busy = processes.submit(time.sleep, 30)
+    queued = processes.submit(touch, str(marker))
+    assert processes.kill(queued)
+    with pytest.raises(WorkerLostError, match="before a worker process took it"):
+        queued.result(timeout=5)
+    assert processes.kill(busy)
+    assert processes.submit(add, 1, 1).result(timeout=30) == 2
+    assert not marker.exists()
+
+
+def test_a_killed_call_fails_at_once_and_its_worker_leaves_the_pool(processes):
+    running = processes.submit(time.sleep, 30)
+    deadline = time.monotonic() + 30
+    while not any(w.current is running for w in processes._workers):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    (worker,) = processes._workers
+    assert processes.kill(running)
+    with pytest.raises(WorkerLostError):
+        running.result(timeout=0)  # reported by kill itself, not left to a reader thread
+    assert worker not in processes._workers
+    assert not processes.kill(running)  # ended: nothing to stop
+    assert processes.submit(add, 1, 1).result(timeout=30) == 2
+
+
 def test_a_collected_call_leaves_its_result_to_the_caller(processes):
     future, worker = processes.submit_collected(add, 2, 3)
     assert worker is not None
