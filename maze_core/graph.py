@@ -338,6 +338,9 @@ def _wait(handle: RunHandle, timeout: float | None) -> RunResult:
     except TimeoutError:
         handle.cancel(f"wf.run(timeout={timeout}) expired")
         raise
+    except KeyboardInterrupt:  # Ctrl-C stops the run, as it stops a call made in place
+        handle.cancel("interrupted (KeyboardInterrupt)")
+        raise
 
 
 _ATOMS = frozenset({int, float, str, bool, bytes, type(None)})

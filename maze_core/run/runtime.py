@@ -204,13 +204,18 @@ class Runtime(abc.ABC):
     ) -> RunResult:
         """Run ``workflow`` and wait for its result in this thread: ``submit(...).result()``,
         which a runtime may make cheaper by letting this thread do the waiting work (on
-        local processes it reads its task's result from the worker itself)."""
+        local processes it reads its task's result from the worker itself). Ctrl-C while
+        it waits cancels the run, as it would stop the work done in place."""
         handle = self._start(workflow, fail_fast, hints, inputs, waiter=True)
         try:
-            self._wait_here(handle.run_id)
-        finally:
-            self._waiters.pop(handle.run_id, None)
-        return handle.result()
+            try:
+                self._wait_here(handle.run_id)
+            finally:
+                self._waiters.pop(handle.run_id, None)
+            return handle.result()
+        except KeyboardInterrupt:
+            handle.cancel("interrupted (KeyboardInterrupt)")
+            raise
 
     def _wait_here(self, run_id: int) -> None:
         """Do in this thread what waiting for run ``run_id`` (of :meth:`call`) needs done;

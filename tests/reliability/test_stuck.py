@@ -93,10 +93,56 @@ def test_a_worker_that_dies_is_noticed_though_its_child_holds_the_pipe(tmp_path)
             ref = wf.add(forks_then_dies, str(pid_file))
             result = rt.submit(wf).result(timeout=20)  # the child lives 30 s
             assert isinstance(result.tasks[ref.task_id].error, WorkerLostError)
+            assert ended(int(pid_file.read_text()), within_s=20)  # stopped with its group
     finally:
         if pid_file.exists():
             with __import__("contextlib").suppress(ProcessLookupError):
                 os.kill(int(pid_file.read_text()), 9)
+
+
+@tool(timeout=0.5)
+def forks_then_hangs(pid_file: str) -> None:
+    import time
+
+    child = os.fork()
+    if child == 0:  # a helper process the task started
+        time.sleep(60)
+        os._exit(0)
+    with open(pid_file, "w") as out:
+        out.write(str(child))
+    time.sleep(60)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux's /proc")
+def test_a_task_stopped_at_its_timeout_takes_the_processes_it_forked_along(tmp_path):
+    pid_file = tmp_path / "child.pid"
+    try:
+        with LocalRuntime("processes", cpus=1, predictor=False, autoload_plugins=False) as rt:
+            wf = Workflow("forks")
+            ref = wf.add(forks_then_hangs, str(pid_file))
+            result = rt.submit(wf).result(timeout=30)
+            assert isinstance(result.tasks[ref.task_id].error, TaskTimeoutError)
+            assert ended(int(pid_file.read_text()), within_s=20)  # was orphaned, for 60 s
+    finally:
+        if pid_file.exists():
+            with __import__("contextlib").suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text()), 9)
+
+
+def ended(pid: int, within_s: float) -> bool:
+    """Whether ``pid`` exits within ``within_s`` (a zombie has: it waits to be reaped)."""
+    import time
+
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 BUSY_DRIVERS = """
@@ -160,3 +206,50 @@ def test_timeouts_and_cancels_from_many_driver_threads_never_wedge_process_worke
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert done.stdout.strip() == "done"
+
+
+CTRL_C = """
+import os, signal, threading, time
+from maze_core import LocalRuntime, Workflow, tool
+
+@tool
+def long_call() -> None:
+    time.sleep(120)
+
+@tool
+def quick() -> int:
+    return 1
+
+runtime = LocalRuntime("processes", cpus=1, predictor=False, autoload_plugins=False)
+threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+wf = Workflow("long")
+wf.add(long_call)
+try:
+    wf.run(runtime)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+later = Workflow("later")
+later.add(quick)
+print(later.run(runtime, timeout=30).status, flush=True)  # the one CPU is free again
+runtime.close()
+"""
+
+
+@pytest.mark.parametrize("how", ["wf.run", "wf.run(timeout=)"])
+def test_ctrl_c_while_waiting_cancels_the_run_and_frees_its_worker(tmp_path, how):
+    import subprocess
+    import sys
+
+    script = tmp_path / "ctrl_c.py"
+    source = (
+        CTRL_C
+        if how == "wf.run"
+        else CTRL_C.replace("wf.run(runtime)", "wf.run(runtime, timeout=100)")
+    )
+    script.write_text(source)
+    env = {**os.environ, "MAZE_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=90, env=env
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.stdout.split() == ["interrupted", "done"]

@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["before_interpreter_joins", "bound_to_parent", "kill_at_exit"]
+__all__ = ["before_interpreter_joins", "bound_to_parent", "kill_at_exit", "signal_group"]
 
 PARENT_CHECK_S = 1.0  # how often a busy worker looks whether its parent still lives
 
@@ -58,7 +58,12 @@ def bound_to_parent(parent: int) -> None:
     pipes open: a call sent then would reach a dead worker). SIGTERM gets its default
     action back (a server that ignored it would pass that on), and the parent's sockets
     are closed here: a worker holding a server's listening socket would keep its port after
-    the server died. A tool that sets its own SIGALRM (``signal.alarm``) replaces the check."""
+    the server died. A tool that sets its own SIGALRM (``signal.alarm``) replaces the check.
+    The worker leads its own process group, so that stopping it (:func:`signal_group`)
+    stops the processes its calls forked too, and a terminal's Ctrl-C reaches the driver,
+    which cancels what runs, rather than killing every worker mid-call."""
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _close_inherited_sockets()
     if hasattr(signal, "setitimer"):
@@ -67,8 +72,23 @@ def bound_to_parent(parent: int) -> None:
 
 
 def _check_parent(parent: int, *_: Any) -> None:
-    if os.getppid() != parent:  # re-parented: the parent is gone
+    if os.getppid() != parent:  # re-parented: the parent is gone, and so goes its group
+        with contextlib.suppress(OSError):
+            if os.getpgid(0) == os.getpid():
+                os.killpg(0, signal.SIGKILL)
         os._exit(1)
+
+
+def signal_group(pid: int, signum: int) -> None:
+    """Send ``signum`` to worker ``pid``'s process group (itself and what its calls
+    forked), or to the worker alone where it does not lead one."""
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:  # no such group: it never became one, or all have ended
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+    except PermissionError:  # not ours (the pid was reused): leave it alone
+        pass
 
 
 def _close_inherited_sockets() -> None:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 import weakref
@@ -23,7 +24,7 @@ from typing import Any
 import cloudpickle
 
 from maze_core.errors import SerializationError, WorkerLostError
-from maze_core.run.local.exits import before_interpreter_joins, kill_at_exit
+from maze_core.run.local.exits import before_interpreter_joins, kill_at_exit, signal_group
 from maze_core.run.local.serving import poll_for, serve
 from maze_core.run.worker import channel, interrupt
 from maze_core.run.worker.wire import dumps_call
@@ -326,6 +327,7 @@ class WorkerProcess:
         self._target = context.RawValue("q", 0)  # the number of the call to interrupt
         self._turns = threading.Semaphore(0)
         self._stopped = False
+        self._writing = threading.Lock()  # a write to its call pipe, or closing it
         parent_ends = (self._calls, self._results)
         self._process = context.Process(
             target=serve,
@@ -356,9 +358,7 @@ class WorkerProcess:
             os.kill(self.pid, interrupt.SIGNAL)
 
     def send(self, payload: bytes, collected: bool = False) -> bool:
-        try:
-            self._calls.send_bytes(payload)
-        except (OSError, ValueError):  # the worker is gone
+        if not self._write(payload):
             return False
         if not collected:
             self._turns.release()
@@ -393,25 +393,46 @@ class WorkerProcess:
             if not channel.is_message(data):
                 return data
             reply = channel.answer(data)
-            if reply is not None:
-                self._calls.send_bytes(reply)
+            if reply is not None and not self._write(reply):
+                raise EOFError(f"worker process {self.pid} was stopped")
+
+    def _write(self, payload: bytes) -> bool:
+        """Write to its call pipe; False once it is stopped or gone. Writing and closing
+        are serialised: a pipe closed by one thread while another writes could have its
+        number reused by a new worker's pipe, and the write would land there."""
+        with self._writing:
+            if self._stopped:
+                return False
+            try:
+                self._calls.send_bytes(payload)
+            except (OSError, ValueError):  # the worker is gone
+                return False
+        return True
 
     def kill_when_stuck(self, grace_s: float) -> None:
-        """SIGKILL the process if it still runs ``grace_s`` after SIGTERM (it ignored it)."""
+        """SIGKILL the process (and what it forked) if it still runs ``grace_s`` after
+        SIGTERM (it ignored it)."""
         self._process.join(grace_s)
         if self._process.is_alive():
             log.warning("maze: worker %s ignored SIGTERM; killing it", self.pid)
-            self._process.kill()
+            signal_group(self.pid, signal.SIGKILL)
             self._process.join(1.0)
 
     def stop(self, terminate: bool) -> None:
-        self._stopped = True
+        """Close its call pipe; with ``terminate``, SIGTERM its process group (itself and
+        what its calls forked, which may outlive it holding the result pipe: the group
+        lives, and its id stays taken, while any of them does). The result pipe is left to
+        whoever reads it, who sees its end (or the process gone, ``LIVENESS_S``) and
+        drops it: closed under a reader, its number could be reused by a new worker's pipe
+        that the reader would then read."""
+        with self._writing:
+            first, self._stopped = not self._stopped, True
+            if first:  # once: a second close could close a new worker's pipe of that number
+                with contextlib.suppress(OSError):
+                    self._calls.close()  # an idle worker sees its input end and exits
         self._turns.release()  # a reader waiting for its turn ends
-        for end in (self._calls, self._results):
-            with contextlib.suppress(OSError):
-                end.close()
-        if terminate and self._process.is_alive():
-            self._process.terminate()
+        if terminate:
+            signal_group(self.pid, signal.SIGTERM)
 
     def _read(
         self, done: Callable[[WorkerProcess, bytes], None], lost: Callable[[WorkerProcess], None]
