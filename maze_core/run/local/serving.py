@@ -4,9 +4,11 @@ the pipes polls for a message due soon."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
+import multiprocessing
 import select
 import time
 from collections.abc import Callable
@@ -19,7 +21,7 @@ from maze_core.run.local.exits import bound_to_parent
 from maze_core.run.local.machine import detect_cpus
 from maze_core.run.worker import channel, interrupt
 from maze_core.run.worker.exceptions import portable_error
-from maze_core.run.worker.wire import dumps, result_too_large
+from maze_core.run.worker.wire import dumps, result_too_large, unpicklable_in_result
 
 __all__ = ["SPIN_S", "poll_for", "run_payload", "serve", "spin_budget"]
 
@@ -62,6 +64,10 @@ def serve(
         end.close()
     if parent is not None:
         bound_to_parent(parent)
+    # a tool may start processes of its own (a multiprocessing.Pool), which a daemonic
+    # process may not: what it starts is stopped with the worker's process group
+    with contextlib.suppress(AssertionError):
+        multiprocessing.current_process().daemon = False
     channel.use_pipes(calls, results)
     if target is not None:
         interrupt.install(target)
@@ -123,10 +129,11 @@ def run_payload(payload: bytes, max_result: int | None = None, number: int = 0) 
     try:
         data = dumps(result)
     except Exception as exc:
+        part = unpicklable_in_result(getattr(result[1], "value", result[1]))  # an Outcome's
         error = SerializationError(
-            f"the result ({type(result[1]).__name__}) cannot be pickled to send it back: {exc}",
+            f"{part} cannot be pickled to send it back: {exc}",
             fix="return plain data from the task, or use the 'threads' executor",
-            culprit=type(result[1]).__name__,
+            culprit=part,
         )
         return bytes(cloudpickle.dumps((False, error)))
     if max_result is not None and len(data) > max_result:

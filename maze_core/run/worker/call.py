@@ -79,8 +79,8 @@ def run_call(
             if is_async:
                 value = _run_coroutine(value)
     except BaseException as exc:
-        if not isinstance(exc, Exception) and not isinstance(exc, cancellation()):
-            raise  # KeyboardInterrupt, SystemExit: the worker's business, not the task's
+        if not isinstance(exc, Exception | SystemExit) and not isinstance(exc, cancellation()):
+            raise  # KeyboardInterrupt: the worker's business, not the task's
         error = portable_error(exc) if portable else exc
         tb = traceback.format_exc()
         return Outcome(False, None, error, tb, started, time.time(), cpu=time.thread_time() - cpu)

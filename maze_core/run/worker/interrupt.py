@@ -95,7 +95,13 @@ def run_coroutine(coroutine: Coroutine[Any, Any, Any]) -> Any:
     :func:`here`. (asyncio is imported here, not with Maze: ~35 ms of every start.)"""
     import asyncio
 
-    main_thread = threading.current_thread() is threading.main_thread()
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        in_loop = False
+    else:  # a tool on the inline executor under arun: this thread's loop runs the caller
+        in_loop = True
+    main_thread = not in_loop and threading.current_thread() is threading.main_thread()
     running = current_task()
     key = (running.run_id, running.task_id) if running is not None else None
 
@@ -122,7 +128,33 @@ def run_coroutine(coroutine: Coroutine[Any, Any, Any]) -> Any:
                 with _lock:
                     _here.pop(key, None)
 
-    return asyncio.run(main())
+    if not in_loop:
+        return asyncio.run(main())
+    return _on_a_loop_of_its_own(main())
+
+
+def _on_a_loop_of_its_own(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coroutine`` to its end on a new loop in a helper thread, blocking this one (a
+    synchronous call made from inside a coroutine blocks its loop the same way), with this
+    thread's context (the running task)."""
+    import asyncio
+    import contextvars
+
+    outcome: list[Any] = []
+
+    def body() -> None:
+        try:
+            outcome.append((True, asyncio.run(coroutine)))
+        except BaseException as error:
+            outcome.append((False, error))
+
+    helper = threading.Thread(target=contextvars.copy_context().run, args=(body,), daemon=True)
+    helper.start()
+    helper.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
 
 
 def here(run_id: int, task_id: str) -> bool:

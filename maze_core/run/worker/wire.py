@@ -104,6 +104,20 @@ def unpicklable_part(
     return "the call"
 
 
+def unpicklable_in_result(value: Any) -> str:
+    """Which part of a result cannot be pickled: the value itself, or the first item (of
+    a list, tuple, set or dict's values, one level down) that cannot, by its place."""
+    items: list[tuple[str, Any]] = []
+    if isinstance(value, dict):
+        items = [(f"[{key!r}]", item) for key, item in value.items()]
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = [(f"[{index}]", item) for index, item in enumerate(value)]
+    for place, item in items:
+        if _fails_to_pickle(item):
+            return f"the result's item {place} ({type(item).__name__})"
+    return f"the result ({type(value).__name__})"
+
+
 def _fails_to_pickle(value: Any) -> bool:
     try:
         cloudpickle.dumps(value)
