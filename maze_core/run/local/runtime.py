@@ -28,7 +28,8 @@ from maze_core.schedule.policies import Policy
 from maze_core.tools import ToolSpec, parse_size
 
 if TYPE_CHECKING:  # worker processes are imported when a runtime uses them (~35 ms)
-    from maze_core.run.local.processes import ProcessExecutor, WorkerProcess
+    from maze_core.run.local.processes import ProcessExecutor
+    from maze_core.run.local.worker_process import WorkerProcess
 
 __all__ = ["STOP_AFTER_S", "LocalRuntime", "model_use"]
 

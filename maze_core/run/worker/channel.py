@@ -144,12 +144,12 @@ def use_pipes(calls: Any, results: Any) -> None:
     _open.clear()
 
 
-def is_message(data: bytes) -> bool:
+def is_message(data: bytes | bytearray) -> bool:
     """Whether ``data`` read from a worker is a channel message rather than a result."""
     return data[:1] in (_EVENT, _REQUEST)
 
 
-def answer(data: bytes) -> bytes | None:
+def answer(data: bytes | bytearray) -> bytes | None:
     """The caller's side of one message from a worker: deliver an event (None), or serve a
     request and return the answer to send back down. Never raises: a worker waiting for
     an answer always gets one."""

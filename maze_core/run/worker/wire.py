@@ -34,6 +34,7 @@ def dumps(value: Any) -> bytes:
     if b"__main__" in data or any(
         name.encode() in data for name in cloudpickle.list_registry_pickle_by_value()
     ):
+        del data  # before pickling again: a big argument is held once, not twice
         return _by_value(value)
     return data
 
