@@ -129,6 +129,13 @@ class MaLearn:
             else:
                 model.adopt_batch(*trained)
 
+    def _replay(self, tool: str, kind: str, features: dict[str, float], seconds: float) -> None:
+        """Learn an observation another process recorded (lock held; not recorded again)."""
+        model = self._models.get(tool)
+        if model is None:
+            model = self._models[tool] = ToolModel(tool, kind)
+        model.learn(features, seconds)
+
     def summary(self) -> list[dict[str, Any]]:
         """Per tool: samples, the candidate serving now, and the recent errors."""
         with self._lock:
@@ -151,7 +158,7 @@ class MaLearn:
             self._trainer.shutdown(wait=True)
         if self.store is not None:
             with self._lock:
-                self.store.save_models(self._models)
+                self.store.save_models(self._models, learn=self._replay)
             self.store.save_kinds(self.kinds.calls())
             self.store.close()
 

@@ -18,7 +18,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ __all__ = ["HistoryStore", "default_home"]
 
 log = logging.getLogger("maze")
 
-SCHEMA = """
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS observations (
     id INTEGER PRIMARY KEY, tool TEXT NOT NULL, kind TEXT NOT NULL, features TEXT NOT NULL,
     seconds REAL NOT NULL, node TEXT, time REAL NOT NULL
@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS kinds (
     name TEXT PRIMARY KEY, calls TEXT NOT NULL, saved REAL NOT NULL
 );
 """
+MIGRATIONS = (  # version n + 1 is reached by the script at index n (PRAGMA user_version)
+    SCHEMA_V1,  # a database made before versions were counted has these tables already
+    "ALTER TABLE observations ADD COLUMN session TEXT;",  # who recorded it: models merge
+)
 _STOP = object()
 MAX_PENDING = 100_000
 BUSY_S = 30.0  # how long a connection waits for another process's lock before giving up
@@ -80,7 +84,10 @@ class HistoryStore:
         self.path = Path(path) if path is not None else default_home() / "history.sqlite3"
         private_folder(self.path.parent)
         self._db = self._open()
+        self.session = os.urandom(8).hex()  # this store's observations, told from others'
+        self.opened_at = self._last_id()  # what models loaded now may have learned
         self._lock = threading.Lock()  # the connection is shared by the writer and readers
+        self._failing = False  # a write failed (disk full, read-only): memory only now
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._hurry = threading.Event()  # a flush or close is waiting: commit now
         self._dropping = False
@@ -123,6 +130,8 @@ class HistoryStore:
         """Queue one observation for the writer thread, which also serialises it. While the
         writer is more than ``MAX_PENDING`` behind, observations are dropped (with one
         warning): history must never hold the caller."""
+        if self._failing:
+            return
         if self._queue.qsize() > MAX_PENDING:
             if not self._dropping:
                 log.warning("maze: history writer is behind; dropping observations for now")
@@ -132,6 +141,10 @@ class HistoryStore:
         self._queue.put(
             (_text(tool), kind, features, seconds, node, time.time() if when is None else when)
         )
+
+    def _last_id(self) -> int:
+        row = self._db.execute("SELECT max(id) FROM observations").fetchone()
+        return int(row[0] or 0)
 
     def flush(self) -> None:
         """Wait until everything recorded so far is committed."""
@@ -187,35 +200,65 @@ class HistoryStore:
         if not batch:
             return
         try:
-            rows = [(t, k, json.dumps(f), s, n, w) for t, k, f, s, n, w in batch]
+            me = self.session
+            rows = [(t, k, json.dumps(f), s, n, w, me) for t, k, f, s, n, w in batch]
             with self._lock, self._db:
                 self._db.executemany(
-                    "INSERT INTO observations (tool, kind, features, seconds, node, time)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO observations (tool, kind, features, seconds, node, time,"
+                    " session) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
+        except sqlite3.OperationalError as exc:  # full, read-only, locked past BUSY_S
+            self._failing = True
+            log.warning(
+                "maze: cannot write MaLearn's history to %s (%s); learning in memory from"
+                " now on, the file is kept as it is",
+                self.path,
+                exc,
+            )
         except Exception:  # the writer never dies: later observations still get written
             log.exception("maze: could not write %d observations to %s", len(batch), self.path)
 
     # -- models -----------------------------------------------------------------------------
 
-    def save_models(self, models: Mapping[str, ToolModel]) -> None:
-        """Save each tool's model; one that cannot be saved is logged, never raised (this
-        runs as a runtime closes, which must always stop its workers)."""
-        rows = [(_text(name), m.kind, pickle.dumps(m), time.time()) for name, m in models.items()]
+    def save_models(
+        self,
+        models: Mapping[str, ToolModel],
+        learn: Callable[[str, str, dict[str, float], float], None] | None = None,
+    ) -> None:
+        """Save each tool's model (``models``, read once ``learn`` has run), after
+        ``learn`` gave them what other processes sharing the file recorded since the models
+        were loaded: several drivers' models merge (the last to close saves what all of
+        them learned, not only its own). One transaction, so two drivers closing at once
+        each include the other's. Failures are logged, never raised (this runs as a
+        runtime closes, which must stop its workers)."""
+        if self._failing:
+            return
+        saved = 0
         try:
             with self._lock, self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                if learn is not None:
+                    for tool, kind, features, seconds in self._db.execute(
+                        "SELECT tool, kind, features, seconds FROM observations"
+                        " WHERE id > ? AND session IS NOT ? ORDER BY id",
+                        (self.opened_at, self.session),
+                    ).fetchall():
+                        learn(tool, kind, json.loads(features), seconds)
+                rows = [(_text(n), m.kind, pickle.dumps(m), time.time()) for n, m in models.items()]
+                saved = len(rows)
                 self._db.executemany(
                     "INSERT OR REPLACE INTO models (tool, kind, model, saved) VALUES (?, ?, ?, ?)",
                     rows,
                 )
         except (sqlite3.Error, ValueError):
-            log.exception("maze: could not save %d models to %s", len(rows), self.path)
+            log.exception("maze: could not save %d models to %s", saved, self.path)
 
     def load_models(self) -> dict[str, ToolModel]:
         """The saved models; one that cannot be unpickled is skipped with a warning."""
         try:
             with self._lock:
+                self.opened_at = self._last_id()  # what they may have learned: saved after
                 rows = self._db.execute("SELECT tool, model FROM models").fetchall()
         except sqlite3.Error as exc:  # a damaged or older table: learn again from scratch
             log.warning(
@@ -291,6 +334,28 @@ def _connect(path: Path) -> sqlite3.Connection:
     )
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
-    db.executescript(SCHEMA)
+    _migrate(db, path)
     db.execute("SELECT count(*) FROM observations").fetchone()  # fails now if corrupt
     return db
+
+
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring the schema to the newest version, one migration per transaction (a process
+    killed midway leaves a version that the next one continues from). A database written
+    by a newer Maze is left alone: the runtime learns in memory."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version > len(MIGRATIONS):
+        db.close()
+        raise sqlite3.OperationalError(
+            f"{path} was written by a newer Maze (schema {version}, this one knows"
+            f" {len(MIGRATIONS)}); upgrade Maze or point MAZE_HOME elsewhere"
+        )
+    for number in range(version, len(MIGRATIONS)):
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            (now,) = db.execute("PRAGMA user_version").fetchone()
+            if now > number:  # another process migrated it meanwhile
+                continue
+            for statement in filter(str.strip, MIGRATIONS[number].split(";")):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number + 1}")

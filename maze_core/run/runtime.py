@@ -437,9 +437,7 @@ def _predictor(predictor: MaLearn | bool) -> MaLearn | None:
         return None
     try:
         store = HistoryStore()
-    except Exception:  # an unwritable MAZE_HOME must not stop the runtime
-        log.warning(
-            "maze: no history store (MAZE_HOME not writable); learning in memory", exc_info=True
-        )
+    except Exception as exc:  # an unwritable MAZE_HOME must not stop the runtime
+        log.warning("maze: no history store (%s); learning in memory", exc)
         store = None
     return MaLearn(store=store)
