@@ -39,6 +39,17 @@ def dumps(value: Any) -> bytes:
     return data
 
 
+def _by_value_code(fn: Any) -> bool:
+    """Whether ``fn``'s code must travel by value: it is of ``__main__`` or of a module
+    registered to travel so (a closure or lambda elsewhere is found by trying)."""
+    module = getattr(fn, "__module__", None)
+    if not isinstance(module, str):
+        return False
+    return module == "__main__" or (
+        module.partition(".")[0] in cloudpickle.list_registry_pickle_by_value()
+    )
+
+
 def _by_value(value: Any) -> bytes:
     buffer = io.BytesIO()
     _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
@@ -73,8 +84,11 @@ class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]
 
 
 def dumps_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bytes:
-    """Pickle a call for another process; on failure, name the part that cannot travel."""
+    """Pickle a call for another process, once (a script's function goes by value at
+    once, without a C pickle first); on failure, name the part that cannot travel."""
     try:
+        if _by_value_code(fn):
+            return _by_value((fn, args, kwargs))
         return dumps((fn, args, kwargs))
     except Exception as exc:
         culprit = unpicklable_part(fn, args, kwargs)
