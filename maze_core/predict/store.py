@@ -15,6 +15,7 @@ import logging
 import os
 import pickle
 import queue
+import random
 import sqlite3
 import threading
 import time
@@ -332,11 +333,36 @@ def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(
         private_file(path), check_same_thread=False, isolation_level="DEFERRED", timeout=BUSY_S
     )
-    db.execute("PRAGMA journal_mode=WAL")
+    _while_busy(lambda: _wal(db))
     db.execute("PRAGMA synchronous=NORMAL")
-    _migrate(db, path)
+    _while_busy(lambda: _migrate(db, path))
     db.execute("SELECT count(*) FROM observations").fetchone()  # fails now if corrupt
     return db
+
+
+def _wal(db: sqlite3.Connection) -> None:
+    """WAL mode, a setting of the file: switched once, by whoever opens it first."""
+    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        db.execute("PRAGMA journal_mode=WAL")
+
+
+def _while_busy(step: Callable[[], None]) -> None:
+    """Run ``step``, again while SQLite says the file is locked, for up to ``BUSY_S``: a
+    journal-mode switch or a schema change among processes opening a new file at once
+    can be refused at once, without SQLite's own busy wait (1 of 12 processes, here)."""
+    deadline = time.monotonic() + BUSY_S
+    pause = 0.01
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(pause * (0.5 + random.random()))
+        pause = min(pause * 2, 0.5)
 
 
 def _migrate(db: sqlite3.Connection, path: Path) -> None:
