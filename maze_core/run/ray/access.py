@@ -12,6 +12,7 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from maze_core.errors import MazeError, ValidationError
 from maze_core.predict.store import default_home, private_file
@@ -24,7 +25,9 @@ __all__ = [
     "host_port",
     "is_loopback",
     "join_error",
+    "loopback_env",
     "speaks_grpc",
+    "stay_on_loopback",
     "token_mode",
     "use_ray_token",
 ]
@@ -178,6 +181,34 @@ def _last_local_cluster() -> str | None:
         return Path(tempfile.gettempdir(), "ray", "ray_current_cluster").read_text().strip()
     except OSError:
         return None
+
+
+LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+"""Ray's switch for single-machine clusters ("0"): its node then is 127.0.0.1 and every
+server it starts listens there only. Otherwise Ray 2.60 turns a 127.0.0.1 address into the
+machine's network address, and its servers listen on every interface."""
+
+
+def loopback_env(host: str) -> dict[str, str]:
+    """The environment of a ``ray start`` on ``host``: loopback-only where it is loopback."""
+    return {LOOPBACK_ONLY: "0"} if is_loopback(host) else {}
+
+
+def stay_on_loopback(address: str | None) -> None:
+    """Before this process connects to ``address``, or starts a Ray of its own (None: one
+    for this machine only, which then listens on loopback only): a head on loopback listens
+    there only, and Ray would look for it at the machine's network address unless told it
+    runs on one machine (its environment before Ray is imported, Ray's own switch after)."""
+    if address == "auto":
+        address = os.environ.get("RAY_ADDRESS") or _last_local_cluster() or ""
+        if not address:
+            return
+    if address is not None and not is_loopback(host_port(address)[0]):
+        return
+    os.environ.setdefault(LOOPBACK_ONLY, "0")
+    constants: Any = sys.modules.get("ray._private.ray_constants")
+    if constants is not None and getattr(constants, "ENABLE_RAY_CLUSTER", False):
+        constants.ENABLE_RAY_CLUSTER = False  # read where Ray resolves a node's address
 
 
 def is_loopback(host: str) -> bool:

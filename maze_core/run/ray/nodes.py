@@ -138,9 +138,9 @@ def connect(address: str | None, settings: dict[str, Any]) -> bool:
     """Join the cluster at ``address`` (token authentication on, reachable or a clear error)
     or, without one, start an embedded local Ray with ``settings``; whether this call
     started or joined Ray (False: this process was connected already, to that cluster)."""
-    if address is not None:
-        from maze_core.run.ray.access import check_reachable, use_ray_token
+    from maze_core.run.ray.access import check_reachable, stay_on_loopback, use_ray_token
 
+    if address is not None:
         use_ray_token()  # before Ray is imported: it reads the mode from the environment
         check_reachable(address)
     ray = ray_module()
@@ -148,6 +148,7 @@ def connect(address: str | None, settings: dict[str, Any]) -> bool:
         if address is not None:
             check_same_cluster(ray, address)
         return False
+    stay_on_loopback(address)  # an embedded Ray is this machine's only: loopback
     local = {} if address is not None else settings
     try:
         ray.init(

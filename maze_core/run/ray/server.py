@@ -38,6 +38,9 @@ from maze_core.run.ray.access import (
     check_reachable,
     connect_error,
     head_auth,
+    host_port,
+    loopback_env,
+    stay_on_loopback,
     token_mode,
     use_ray_token,
 )
@@ -99,7 +102,7 @@ def _start_head(port: int, host: str, extra: list[str], policy: str, auth: dict[
         )
     args = ["--head", f"--port={port}", f"--node-ip-address={host}"]
     args += ["--include-dashboard=false", "--disable-usage-stats", *extra]
-    _ray_start(args, auth)
+    _ray_start(args, {**auth, **loopback_env(host)})  # on loopback, Ray listens there only
     address = f"{host}:{port}"
     session = _session_of(port=port)
     _remember(session, address, head=True)
@@ -120,7 +123,7 @@ def start_worker(
     args = [f"--address={address}", "--disable-usage-stats"]
     args += [*_resource_args(num_cpus, num_gpus), *ray_args]
     with _one_at_a_time():
-        _ray_start(args)
+        _ray_start(args, {**token_mode(), **loopback_env(host_port(address)[0])})
         _remember(_session_of(gcs_address=address), address, head=False)
     return address
 
@@ -156,6 +159,7 @@ def watch(address: str | None = None, every: float = 0.0) -> Generator[dict[str,
             culprit="maze status",
         )
     check_reachable(address)
+    stay_on_loopback(address)
     ray = _ray()
     try:
         ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR")
@@ -256,6 +260,7 @@ def _away_from_cwd() -> Iterator[None]:
 
 def _start_service(address: str, policy: str) -> None:
     """Create the detached scheduler actor (idempotent) and wait until it answers."""
+    stay_on_loopback(address)
     ray = _ray()
     with _away_from_cwd():
         ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import os
 import shutil
@@ -127,6 +129,8 @@ def test_start_status_client_and_stop_on_loopback(tmp_path):
         assert str(tmp_path / "ray_auth_token") in started.stdout
         processes = session_processes(tmp_path)
         assert processes, "maze start left no trace of the Ray it started"
+        exposed = [a for a in listening(session_pids(tmp_path)) if not is_loopback(a)]
+        assert not exposed, f"Ray listens beyond loopback: {exposed}"  # was every interface
         client = tmp_path / "client.py"
         client.write_text(CLIENT)
         ran = subprocess.run(
@@ -185,6 +189,50 @@ def test_start_status_client_and_stop_on_loopback(tmp_path):
     bystander.kill()
     bystander.wait()
     assert not [line for line in session_processes_named(session) if "time.sleep" not in line]
+
+
+def session_pids(home: Path) -> set[int]:
+    sessions = [s["session"] for s in json.loads((home / "server.json").read_text())["sessions"]]
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                line = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if any(session.encode() in line for session in sessions):
+                pids.add(int(entry.name))
+    return pids
+
+
+def listening(pids: set[int]) -> list[str]:
+    """The addresses the TCP sockets of ``pids`` listen on (Linux's /proc)."""
+    inodes = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for row in Path(table).read_text().splitlines()[1:]:
+                fields = row.split()
+                if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+                    found.append(_address(fields[1].split(":")[0]))
+    return found
+
+
+def _address(hexed: str) -> str:
+    """An address of /proc/net/tcp{,6} (words in host order, little-endian here)."""
+    raw = bytes.fromhex(hexed)
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    address = ipaddress.ip_address(words)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 def clean_env() -> dict[str, str]:
