@@ -185,10 +185,28 @@ def _local_reason(name: str, node: Any, keep_local: set[str]) -> str | None:
     if name in keep_local:
         return "named in keep_local"
     if node.subgraphs:
-        return "runs a subgraph (whose nodes are distributed)"
+        return _calls_graphs(name, node.subgraphs)
     if node.is_error_handler:
         return "an error handler"
     return None
+
+
+def _calls_graphs(name: str, graphs: list[Any]) -> str:
+    """Why a node whose function calls compiled graphs in its body stays here (LangGraph
+    then runs them as its subgraphs, with this node's config); one warning when their nodes
+    run in place too: Maze cannot reach into the function to swap the graph it calls."""
+    plain = [graph for graph in graphs if not hasattr(graph, "maze_runtime")]
+    if not plain:
+        return "calls a distributed graph in its body"
+    named = ", ".join(repr(getattr(graph, "name", None) or "LangGraph") for graph in plain)
+    warnings.warn(
+        f"maze: node {name!r} calls the compiled graph {named} in its body: that graph's"
+        " nodes run in place, not as Maze tasks; add the graph itself as a node"
+        " (builder.add_node(name, graph)), or call distribute(graph) once and have the node"
+        " call the result",
+        stacklevel=6,  # distribute()'s caller
+    )
+    return f"calls the compiled graph {named} in its body, whose nodes run in place"
 
 
 def _original(func: Any) -> Any:

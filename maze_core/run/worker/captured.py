@@ -283,7 +283,12 @@ def _write(fn: Any, path: Path, value: Any) -> None:
 def _merge(live: Any, old: Any, new: Any) -> Any:
     """What the slot holds once a call changed ``old`` to ``new`` while the caller's value
     became ``live``: ``live`` itself, changed in place where it is a container or object,
-    else the value to rebind the slot to."""
+    else the value to rebind the slot to. Code (a function, a class) is never taken back:
+    the worker's is a copy of the caller's (by value, its globals cut to what it reads),
+    so it can look changed without being, and in the caller it would read the wrong
+    globals."""
+    if isinstance(live, _CODE) and isinstance(new, _CODE):
+        return live
     if _equal(live, old):
         return _replace(live, new)
     if _number(live) and _number(old) and _number(new):
@@ -343,6 +348,7 @@ def _set_state(live: Any, new: Any) -> bool:
     if state is None:
         return False
     setstate: Callable[[Any], None] | None = getattr(live, "__setstate__", None)
+    state = _keeping_code(live, state)
     if setstate is not None:
         setstate(state)
         return True
@@ -353,6 +359,25 @@ def _set_state(live: Any, new: Any) -> bool:
     for name, value in (slots or {}).items():
         setattr(live, name, value)
     return True
+
+
+def _keeping_code(live: Any, state: Any) -> Any:
+    """``state`` (an object's pickled state: its attributes, a pydantic model's
+    ``__dict__`` in it, or ``(attributes, slots)``) with ``live``'s own code where both hold
+    code under one name (see :func:`_merge`)."""
+    if isinstance(state, tuple) and len(state) == 2:
+        return (_keeping_code(live, state[0]), _keeping_code(live, state[1]))
+    if not isinstance(state, dict):
+        return state
+    kept = dict(state)
+    for name, value in state.items():
+        if name == "__dict__" and isinstance(value, dict):
+            kept[name] = _keeping_code(live, value)
+        elif isinstance(value, _CODE) and isinstance(name, str):
+            mine = getattr(live, name, None)
+            if isinstance(mine, _CODE):
+                kept[name] = mine
+    return kept
 
 
 def _same_class(a: Any, b: Any) -> bool:

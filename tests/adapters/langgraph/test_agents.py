@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Annotated, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import pytest
 
 pytest.importorskip("langgraph", reason="langgraph is not installed (pip install -e '.[dev]')")
 
+from langchain_core.messages import ToolMessage
+from langchain_core.tools import InjectedToolCallId
 from langchain_core.tools import tool as lc_tool
 from langgraph.cache.memory import InMemoryCache
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.func import entrypoint, task
 from langgraph.graph import START, StateGraph
 from langgraph.prebuilt import InjectedState, ToolRuntime
-from langgraph.types import CachePolicy
+from langgraph.types import CachePolicy, Command
 
 from maze_core import hookimpl
 from maze_langchain.testing import ScriptedChatModel
@@ -210,3 +212,101 @@ def test_a_partial_task_streams_under_its_functions_name_as_plain(processes):
     expected = list(main.stream("maze", stream_mode="updates"))
     assert {"greet": "hello, maze"} in expected
     assert list(distribute(main, processes).stream("maze", stream_mode="updates")) == expected
+
+
+@lc_tool
+def transfer_to_math(tool_call_id: Annotated[str, InjectedToolCallId]) -> Command:
+    """Hand the conversation to the math agent."""
+    message = ToolMessage("transferred", tool_call_id=tool_call_id, name="transfer_to_math")
+    return Command(goto="math", update={"messages": [message]}, graph=Command.PARENT)
+
+
+def supervisor() -> Any:
+    """Two agents as subgraph nodes; the first hands over with a tool returning a Command
+    to the parent graph (the multi-agent tutorials' handoff)."""
+    from langchain.agents import create_agent
+    from langgraph.graph import MessagesState
+
+    triage = create_agent(
+        ScriptedChatModel(calls=[{"name": "transfer_to_math", "args": {}}]),
+        [transfer_to_math],
+        name="triage",
+    )
+    math = create_agent(
+        ScriptedChatModel(calls=[{"name": "add", "args": {"a": 2, "b": 3}}]), [add], name="math"
+    )
+    builder = StateGraph(MessagesState)
+    builder.add_node("triage", triage, destinations=("math",))
+    builder.add_node("math", math)
+    builder.add_edge(START, "triage")
+    return builder.compile()
+
+
+@pytest.mark.parametrize("kinds", [None, "cpu"])  # the handoff tool in the caller, in a worker
+def test_a_handoff_tool_commanding_the_parent_graph_gives_the_same_messages(processes, kinds):
+    graph = supervisor()
+    messages = {"messages": [("user", "2 + 3?")]}
+    plain = graph.invoke(messages)["messages"]
+    remote = distribute(graph, processes, kinds=kinds).invoke(messages)["messages"]
+    assert [(type(m), m.content) for m in remote] == [(type(m), m.content) for m in plain]
+    assert any(m.content == "transferred" for m in remote)
+    # the tool's function, which travels by value (@tool took its name), is still the
+    # caller's own: its worker copy, globals cut to what it reads, was taken back before
+    assert transfer_to_math.func.__globals__ is globals()
+
+
+MATH = ScriptedChatModel(calls=[{"name": "add", "args": {"a": 2, "b": 3}}])
+
+
+def calls_a_graph_builder(inner: Any) -> Any:
+    """The supervisor tutorial's wrapper: a node that invokes an agent in its body."""
+    from langgraph.graph import MessagesState
+
+    def call_math(state: MessagesState) -> dict:
+        return {"messages": inner.invoke({"messages": state["messages"]})["messages"][-1:]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("call_math", call_math)
+    builder.add_edge(START, "call_math")
+    return builder.compile()
+
+
+def test_a_node_calling_a_graph_in_its_body_says_that_graphs_nodes_run_in_place(processes):
+    from langchain.agents import create_agent
+
+    graph = calls_a_graph_builder(create_agent(MATH, [add], name="math"))
+    with pytest.warns(UserWarning, match="'call_math' calls the compiled graph 'math'"):
+        remote = distribute(graph, processes)
+    assert "whose nodes run in place" in remote.maze_local_nodes["call_math"]
+    messages = {"messages": [("user", "go")]}
+    assert remote.invoke(messages)["messages"][-1].content == "done: add=5"
+
+
+def test_a_node_calling_a_distributed_graph_has_that_graphs_nodes_run_as_tasks(processes):
+    import warnings
+
+    from langchain.agents import create_agent
+
+    seen = TaskNames()
+    processes.plugins.register(seen)
+    try:
+        inner = distribute(create_agent(MATH, [add], name="math"), processes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # nothing to warn about
+            remote = distribute(calls_a_graph_builder(inner), processes)
+        assert remote.invoke({"messages": [("user", "go")]})["messages"][-1].content == (
+            "done: add=5"
+        )
+    finally:
+        processes.plugins.unregister(seen)
+    assert remote.maze_local_nodes["call_math"] == "calls a distributed graph in its body"
+    assert {"model", "tools"} <= set(seen.names)
+
+
+class TaskNames:
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    @hookimpl
+    def maze_run_started(self, run_id, graph, inputs):
+        self.names += list(graph.tasks)
