@@ -30,6 +30,7 @@ import asyncio
 import contextvars
 import dataclasses
 import functools
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -39,7 +40,7 @@ from maze_core import MazeError, Remote, Resources, Runtime, get_runtime
 from maze_core.run.worker import channel
 from maze_core.run.worker.call import settle
 from maze_core.run.worker.callbacks import CallerEvents, forwarding_handler, streams, watched
-from maze_core.run.worker.portable import portable_config
+from maze_core.run.worker.portable import pickles, portable_config
 from maze_core.tools import Kind, as_resources
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class ToolCallBody:
     config: dict[str, Any]
     streaming: bool = False  # the caller's callbacks want chat models to stream
     watched: bool = False  # the caller has callback handlers: forward the events inside
+    tool_run: tuple[Any, ...] | None = None  # the caller's tool run: id, parent, tags, metadata
 
 
 @dataclasses.dataclass(slots=True)
@@ -78,25 +80,66 @@ def run_tool(call: ToolCallBody) -> ToolReply:
 
     target, kwargs, chunks, config = call.target, dict(call.kwargs), [], call.config
     link = channel.link()
-    writer = chunks.append if link is None else functools.partial(_emit_chunk, link)
+    writer = chunks.append if link is None else functools.partial(_emit, link, "chunk")
     if link is not None and call.watched:
         config = {**config, "callbacks": [forwarding_handler(link, streaming=call.streaming)]}
     for name, value in kwargs.items():
         if _is_tool_runtime(value):
             kwargs[name] = dataclasses.replace(value, stream_writer=writer)
     with set_config_context(config) as context:  # type: ignore[arg-type]
+        deltas = _delta_var()
+        if deltas is not None and link is not None:  # emit_output_delta goes up as it comes
+            context.run(deltas.set, functools.partial(_emit, link, "delta"))
         if isinstance(target, BaseTool):
             own_arun = type(target)._arun is not BaseTool._arun
-            method = target._arun if call.asynchronous and own_arun else target._run
-            value = context.run(_invoke, method, call.args, kwargs, config, None, is_tool=True)
+            asynchronous = call.asynchronous and own_arun
+            method = target._arun if asynchronous else target._run
+            manager = _run_manager(call, config, asynchronous)
+            value = context.run(_invoke, method, call.args, kwargs, config, manager, is_tool=True)
         else:
             value = context.run(_invoke, target, call.args, kwargs, config, None, is_tool=False)
         value = context.run(settle, value)
     return ToolReply(value, chunks)
 
 
-def _emit_chunk(link: channel.Link, chunk: Any) -> None:
-    link.emit(("chunk", chunk))
+def _run_manager(call: ToolCallBody, config: Any, asynchronous: bool) -> Any:
+    """The run manager a tool's own ``_run``/``_arun`` gets, as in place: the caller's tool
+    run (its id, parent, tags and metadata), its events (``on_text``, what
+    ``get_child()`` runs) going to the caller's handlers over the channel."""
+    if call.tool_run is None:
+        return None
+    from langchain_core.callbacks.manager import (
+        AsyncCallbackManagerForToolRun,
+        CallbackManagerForToolRun,
+    )
+
+    run_id, parent_run_id, tags, metadata = call.tool_run
+    handlers = list(config.get("callbacks") or []) if call.watched else []
+    manager = AsyncCallbackManagerForToolRun if asynchronous else CallbackManagerForToolRun
+    return manager(
+        run_id=run_id,
+        handlers=handlers,
+        inheritable_handlers=handlers,
+        parent_run_id=parent_run_id,
+        tags=tags,
+        inheritable_tags=tags,
+        metadata=metadata,
+        inheritable_metadata=metadata,
+    )
+
+
+def _tool_run(run_manager: Any) -> tuple[Any, ...] | None:
+    """What a worker needs to stand in for the caller's tool run (None without one)."""
+    if run_manager is None:
+        return None
+    tags = list(getattr(run_manager, "inheritable_tags", None) or [])
+    metadata = getattr(run_manager, "inheritable_metadata", None) or {}
+    metadata = {key: value for key, value in metadata.items() if pickles(value)}
+    return (run_manager.run_id, run_manager.parent_run_id, tags, metadata)
+
+
+def _emit(link: channel.Link, kind: str, value: Any) -> None:
+    link.emit((kind, value))
 
 
 def _invoke(
@@ -191,7 +234,7 @@ def _run(
             _invoke, original, args, kwargs, config, run_manager, is_tool=True
         )
         return body.remote.here(in_place)
-    return body.finish(body.run(args, kwargs, config), kwargs)
+    return body.finish(body.run(args, kwargs, config, run_manager), kwargs)
 
 
 async def _arun(
@@ -201,7 +244,7 @@ async def _arun(
     if body.in_place(kwargs, asynchronous=True) or body.remote.runs_here():
         in_place = functools.partial(_arun_in_place, self, args, kwargs, config, run_manager)
         return await body.remote.ahere(in_place)
-    return body.finish(await body.arun(args, kwargs, config), kwargs)
+    return body.finish(await body.arun(args, kwargs, config, run_manager), kwargs)
 
 
 async def _arun_in_place(
@@ -266,23 +309,34 @@ class _Body:
             return False
         return getattr(self.tool, "func", None) is None
 
-    def run(self, args: tuple[Any, ...], kwargs: dict[str, Any], config: Any) -> ToolReply:
+    def run(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], config: Any, run_manager: Any = None
+    ) -> ToolReply:
         """Run the tool's sync body as a Maze task and wait for its reply."""
+        call = self.call(False, args, kwargs, config, run_manager)
         end = _CallerEnd(config, kwargs)
-        reply: ToolReply = self.remote.call((self.call(False, args, kwargs, config),), handler=end)
+        reply: ToolReply = self.remote.call((call,), handler=end)
         return reply
 
-    async def arun(self, args: tuple[Any, ...], kwargs: dict[str, Any], config: Any) -> ToolReply:
+    async def arun(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], config: Any, run_manager: Any = None
+    ) -> ToolReply:
         """The same for the async body, without blocking the event loop."""
-        call = self.call(True, args, kwargs, config)
+        call = self.call(True, args, kwargs, config, run_manager)
         end = _CallerEnd(config, kwargs)
         reply: ToolReply = await self.remote.acall((call,), handler=end, coroutine=True)
         return reply
 
     def call(
-        self, asynchronous: bool, args: tuple[Any, ...], kwargs: dict[str, Any], config: Any
+        self,
+        asynchronous: bool,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        config: Any,
+        run_manager: Any = None,
     ) -> ToolCallBody:
-        """What a worker needs to run the tool's body once."""
+        """What a worker needs to run the tool's body once (``run_manager``: the caller's
+        tool run, which a tool's own ``_run`` gets in the worker as it would in place)."""
         target = self.tool
         if self.function_based:
             coroutine = getattr(self.tool, "coroutine", None)
@@ -298,6 +352,7 @@ class _Body:
             portable_config(config),
             streams(callbacks),
             watched(callbacks),
+            _tool_run(run_manager),
         )
 
     def finish(self, reply: ToolReply, kwargs: Mapping[str, Any]) -> Any:
@@ -316,6 +371,15 @@ class _CallerEnd(CallerEvents):
 
     def __init__(self, config: Any, kwargs: Mapping[str, Any]) -> None:
         super().__init__(_writer_of(kwargs), (config or {}).get("callbacks"))
+        var = _delta_var()
+        self.deltas = var.get() if var is not None else None  # this tool call's, if streamed
+
+    def event(self, message: tuple[Any, ...]) -> None:
+        if message[0] == "delta":  # ToolRuntime.emit_output_delta in the body
+            if self.deltas is not None:
+                self.context.run(self.deltas, message[1])
+            return
+        super().event(message)
 
     def serve(self, request: Any) -> Any:
         raise MazeError(
@@ -323,6 +387,13 @@ class _CallerEnd(CallerEvents):
             fix="report this: the tool's worker and its caller disagree",
             culprit=request,
         )
+
+
+def _delta_var() -> Any:
+    """LangGraph's writer of the current tool call's ``tools`` stream-mode deltas (a context
+    variable its stream handler sets at the call's start); None where LangGraph is not
+    loaded (then no ``ToolRuntime`` exists to call ``emit_output_delta``)."""
+    return getattr(sys.modules.get("langgraph.pregel._tools"), "_tool_call_writer", None)
 
 
 def _writer_of(kwargs: Mapping[str, Any]) -> Any:

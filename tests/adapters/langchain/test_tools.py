@@ -399,3 +399,74 @@ def test_model_calls_hold_a_unit_of_their_provider_and_answer_as_plain():
     calls = sorted((s.start, s.end) for s in recorder.slices if s.task == "model")
     assert len(calls) == 2 * 4 + 2  # two model turns per conversation
     assert all(end <= start for (_, end), (start, _) in itertools.pairwise(calls))  # one by one
+
+
+class Narrating(BaseTool):
+    """A tool whose own _run reports through its run manager and runs a child under it."""
+
+    name: str = "narrating"
+    description: str = "Upper-case a text, saying so."
+
+    def _run(self, text: str, run_manager: Any = None) -> str:
+        from langchain_core.runnables import RunnableLambda
+
+        run_manager.on_text(f"working on {text}")
+        upper = RunnableLambda(lambda t: t.upper())
+        return upper.invoke(text, {"callbacks": run_manager.get_child()})
+
+
+class RunEvents(BaseCallbackHandler):
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        self.tool_run: Any = None
+
+    def on_tool_start(self, *args, run_id, parent_run_id=None, **kwargs) -> None:
+        self.tool_run = run_id
+        self.events.append(("tool_start", parent_run_id))
+
+    def on_text(self, text, *, run_id, parent_run_id=None, **kwargs) -> None:
+        self.events.append(("text", text, run_id == self.tool_run))
+
+    def on_chain_start(self, *args, run_id, parent_run_id=None, **kwargs) -> None:
+        self.events.append(("chain_start", parent_run_id == self.tool_run))
+
+    def on_tool_end(self, *args, run_id, **kwargs) -> None:
+        self.events.append(("tool_end", run_id == self.tool_run))
+
+
+def test_a_tools_own_run_gets_its_run_manager_in_the_worker(processes):
+    plain, remote = RunEvents(), RunEvents()
+    assert Narrating().invoke({"text": "maze"}, {"callbacks": [plain]}) == "MAZE"
+    twin = remote_tool(Narrating(), runtime=processes, kind="cpu")
+    assert twin.invoke({"text": "maze"}, {"callbacks": [remote]}) == "MAZE"  # was None
+    assert plain.events == [
+        ("tool_start", None),
+        ("text", "working on maze", True),
+        ("chain_start", True),
+        ("tool_end", True),
+    ]
+    assert remote.events == plain.events
+
+
+@lc_tool
+def spell(word: str, runtime: ToolRuntime) -> str:
+    """Spell a word, one letter at a time on the tools stream."""
+    for letter in word:
+        runtime.emit_output_delta(letter)
+    return word.upper()
+
+
+def tool_events(agent: Any) -> list[tuple[str, Any]]:
+    chunks = agent.stream({"messages": [("user", "spell")]}, stream_mode="tools")
+    return [(chunk["event"], chunk.get("delta")) for chunk in chunks]
+
+
+def test_output_deltas_of_a_remote_tool_reach_the_tools_stream(processes):
+    from langchain.agents import create_agent as make_agent
+
+    calls = [{"name": "spell", "args": {"word": "maze"}}]
+    plain = tool_events(make_agent(ScriptedChatModel(calls=calls), [spell]))
+    twin = remote_tool(spell, runtime=processes, kind="cpu")
+    remote = tool_events(make_agent(ScriptedChatModel(calls=calls), [twin]))
+    assert plain[1:5] == [("tool-output-delta", letter) for letter in "maze"]
+    assert remote == plain  # the deltas were lost in the worker
