@@ -18,8 +18,8 @@ from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware
 
-from maze_core import Remote, Resources, Runtime, get_runtime
-from maze_core.tools import Kind
+from maze_core import MazeError, Remote, Resources, Runtime, get_runtime
+from maze_core.tools import KINDS, Kind
 from maze_langchain.tools import remote_tool
 
 __all__ = ["MazeToolMiddleware"]
@@ -29,7 +29,8 @@ class MazeToolMiddleware(AgentMiddleware):  # type: ignore[type-arg]
     """Run the agent's tool calls as Maze tasks on ``runtime`` (default: the shared local
     ``processes`` runtime): a tool that waits runs in the caller, as without Maze, holding
     no CPU slot; one that computes runs in a worker process (or on Ray). ``kinds`` maps
-    tool names to a kind (``"io"``: in the caller; ``"cpu"``: in workers), ``resources``
+    tool names to a kind (``"io"``: in the caller; ``"cpu"``: in workers), or is one kind
+    for every tool (``kinds="cpu"``, as ``distribute()`` takes it), ``resources``
     maps them to Resources (or dicts of them); a tool named in neither runs in the caller
     until the runtime has learned from its calls that it computes, then in workers with 1
     CPU (see :func:`~maze_langchain.remote_tool`). ``providers`` maps tool names to the
@@ -43,7 +44,7 @@ class MazeToolMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         self,
         *,
         resources: Mapping[str, Resources | Mapping[str, Any]] | None = None,
-        kinds: Mapping[str, Kind] | None = None,
+        kinds: Mapping[str, Kind] | Kind | None = None,
         providers: Mapping[str, str] | None = None,
         model_provider: str | None = None,
         runtime: Runtime | str | None = None,
@@ -51,7 +52,7 @@ class MazeToolMiddleware(AgentMiddleware):  # type: ignore[type-arg]
     ) -> None:
         super().__init__()
         self.resources = dict(resources or {})
-        self.kinds = dict(kinds or {})
+        self.kinds = _kinds(kinds)
         self.providers = dict(providers or {})
         self.runtime = get_runtime("processes" if runtime is None else runtime)
         self.keep_local = frozenset(keep_local)
@@ -91,7 +92,7 @@ class MazeToolMiddleware(AgentMiddleware):  # type: ignore[type-arg]
                 twin = self._twins[id(tool)] = remote_tool(
                     tool,
                     resources=self.resources.get(tool.name),
-                    kind=self.kinds.get(tool.name),
+                    kind=self.kinds.get(tool.name, self.kinds.get(_EVERY)),
                     provider=self.providers.get(tool.name),
                     runtime=self.runtime,
                 )
@@ -102,3 +103,20 @@ def _in_caller() -> None:
     """What a model call's task would run in a worker: it never does (the agent's model
     call runs in its caller, holding the provider's unit)."""
     raise AssertionError("a model call runs in its caller")
+
+
+_EVERY = ""  # the key of a kind given for every tool (no tool has an empty name)
+
+
+def _kinds(kinds: Mapping[str, Kind] | Kind | None) -> dict[str, Kind]:
+    """``kinds=`` by tool name (one kind: under ``_EVERY``), each a kind Maze knows."""
+    named: Mapping[str, Any] = {_EVERY: kinds} if isinstance(kinds, str) else (kinds or {})
+    for tool, kind in named.items():
+        if kind not in KINDS:
+            raise MazeError(
+                f"kinds= gives {f'tool {tool!r}' if tool else 'every tool'} the kind {kind!r}",
+                fix=f"use one of {', '.join(KINDS)}: io runs it in the caller, cpu and gpu"
+                " in workers",
+                culprit=tool or kind,
+            )
+    return dict(named)

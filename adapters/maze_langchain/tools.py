@@ -19,9 +19,10 @@ and ``ToolRuntime.stream_writer`` chunks reach the caller's writer as they are w
 Injected arguments: a tool-call id and ``InjectedState`` travel as values; a ``ToolRuntime``
 travels without its tool list (its stream writer's chunks are replayed into the caller's
 writer when the call returns, where there is no channel), and without the graph's store (a
-live connection whose copy's writes would be lost: using ``runtime.store`` in a worker
-raises a MazeError saying what to do). A call that takes the store as an ``InjectedStore``
-argument runs in place, in the caller's process.
+live connection whose copy's writes would be lost): in the worker, ``runtime.store`` runs
+each batch of operations against the caller's store over the call's channel (with no
+channel, using it raises a MazeError saying what to do). A call that takes the store as an
+``InjectedStore`` argument runs in place, in the caller's process.
 """
 
 from __future__ import annotations
@@ -30,102 +31,30 @@ import asyncio
 import contextvars
 import dataclasses
 import functools
-import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from langchain_core.runnables import RunnableConfig  # at run time: LangChain reads _run's hints
 
 from maze_core import MazeError, Remote, Resources, Runtime, get_runtime
-from maze_core.run.worker import channel
-from maze_core.run.worker.call import settle
-from maze_core.run.worker.callbacks import CallerEvents, forwarding_handler, streams, watched
+from maze_core.run.worker.callbacks import CallerEvents, streams, watched
 from maze_core.run.worker.portable import pickles, portable_config
+from maze_core.run.worker.stores import STORE
 from maze_core.tools import Kind, as_resources
+from maze_langchain.body import (
+    StoreLeftBehind,
+    ToolCallBody,
+    ToolReply,
+    delta_var,
+    invoke,
+    is_tool_runtime,
+    run_tool,
+)
 
 if TYPE_CHECKING:
     from langchain_core.tools import BaseTool
 
 __all__ = ["ToolCallBody", "remote_tool", "run_tool", "twin"]
-
-
-@dataclasses.dataclass(slots=True)
-class ToolCallBody:
-    """One call of a tool's body, as a worker receives it."""
-
-    target: Any  # the tool's function, or the tool (a BaseTool with its own _run/_arun)
-    asynchronous: bool  # called through arun: use the coroutine / _arun when there is one
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    config: dict[str, Any]
-    streaming: bool = False  # the caller's callbacks want chat models to stream
-    watched: bool = False  # the caller has callback handlers: forward the events inside
-    tool_run: tuple[Any, ...] | None = None  # the caller's tool run: id, parent, tags, metadata
-
-
-@dataclasses.dataclass(slots=True)
-class ToolReply:
-    """What the body returned, and the chunks it wrote to ``runtime.stream_writer``."""
-
-    value: Any
-    chunks: list[Any]
-
-
-def run_tool(call: ToolCallBody) -> ToolReply:
-    """Worker side: run the body as LangChain's ``run``/``arun`` would. The caller reports
-    the call's own start and end; the events of what runs inside go up the call's channel,
-    and so do stream chunks (kept for the reply where there is no channel)."""
-    from langchain_core.runnables.config import set_config_context
-    from langchain_core.tools import BaseTool
-
-    target, kwargs, chunks, config = call.target, dict(call.kwargs), [], call.config
-    link = channel.link()
-    writer = chunks.append if link is None else functools.partial(_emit, link, "chunk")
-    if link is not None and call.watched:
-        config = {**config, "callbacks": [forwarding_handler(link, streaming=call.streaming)]}
-    for name, value in kwargs.items():
-        if _is_tool_runtime(value):
-            kwargs[name] = dataclasses.replace(value, stream_writer=writer)
-    with set_config_context(config) as context:  # type: ignore[arg-type]
-        deltas = _delta_var()
-        if deltas is not None and link is not None:  # emit_output_delta goes up as it comes
-            context.run(deltas.set, functools.partial(_emit, link, "delta"))
-        if isinstance(target, BaseTool):
-            own_arun = type(target)._arun is not BaseTool._arun
-            asynchronous = call.asynchronous and own_arun
-            method = target._arun if asynchronous else target._run
-            manager = _run_manager(call, config, asynchronous)
-            value = context.run(_invoke, method, call.args, kwargs, config, manager, is_tool=True)
-        else:
-            value = context.run(_invoke, target, call.args, kwargs, config, None, is_tool=False)
-        value = context.run(settle, value)
-    return ToolReply(value, chunks)
-
-
-def _run_manager(call: ToolCallBody, config: Any, asynchronous: bool) -> Any:
-    """The run manager a tool's own ``_run``/``_arun`` gets, as in place: the caller's tool
-    run (its id, parent, tags and metadata), its events (``on_text``, what
-    ``get_child()`` runs) going to the caller's handlers over the channel."""
-    if call.tool_run is None:
-        return None
-    from langchain_core.callbacks.manager import (
-        AsyncCallbackManagerForToolRun,
-        CallbackManagerForToolRun,
-    )
-
-    run_id, parent_run_id, tags, metadata = call.tool_run
-    handlers = list(config.get("callbacks") or []) if call.watched else []
-    manager = AsyncCallbackManagerForToolRun if asynchronous else CallbackManagerForToolRun
-    return manager(
-        run_id=run_id,
-        handlers=handlers,
-        inheritable_handlers=handlers,
-        parent_run_id=parent_run_id,
-        tags=tags,
-        inheritable_tags=tags,
-        metadata=metadata,
-        inheritable_metadata=metadata,
-    )
 
 
 def _tool_run(run_manager: Any) -> tuple[Any, ...] | None:
@@ -136,34 +65,6 @@ def _tool_run(run_manager: Any) -> tuple[Any, ...] | None:
     metadata = getattr(run_manager, "inheritable_metadata", None) or {}
     metadata = {key: value for key, value in metadata.items() if pickles(value)}
     return (run_manager.run_id, run_manager.parent_run_id, tags, metadata)
-
-
-def _emit(link: channel.Link, kind: str, value: Any) -> None:
-    link.emit((kind, value))
-
-
-def _invoke(
-    method: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    config: Any,
-    run_manager: Any,
-    *,
-    is_tool: bool,
-) -> Any:
-    """Call a tool's ``_run``/``_arun`` (``is_tool``) or function the way LangChain does:
-    the run manager only to a ``_run`` that takes one, the config to the parameter
-    annotated ``RunnableConfig`` (LangChain's own helpers decide both, so the twin sees
-    exactly what the original would)."""
-    from langchain_core.tools.base import _get_runnable_config_param
-    from langchain_core.utils._signature import _signature_parameters
-
-    extra: dict[str, Any] = {}
-    if is_tool and "run_manager" in _signature_parameters(method):
-        extra["run_manager"] = run_manager
-    if param := _get_runnable_config_param(method):
-        extra[param] = config
-    return method(*args, **kwargs, **extra)
 
 
 def remote_tool(
@@ -231,7 +132,7 @@ def _run(
     if body.in_place(kwargs, asynchronous=False) or body.remote.runs_here():
         original = type(self).__mro__[1]._run.__get__(self)
         in_place = functools.partial(
-            _invoke, original, args, kwargs, config, run_manager, is_tool=True
+            invoke, original, args, kwargs, config, run_manager, is_tool=True
         )
         return body.remote.here(in_place)
     return body.finish(body.run(args, kwargs, config, run_manager), kwargs)
@@ -256,11 +157,11 @@ async def _arun_in_place(
     original = type(tool).__mro__[1]
     if original._arun is BaseTool._arun:  # LangChain runs the sync body in a thread
         sync = functools.partial(
-            _invoke, original._run.__get__(tool), args, kwargs, config, None, is_tool=True
+            invoke, original._run.__get__(tool), args, kwargs, config, None, is_tool=True
         )
         return await asyncio.to_thread(contextvars.copy_context().run, sync)
     method = original._arun.__get__(tool)
-    return await _invoke(method, args, kwargs, config, run_manager, is_tool=True)
+    return await invoke(method, args, kwargs, config, run_manager, is_tool=True)
 
 
 def _input_schema(self: Any, config: RunnableConfig | None = None) -> Any:
@@ -371,7 +272,9 @@ class _CallerEnd(CallerEvents):
 
     def __init__(self, config: Any, kwargs: Mapping[str, Any]) -> None:
         super().__init__(_writer_of(kwargs), (config or {}).get("callbacks"))
-        var = _delta_var()
+        runtimes = [value for value in kwargs.values() if is_tool_runtime(value)]
+        self.store = runtimes[0].store if runtimes else None  # the graph's, live
+        var = delta_var()
         self.deltas = var.get() if var is not None else None  # this tool call's, if streamed
 
     def event(self, message: tuple[Any, ...]) -> None:
@@ -382,6 +285,8 @@ class _CallerEnd(CallerEvents):
         super().event(message)
 
     def serve(self, request: Any) -> Any:
+        if request[0] == STORE and self.store is not None:  # runtime.store in the body
+            return self.context.run(self.store.batch, request[1])
         raise MazeError(
             f"a remote tool asked its caller for {request!r:.40}, which it does not serve",
             fix="report this: the tool's worker and its caller disagree",
@@ -389,16 +294,9 @@ class _CallerEnd(CallerEvents):
         )
 
 
-def _delta_var() -> Any:
-    """LangGraph's writer of the current tool call's ``tools`` stream-mode deltas (a context
-    variable its stream handler sets at the call's start); None where LangGraph is not
-    loaded (then no ``ToolRuntime`` exists to call ``emit_output_delta``)."""
-    return getattr(sys.modules.get("langgraph.pregel._tools"), "_tool_call_writer", None)
-
-
 def _writer_of(kwargs: Mapping[str, Any]) -> Any:
     """The caller's stream writer of a ToolRuntime argument, if there is one."""
-    runtimes = (value for value in kwargs.values() if _is_tool_runtime(value))
+    runtimes = (value for value in kwargs.values() if is_tool_runtime(value))
     return next((runtime.stream_writer for runtime in runtimes), None)
 
 
@@ -414,7 +312,7 @@ def _portable_kwargs(kwargs: Mapping[str, Any], tool: str) -> dict[str, Any]:
     """The body's keyword arguments; a ``ToolRuntime`` without its live parts."""
     portable = {}
     for name, value in kwargs.items():
-        if _is_tool_runtime(value):
+        if is_tool_runtime(value):
             value = dataclasses.replace(
                 value,
                 config=portable_config(value.config),
@@ -427,15 +325,6 @@ def _portable_kwargs(kwargs: Mapping[str, Any], tool: str) -> dict[str, Any]:
 
 
 @functools.cache
-def _tool_runtime_type() -> type | None:
-    try:
-        from langgraph.prebuilt.tool_node import ToolRuntime
-    except ImportError:
-        return None
-    return ToolRuntime
-
-
-@functools.cache
 def _store_type() -> type | None:
     try:
         from langgraph.store.base import BaseStore
@@ -444,33 +333,6 @@ def _store_type() -> type | None:
     return BaseStore
 
 
-def _is_tool_runtime(value: Any) -> bool:
-    runtime_type = _tool_runtime_type()
-    return runtime_type is not None and isinstance(value, runtime_type)
-
-
 def _is_store(value: Any) -> bool:
     store_type = _store_type()
     return store_type is not None and isinstance(value, store_type)
-
-
-class StoreLeftBehind:
-    """What a worker's ``ToolRuntime.store`` is: the graph's store is a live connection of
-    the caller's process, so any use of it says what to do instead."""
-
-    def __init__(self, tool: str) -> None:
-        self.tool = tool
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        raise MazeError(
-            f"tool {self.tool!r} used runtime.store in a Maze worker, which does not have"
-            " the graph's store",
-            fix=f"take the store as an InjectedStore argument (such calls run in place), or"
-            f" keep the tool local: MazeToolMiddleware(keep_local=[{self.tool!r}])",
-            culprit=self.tool,
-        )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (StoreLeftBehind, (self.tool,))

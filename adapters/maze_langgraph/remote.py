@@ -21,7 +21,7 @@ import dataclasses
 import functools
 import itertools
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextvars import Context, copy_context
 from typing import Any
 
@@ -36,15 +36,19 @@ from langgraph._internal._constants import (
 from langgraph._internal._scratchpad import PregelScratchpad
 from langgraph.errors import GraphBubbleUp
 from langgraph.runtime import RunControl, Runtime
-from langgraph.store.base import BaseStore, Op, Result
 
-from maze_core import MazeError
 from maze_core.run.worker import channel
 from maze_core.run.worker.call import settle
 from maze_core.run.worker.callbacks import forwarding_handler
 from maze_core.run.worker.captured import Sent, Tracking
+from maze_core.run.worker.stores import channel_store
 
-__all__ = ["ChannelControl", "ChannelStore", "NodeCall", "NodeReply", "run_node"]
+__all__ = ["ChannelControl", "NodeCall", "NodeReply", "run_node"]
+
+_STORE_FIX = (
+    "keep the node in the caller: distribute(graph, keep_local=[node]), or run it on a"
+    " local runtime"
+)
 
 
 @dataclasses.dataclass(slots=True)
@@ -92,7 +96,7 @@ def run_node(call: NodeCall) -> NodeReply:
     reply = NodeReply()
     link = channel.link()
     writer = _live_writer(link) if link is not None else reply.chunks.append
-    store = ChannelStore(link) if call.has_store else None
+    store = channel_store(link, subject="this node", fix=_STORE_FIX) if call.has_store else None
     runtime = Runtime(**call.runtime, stream_writer=writer, store=store)
     if link is not None and call.controlled:
         runtime = runtime.override(control=ChannelControl(link))
@@ -297,28 +301,6 @@ class ChannelControl(RunControl):
     def drain_reason(self) -> str | None:
         reason: str | None = self._link.ask(("control", "drain_reason", None))
         return reason
-
-
-class ChannelStore(BaseStore):
-    """The graph's store, in a worker: each batch of operations runs against the driver's
-    store, over the call's channel (with none, using it raises a MazeError saying why)."""
-
-    def __init__(self, link: channel.Link | None) -> None:
-        self._link = link
-
-    def batch(self, ops: Iterable[Op]) -> list[Result]:
-        if self._link is None:
-            raise MazeError(
-                "this node uses the graph's store, which its runtime's workers cannot reach",
-                fix="keep the node in the caller: distribute(graph, keep_local=[node]), or"
-                " run it on a local runtime",
-                culprit="store",
-            )
-        results: list[Result] = self._link.ask(("store", list(ops)))
-        return results
-
-    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        return await asyncio.to_thread(self.batch, list(ops))
 
 
 @contextlib.contextmanager

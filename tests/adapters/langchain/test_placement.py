@@ -82,3 +82,20 @@ def test_a_declared_kind_holds(fresh):
     assert {int(twin.invoke({"n": n})) for n in range(3)} == {os.getpid()}
     out = remote_tool(fetch, runtime=fresh, kind="cpu")
     assert os.getpid() not in {int(out.invoke({"n": n})) for n in range(3)}
+
+
+def test_the_middleware_takes_one_kind_for_every_tool_as_distribute_does(fresh):
+    from langchain.agents import create_agent
+
+    from maze_core import MazeError
+
+    every = MazeToolMiddleware(runtime=fresh, kinds="cpu")
+    model = ScriptedChatModel(calls=[{"name": "fetch", "args": {"n": 1}}])
+    agent = create_agent(model, [fetch], middleware=[every])
+    answer = agent.invoke({"messages": [("user", "go")]})["messages"][-1].content
+    assert answer.startswith("done: fetch=")
+    assert answer != f"done: fetch={os.getpid()}"  # a waiting tool, sent to a worker
+    with pytest.raises(MazeError, match="kinds= gives every tool the kind 'fast'"):
+        MazeToolMiddleware(runtime=fresh, kinds="fast")  # was a raw ValueError
+    with pytest.raises(MazeError, match="kinds= gives tool 'fetch' the kind 'fast'"):
+        MazeToolMiddleware(runtime=fresh, kinds={"fetch": "fast"})

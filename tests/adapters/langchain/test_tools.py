@@ -317,21 +317,30 @@ def test_the_main_features_on_ray(ray_runtime):
 
 @lc_tool
 def peek(key: str, runtime: ToolRuntime) -> str:
-    """Read the store through the runtime."""
-    return str(runtime.store.get(("notes",), key))
+    """Read a note through the runtime's store, and count the reads there."""
+    found = runtime.store.get(("notes",), key)
+    reads = runtime.store.get(("notes",), "reads")
+    runtime.store.put(("notes",), "reads", {"n": (reads.value["n"] if reads else 0) + 1})
+    return str(found.value if found else None)
 
 
-def test_the_store_through_a_workers_runtime_says_what_to_do(processes):
+def test_the_store_through_a_workers_runtime_is_the_agents_own(processes):
+    """A tool in a worker reads and writes the agent's store itself, over its channel (it
+    raised a MazeError saying to keep the tool local)."""
     from langchain.agents import create_agent as make
     from langgraph.store.memory import InMemoryStore
 
-    calls = [{"name": "peek", "args": {"key": "k"}}]
-    middleware = MazeToolMiddleware(runtime=processes)
-    agent = make(
-        ScriptedChatModel(calls=calls), [peek], middleware=[middleware], store=InMemoryStore()
-    )
-    with pytest.raises(MazeError, match=r"(?s)runtime.store.*InjectedStore.*keep_local=\['peek'\]"):
-        agent.invoke(QUESTION)
+    def ask(middleware: list[Any]) -> tuple[str, Any]:
+        store = InMemoryStore()
+        store.put(("notes",), "k", {"text": "maze"})
+        calls = [{"name": "peek", "args": {"key": "k"}}]
+        agent = make(ScriptedChatModel(calls=calls), [peek], middleware=middleware, store=store)
+        answer = agent.invoke(QUESTION)["messages"][-1].content
+        return answer, store.get(("notes",), "reads").value
+
+    in_place = ask([])
+    assert in_place == ("done: peek={'text': 'maze'}", {"n": 1})
+    assert ask([MazeToolMiddleware(runtime=processes, kinds="cpu")]) == in_place
 
 
 @lc_tool
