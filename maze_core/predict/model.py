@@ -10,7 +10,8 @@ Durations span milliseconds to minutes and drift with cluster load, so everythin
 * ``online`` is a river linear model that learns, from the call's features, how far this
   call sits from the level (trained on every finished call, predicts at once). river (with
   NumPy and SciPy, ~1.7 CPU-s) is imported on a background thread once a tool has had
-  ``IMPORT_AFTER`` calls; until it is there the other candidates serve (the learner starts
+  ``IMPORT_AFTER`` calls and the process ``IMPORT_AFTER_WORK_S`` seconds of work; until it
+  is there the other candidates serve (the learner starts
   with the calls that end after it), so no task's end ever waits for the import;
 * ``batch`` is an XGBoost model with the same target, retrained off the hot path on a
   sliding window of recent calls (see :class:`maze_core.predict.malearn.MaLearn`).
@@ -40,10 +41,15 @@ log = logging.getLogger("maze")
 
 MIN_MODEL = 5
 IMPORT_AFTER = 32
-"""A tool's calls before river is imported for its online learner (1-2 CPU-s, in the
-background): below that many calls the level and the recent median serve about as well,
-and a short-lived process never pays the import. Where river is already there (imported
-for another tool, or up front: ``import_river_now``) the learner starts at once."""
+IMPORT_AFTER_WORK_S = 20.0
+"""River is imported for a tool's online learner (1-2 CPU-s on a background thread, which
+contends for the interpreter lock meanwhile: a caller's thread then waits up to 5 ms each
+time it lets go of it) once the tool has had ``IMPORT_AFTER`` calls and the process has
+seen ``IMPORT_AFTER_WORK_S`` seconds of task time: below that the level and the recent
+median serve about as well, the import would cost more than a tenth of the work it is for,
+and a short-lived process (a script, a test file, many tiny calls) never pays it. Where
+river is already there (imported for another tool, or up front: ``import_river_now``)
+the learner starts at once."""
 TINY_S = 0.01  # calls shorter than this teach the learners one time in SUBSAMPLE
 SUBSAMPLE = 16
 WINDOW = 512
@@ -128,8 +134,9 @@ class ToolModel:
     def _online_model(self) -> Any:
         """The online learner: a saved one unpickled, or a new one, once river is imported
         (None until then). River's import is started only for a tool with ``IMPORT_AFTER``
-        calls: a process that makes fewer (a script, a test) never pays it."""
-        if self.online is None and river_ready(start=self.count >= IMPORT_AFTER):
+        calls in a process that has seen ``IMPORT_AFTER_WORK_S`` of work (see there)."""
+        start = self.count >= IMPORT_AFTER and _work_seen[0] >= IMPORT_AFTER_WORK_S
+        if self.online is None and river_ready(start=start):
             if self.saved_online is not None:
                 self.online, self.saved_online = pickle.loads(self.saved_online), None
             else:  # it learns from here on: learning never costs more than one call's step
@@ -161,6 +168,7 @@ class ToolModel:
         work it learns from (a tiny task's duration matters little to its schedule)."""
         target = math.log(max(seconds, _FLOOR))
         self.work_since_training += seconds
+        _work_seen[0] += seconds
         if self.count >= MIN_MODEL and seconds < TINY_S and self.count % SUBSAMPLE:
             level = self.level if self.level is not None else target
             self.level = level + ALPHA * (target - level)
@@ -218,6 +226,7 @@ def _clip(value: float) -> float:
     return max(-3.0, min(3.0, value))
 
 
+_work_seen = [0.0]  # seconds of calls every tool model of this process has learned from
 _river_imported = threading.Event()
 _river_import_started = threading.Event()
 _river_lock = threading.Lock()

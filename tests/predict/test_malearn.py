@@ -289,8 +289,9 @@ def test_the_history_keeps_tiny_calls_as_the_learners_do(tmp_path):
 
 
 def test_a_short_lived_process_never_imports_river():
-    """River (1-2 CPU-s) is imported for a tool's online learner only once it has had
-    IMPORT_AFTER calls; a script or test making fewer never pays it."""
+    """River (1-2 CPU-s, contending for the interpreter lock while it loads) is imported for
+    a tool's online learner only once it has had IMPORT_AFTER calls and the process has
+    seen IMPORT_AFTER_WORK_S of work: a script or test file of tiny calls never pays it."""
     code = textwrap.dedent("""
         import sys, time
         from maze_core.predict import model
@@ -300,9 +301,11 @@ def test_a_short_lived_process_never_imports_river():
         for i in range(model.IMPORT_AFTER - 1):
             learner.learn("tool", "cpu", {"n": float(i)}, 0.05)
             learner.predict("tool", "cpu", {"n": float(i)})
+        for i in range(200):  # many calls, little work
+            learner.learn("tiny", "cpu", {"n": float(i)}, 0.001)
         time.sleep(0.2)
         before = "river" in sys.modules or model._river_import_started.is_set()
-        learner.learn("tool", "cpu", {"n": 1.0}, 0.05)
+        learner.learn("tool", "cpu", {"n": 1.0}, model.IMPORT_AFTER_WORK_S)
         learner.learn("tool", "cpu", {"n": 1.0}, 0.05)
         print(before, model._river_import_started.is_set())
     """)
