@@ -29,6 +29,7 @@ __all__ = [
     "ToolRegistry",
     "ToolSpec",
     "as_resources",
+    "check_kinds",
     "discover",
     "make_spec",
     "parse_size",
@@ -254,6 +255,20 @@ def _check_load(fn: Callable[..., Any], model: str | None, load: object) -> None
             " keep one copy per name and the scheduler places calls where it is resident",
             culprit=fn,
         )
+
+
+def check_kinds(named: Mapping[str, Any], noun: str) -> None:
+    """Raise a ValidationError for a kind given by ``kinds=`` (of ``distribute()`` or
+    ``MazeToolMiddleware``) that Maze does not know, naming the ``noun`` (node, tool) it
+    was given to (the empty name: every one)."""
+    for name, kind in named.items():
+        if kind not in KINDS:
+            raise ValidationError(
+                f"kinds= gives {f'{noun} {name!r}' if name else f'every {noun}'} the kind {kind!r}",
+                fix=f"use one of {', '.join(KINDS)}: io runs it in the caller, cpu and gpu"
+                " in workers",
+                culprit=name or kind,
+            )
 
 
 def _kind(fn: Callable[..., Any], kind: Kind | None, resources: Resources | None) -> Kind:

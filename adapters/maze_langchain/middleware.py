@@ -18,8 +18,8 @@ from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware
 
-from maze_core import MazeError, Remote, Resources, Runtime, get_runtime
-from maze_core.tools import KINDS, Kind
+from maze_core import Remote, Resources, Runtime, get_runtime
+from maze_core.tools import Kind, check_kinds
 from maze_langchain.tools import remote_tool
 
 __all__ = ["MazeToolMiddleware"]
@@ -110,13 +110,6 @@ _EVERY = ""  # the key of a kind given for every tool (no tool has an empty name
 
 def _kinds(kinds: Mapping[str, Kind] | Kind | None) -> dict[str, Kind]:
     """``kinds=`` by tool name (one kind: under ``_EVERY``), each a kind Maze knows."""
-    named: Mapping[str, Any] = {_EVERY: kinds} if isinstance(kinds, str) else (kinds or {})
-    for tool, kind in named.items():
-        if kind not in KINDS:
-            raise MazeError(
-                f"kinds= gives {f'tool {tool!r}' if tool else 'every tool'} the kind {kind!r}",
-                fix=f"use one of {', '.join(KINDS)}: io runs it in the caller, cpu and gpu"
-                " in workers",
-                culprit=tool or kind,
-            )
-    return dict(named)
+    named: dict[str, Any] = {_EVERY: kinds} if isinstance(kinds, str) else dict(kinds or {})
+    check_kinds(named, "tool")
+    return named

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from maze_core import MazeError, Resources
-from maze_core.tools import KINDS, Kind, as_resources
+from maze_core.tools import Kind, as_resources, check_kinds
 
 __all__ = ["Declared", "Placement", "declared", "placement"]
 
@@ -60,14 +60,7 @@ def _kinds(graph: Any, kinds: Mapping[str, Kind] | Kind | None) -> dict[str, Kin
     if kinds is None:
         return {}
     named = dict.fromkeys(graph.nodes, kinds) if isinstance(kinds, str) else kinds
-    for node, kind in named.items():
-        if kind not in KINDS:
-            raise MazeError(
-                f"kinds= gives node {node!r} the kind {kind!r}",
-                fix=f"use one of {', '.join(KINDS)}: io runs it in the caller, cpu and gpu"
-                " in workers",
-                culprit=node,
-            )
+    check_kinds(named, "node")
     return _named(graph, "kinds", named)
 
 
