@@ -5,12 +5,14 @@ docs/security.md and docs/server.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import secrets
 import socket
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,8 @@ __all__ = [
     "is_loopback",
     "join_error",
     "loopback_env",
+    "on_loopback",
     "speaks_grpc",
-    "stay_on_loopback",
     "token_mode",
     "use_ray_token",
 ]
@@ -194,21 +196,37 @@ def loopback_env(host: str) -> dict[str, str]:
     return {LOOPBACK_ONLY: "0"} if is_loopback(host) else {}
 
 
-def stay_on_loopback(address: str | None) -> None:
-    """Before this process connects to ``address``, or starts a Ray of its own (None: one
+@contextlib.contextmanager
+def on_loopback(address: str | None) -> Iterator[None]:
+    """Around this process's ``ray.init`` to ``address``, or of a Ray of its own (None: one
     for this machine only, which then listens on loopback only): a head on loopback listens
     there only, and Ray would look for it at the machine's network address unless told it
-    runs on one machine (its environment before Ray is imported, Ray's own switch after)."""
+    runs on one machine (its environment, read by the processes it starts and at its
+    import, and its own switch, read when it resolves a node's address). Both are restored
+    after: a later connection of this process to a cluster elsewhere is as Ray makes it."""
+    if not _on_this_machine_only(address) or LOOPBACK_ONLY in os.environ:  # or the user's
+        yield
+        return
+    os.environ[LOOPBACK_ONLY] = "0"
+    constants: Any = sys.modules.get("ray._private.ray_constants")
+    switched = constants is not None and getattr(constants, "ENABLE_RAY_CLUSTER", False)
+    if switched:
+        constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if switched:
+            constants.ENABLE_RAY_CLUSTER = True
+        os.environ.pop(LOOPBACK_ONLY, None)
+
+
+def _on_this_machine_only(address: str | None) -> bool:
+    """Whether ``address`` is a head on loopback, or None (a Ray of this process's own)."""
     if address == "auto":
         address = os.environ.get("RAY_ADDRESS") or _last_local_cluster() or ""
         if not address:
-            return
-    if address is not None and not is_loopback(host_port(address)[0]):
-        return
-    os.environ.setdefault(LOOPBACK_ONLY, "0")
-    constants: Any = sys.modules.get("ray._private.ray_constants")
-    if constants is not None and getattr(constants, "ENABLE_RAY_CLUSTER", False):
-        constants.ENABLE_RAY_CLUSTER = False  # read where Ray resolves a node's address
+            return False
+    return address is None or is_loopback(host_port(address)[0])
 
 
 def is_loopback(host: str) -> bool:

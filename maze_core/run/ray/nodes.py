@@ -138,7 +138,7 @@ def connect(address: str | None, settings: dict[str, Any]) -> bool:
     """Join the cluster at ``address`` (token authentication on, reachable or a clear error)
     or, without one, start an embedded local Ray with ``settings``; whether this call
     started or joined Ray (False: this process was connected already, to that cluster)."""
-    from maze_core.run.ray.access import check_reachable, stay_on_loopback, use_ray_token
+    from maze_core.run.ray.access import check_reachable, on_loopback, use_ray_token
 
     if address is not None:
         use_ray_token()  # before Ray is imported: it reads the mode from the environment
@@ -148,18 +148,18 @@ def connect(address: str | None, settings: dict[str, Any]) -> bool:
         if address is not None:
             check_same_cluster(ray, address)
         return False
-    stay_on_loopback(address)  # an embedded Ray is this machine's only: loopback
     local = {} if address is not None else settings
     try:
-        ray.init(
-            address=address or "local",  # embedded: never attach to a stray cluster
-            num_cpus=local.get("num_cpus"),
-            num_gpus=local.get("num_gpus"),
-            object_store_memory=local.get("object_store_memory"),
-            include_dashboard=settings["include_dashboard"],
-            log_to_driver=True,
-            runtime_env=settings["runtime_env"],
-        )
+        with on_loopback(address):  # an embedded Ray is this machine's only: loopback
+            ray.init(
+                address=address or "local",  # embedded: never attach to a stray cluster
+                num_cpus=local.get("num_cpus"),
+                num_gpus=local.get("num_gpus"),
+                object_store_memory=local.get("object_store_memory"),
+                include_dashboard=settings["include_dashboard"],
+                log_to_driver=True,
+                runtime_env=settings["runtime_env"],
+            )
     except ConnectionError as exc:
         from maze_core.run.ray.access import join_error
 

@@ -40,7 +40,7 @@ from maze_core.run.ray.access import (
     head_auth,
     host_port,
     loopback_env,
-    stay_on_loopback,
+    on_loopback,
     token_mode,
     use_ray_token,
 )
@@ -159,10 +159,12 @@ def watch(address: str | None = None, every: float = 0.0) -> Generator[dict[str,
             culprit="maze status",
         )
     check_reachable(address)
-    stay_on_loopback(address)
     ray = _ray()
     try:
-        ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR")
+        with on_loopback(address):
+            ray.init(
+                address=address, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR"
+            )
     except ConnectionError as exc:
         raise MazeError(
             f"no Ray cluster answers at {address}: {exc}",
@@ -260,9 +262,8 @@ def _away_from_cwd() -> Iterator[None]:
 
 def _start_service(address: str, policy: str) -> None:
     """Create the detached scheduler actor (idempotent) and wait until it answers."""
-    stay_on_loopback(address)
     ray = _ray()
-    with _away_from_cwd():
+    with _away_from_cwd(), on_loopback(address):
         ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level="ERROR")
     try:
         service = (

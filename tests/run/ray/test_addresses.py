@@ -55,3 +55,24 @@ def test_a_ray_head_answers_as_one(ray_runtime):
 
     host, port = host_port(ray.get_runtime_context().gcs_address)
     assert speaks_grpc(host, port, timeout=5.0)
+
+
+def test_ray_is_told_it_runs_on_one_machine_only_while_joining_or_starting_one(monkeypatch):
+    """A loopback head, or an embedded Ray: Ray's single-machine switch is on while this
+    process connects, so it looks for the head (and its own servers listen) on loopback;
+    off again after, so a later connection elsewhere advertises the machine's address."""
+    import os
+
+    from maze_core.run.ray.access import LOOPBACK_ONLY, on_loopback
+
+    monkeypatch.delenv(LOOPBACK_ONLY, raising=False)
+    for address in (None, "127.0.0.1:6379", "localhost:6379"):
+        with on_loopback(address):
+            assert os.environ[LOOPBACK_ONLY] == "0"
+        assert LOOPBACK_ONLY not in os.environ
+    with on_loopback("10.0.0.1:6379"):
+        assert LOOPBACK_ONLY not in os.environ
+    monkeypatch.setenv(LOOPBACK_ONLY, "1")  # the user's own setting is theirs
+    with on_loopback(None):
+        assert os.environ[LOOPBACK_ONLY] == "1"
+    assert os.environ[LOOPBACK_ONLY] == "1"
