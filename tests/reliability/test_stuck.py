@@ -57,17 +57,23 @@ print(runtime.submit(wf).result(timeout=60).status, flush=True)
 
 
 def test_a_worker_that_ignores_sigterm_does_not_hold_the_driver_at_exit(tmp_path):
+    assert run_script(tmp_path, STUBBORN) == "failed"
+
+
+def run_script(tmp_path, source: str, timeout: float = 90) -> str:
+    """Run ``source`` as a script (its tools travel by value, as a script's do) in a fresh
+    interpreter with its own MAZE_HOME; what it printed, once it exited cleanly."""
     import subprocess
     import sys
 
-    script = tmp_path / "stubborn.py"
-    script.write_text(STUBBORN)
+    script = tmp_path / "script.py"
+    script.write_text(source)
     env = {**os.environ, "MAZE_HOME": str(tmp_path)}
     done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=90, env=env
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=timeout, env=env
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "failed"
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done.stdout.strip()
 
 
 @tool
@@ -195,17 +201,7 @@ def test_timeouts_and_cancels_from_many_driver_threads_never_wedge_process_worke
     pool 2 runs in 3 (a run never ended), under pytest it did not within 12 s: the
     deterministic regressions are the ``killed`` tests of tests/run/local/test_executors.py,
     this is the guard under load."""
-    import subprocess
-    import sys
-
-    script = tmp_path / "busy_drivers.py"  # its tools travel by value, as a script's do
-    script.write_text(BUSY_DRIVERS)
-    env = {**os.environ, "MAZE_HOME": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=110, env=env
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert done.stdout.strip() == "done"
+    assert run_script(tmp_path, BUSY_DRIVERS, timeout=110) == "done"
 
 
 CTRL_C = """
@@ -237,19 +233,8 @@ runtime.close()
 
 @pytest.mark.parametrize("how", ["wf.run", "wf.run(timeout=)"])
 def test_ctrl_c_while_waiting_cancels_the_run_and_frees_its_worker(tmp_path, how):
-    import subprocess
-    import sys
-
-    script = tmp_path / "ctrl_c.py"
-    source = (
-        CTRL_C
-        if how == "wf.run"
-        else CTRL_C.replace("wf.run(runtime)", "wf.run(runtime, timeout=100)")
-    )
-    script.write_text(source)
-    env = {**os.environ, "MAZE_HOME": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=90, env=env
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert done.stdout.split() == ["interrupted", "done"]
+    waits = "wf.run(runtime)" if how == "wf.run" else "wf.run(runtime, timeout=100)"
+    assert run_script(tmp_path, CTRL_C.replace("wf.run(runtime)", waits)).split() == [
+        "interrupted",
+        "done",
+    ]
