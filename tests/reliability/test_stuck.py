@@ -92,14 +92,21 @@ def forks_then_dies(pid_file: str) -> None:
 def test_a_worker_that_dies_is_noticed_though_its_child_holds_the_pipe(tmp_path):
     from maze_core import WorkerLostError
 
+    error = run_forking(forks_then_dies, tmp_path, timeout=20)  # the child lives 30 s
+    assert isinstance(error, WorkerLostError)
+
+
+def run_forking(forks, tmp_path, timeout: float) -> BaseException | None:
+    """Run ``forks`` (a tool that forks a child and writes its pid) alone on one worker
+    process; its task's error, once the child has ended with the worker's process group."""
     pid_file = tmp_path / "child.pid"
     try:
         with LocalRuntime("processes", cpus=1, predictor=False, autoload_plugins=False) as rt:
             wf = Workflow("forks")
-            ref = wf.add(forks_then_dies, str(pid_file))
-            result = rt.submit(wf).result(timeout=20)  # the child lives 30 s
-            assert isinstance(result.tasks[ref.task_id].error, WorkerLostError)
+            ref = wf.add(forks, str(pid_file))
+            error = rt.submit(wf).result(timeout=timeout).tasks[ref.task_id].error
             assert ended(int(pid_file.read_text()), within_s=20)  # stopped with its group
+            return error
     finally:
         if pid_file.exists():
             with __import__("contextlib").suppress(ProcessLookupError):
@@ -121,18 +128,8 @@ def forks_then_hangs(pid_file: str) -> None:
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux's /proc")
 def test_a_task_stopped_at_its_timeout_takes_the_processes_it_forked_along(tmp_path):
-    pid_file = tmp_path / "child.pid"
-    try:
-        with LocalRuntime("processes", cpus=1, predictor=False, autoload_plugins=False) as rt:
-            wf = Workflow("forks")
-            ref = wf.add(forks_then_hangs, str(pid_file))
-            result = rt.submit(wf).result(timeout=30)
-            assert isinstance(result.tasks[ref.task_id].error, TaskTimeoutError)
-            assert ended(int(pid_file.read_text()), within_s=20)  # was orphaned, for 60 s
-    finally:
-        if pid_file.exists():
-            with __import__("contextlib").suppress(ProcessLookupError):
-                os.kill(int(pid_file.read_text()), 9)
+    error = run_forking(forks_then_hangs, tmp_path, timeout=30)  # was orphaned, for 60 s
+    assert isinstance(error, TaskTimeoutError)
 
 
 def ended(pid: int, within_s: float) -> bool:
