@@ -88,6 +88,6 @@ def test_a_script_function_shipped_to_local_processes_lets_calls_use_the_c_pickl
         shipped = processes.ship(node, "node")
         assert isinstance(shipped, shipping.Shipped)
         assert threads.ship(node, "node") is node  # nothing to pickle on threads
-    # the C pickler's output, not cloudpickle's: the script's function is inside, compressed
+    # the C pickler's output, not cloudpickle's: the script's function is inside, in base64
     assert dumps((shipped, call)) == pickle.dumps((shipped, call), protocol=pickle.HIGHEST_PROTOCOL)
     assert pickle.loads(dumps((shipped, call)))[0]({"n": 1}) == {"n": 2}
