@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import io
 import pickle
+import sys
+import types
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,6 +20,19 @@ import cloudpickle
 from maze_core.errors import SerializationError
 
 __all__ = ["BY_VALUE", "dumps", "dumps_call", "result_too_large", "unpicklable_part"]
+
+
+def _own_uuid4() -> None:
+    """cloudpickle names each class it pickles by value with ``uuid.uuid4()`` (once per
+    class), drawing from the application's own ``uuid4``, which its tests may script
+    (LangGraph's own do, and a distributed graph shifted their ids): cloudpickle gets the
+    ``uuid4`` there was when Maze was imported instead. It calls it nowhere else."""
+    module: Any = sys.modules.get("cloudpickle.cloudpickle")
+    if module is not None and getattr(module, "uuid", None) is uuid:
+        module.uuid = types.SimpleNamespace(uuid4=uuid.uuid4)
+
+
+_own_uuid4()
 
 
 def dumps(value: Any) -> bytes:

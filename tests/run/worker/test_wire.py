@@ -44,3 +44,21 @@ def test_a_function_shipped_by_value_takes_such_a_model_along_without_them():
     data = BY_VALUE.dumps(make)
     assert b"Connection" not in data
     assert pickle.loads(data)("tea").item == "tea"
+
+
+def test_pickling_a_class_made_in_a_function_draws_nothing_from_the_apps_uuid4(monkeypatch):
+    """cloudpickle names such a class with a uuid4; an application (LangGraph's own tests)
+    may script uuid4, and a distributed graph shifted its ids (3 suite tests)."""
+    import uuid
+
+    def make() -> type:
+        class Local:
+            pass
+
+        return Local
+
+    drawn: list[int] = []
+    real = uuid.uuid4
+    monkeypatch.setattr(uuid, "uuid4", lambda: drawn.append(1) or real())
+    assert pickle.loads(dumps(make())).__name__ == "Local"
+    assert drawn == []
