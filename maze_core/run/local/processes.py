@@ -146,6 +146,7 @@ class ProcessExecutor(Executor):
         it is stopped and reported lost at once, a call still queued here never starts
         (the scheduler freed its CPU already: run later, it would take a CPU nobody counts).
         The call fails with WorkerLostError; False if it had ended."""
+        queued: list[tuple[bytes, Future[Any]]] = []
         with self._lock:
             worker = next((w for w in self._workers if w.current is future), None)
             if worker is None and not future.done():

@@ -125,10 +125,9 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
     would retry an unreachable head for minutes, and hang on another service. ``"auto"``
     is checked against what Ray would resolve it to (``RAY_ADDRESS``, or the cluster Ray
     last started on this machine)."""
-    if address == "auto":
-        address = os.environ.get("RAY_ADDRESS") or _last_local_cluster() or ""
-        if not address:
-            return  # Ray says itself that it found no cluster
+    address = _resolved(address)
+    if not address:
+        return  # Ray says itself that it found no cluster
     host, port = host_port(address)
     error = connect_error(host, port, timeout)
     if error is not None:
@@ -222,11 +221,18 @@ def on_loopback(address: str | None) -> Iterator[None]:
 
 def _on_this_machine_only(address: str | None) -> bool:
     """Whether ``address`` is a head on loopback, or None (a Ray of this process's own)."""
-    if address == "auto":
-        address = os.environ.get("RAY_ADDRESS") or _last_local_cluster() or ""
-        if not address:
-            return False
-    return address is None or is_loopback(host_port(address)[0])
+    if address is None:
+        return True
+    address = _resolved(address)
+    return bool(address) and is_loopback(host_port(address)[0])
+
+
+def _resolved(address: str) -> str:
+    """``address``, with ``"auto"`` as Ray resolves it (``RAY_ADDRESS``, or the cluster Ray
+    last started on this machine; "" when there is none)."""
+    if address != "auto":
+        return address
+    return os.environ.get("RAY_ADDRESS") or _last_local_cluster() or ""
 
 
 def is_loopback(host: str) -> bool:

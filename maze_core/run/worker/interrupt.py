@@ -139,22 +139,11 @@ def _on_a_loop_of_its_own(coroutine: Coroutine[Any, Any, Any]) -> Any:
     thread's context (the running task)."""
     import asyncio
     import contextvars
+    from concurrent.futures import ThreadPoolExecutor
 
-    outcome: list[Any] = []
-
-    def body() -> None:
-        try:
-            outcome.append((True, asyncio.run(coroutine)))
-        except BaseException as error:
-            outcome.append((False, error))
-
-    helper = threading.Thread(target=contextvars.copy_context().run, args=(body,), daemon=True)
-    helper.start()
-    helper.join()
-    ok, value = outcome[0]
-    if not ok:
-        raise value
-    return value
+    with ThreadPoolExecutor(1, thread_name_prefix="maze-inline-loop") as helper:
+        context = contextvars.copy_context()
+        return helper.submit(context.run, asyncio.run, coroutine).result()
 
 
 def here(run_id: int, task_id: str) -> bool:
