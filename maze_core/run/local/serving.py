@@ -63,7 +63,7 @@ def serve(
     for end in parent_ends:
         end.close()
     if parent is not None:
-        bound_to_parent(parent)
+        bound_to_parent(parent, keep=(calls.fileno(), results.fileno()))
     # a tool may start processes of its own (a multiprocessing.Pool), which a daemonic
     # process may not: what it starts is stopped with the worker's process group
     with contextlib.suppress(AssertionError):
