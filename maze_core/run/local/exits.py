@@ -64,9 +64,10 @@ def bound_to_parent(parent: int, keep: Collection[int] = ()) -> None:
     pipes open: a call sent then would reach a dead worker). SIGTERM gets its default
     action back (a server that ignored it would pass that on), and it lets go of the
     parent's descriptors but ``keep`` (:func:`release_inherited`). A tool that sets its
-    own SIGALRM (``signal.alarm``) replaces the check. The worker leads its own process group, so that stopping it (:func:`signal_group`)
-    stops the processes its calls forked too, and a terminal's Ctrl-C reaches the driver,
-    which cancels what runs, rather than killing every worker mid-call."""
+    own SIGALRM (``signal.alarm``) replaces the check. The worker leads its own process
+    group, so that stopping it (:func:`signal_group`) stops the processes its calls forked
+    too, and a terminal's Ctrl-C reaches the driver, which cancels what runs, rather than
+    killing every worker mid-call."""
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -404,7 +404,8 @@ def test_a_worker_holds_no_pipe_of_its_driver_but_may_write_to_its_files(tmp_pat
         assert executor.submit(write_to, log.fileno(), "from the worker\n").result(timeout=60)
         os.close(writer)  # the only writer left, unless the worker kept a copy
         readable, _, _ = select.select([reader], [], [], 30)
-        assert readable and os.read(reader, 1) == b""  # the reader sees the pipe's end
+        assert readable, "the pipe's reader waits: a worker still holds its write end"
+        assert os.read(reader, 1) == b""
     finally:
         executor.shutdown(wait=True)
         log.close()
