@@ -4,7 +4,8 @@ comes back (:class:`ToolReply`), and :func:`run_tool`, which runs the body as La
 channel: the callback events of what runs inside go up as they happen, and so do stream
 chunks and ``emit_output_delta`` deltas; a tool's own ``_run`` gets a run manager standing
 for the caller's tool run; ``ToolRuntime.store`` is the caller's store (see
-:mod:`maze_core.run.worker.stores`).
+:mod:`maze_core.run.worker.stores`), and ``ToolRuntime.tools`` the agent's tools, fetched
+from the caller the first time the body looks at them (:class:`CallerTools`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from maze_core.run.worker.callbacks import forwarding_handler
 from maze_core.run.worker.stores import channel_store
 
 __all__ = [
+    "TOOLS",
+    "CallerTools",
     "StoreLeftBehind",
     "ToolCallBody",
     "ToolReply",
@@ -70,6 +73,8 @@ def run_tool(call: ToolCallBody) -> ToolReply:
             store = value.store
             if isinstance(store, StoreLeftBehind) and link is not None:  # the caller's, live
                 store = channel_store(link, subject=f"tool {store.tool!r}", fix=store.fix)
+            if isinstance(value.tools, CallerTools):
+                value.tools.link = link
             kwargs[name] = dataclasses.replace(value, stream_writer=writer, store=store)
     with set_config_context(config) as context:  # type: ignore[arg-type]
         deltas = delta_var()
@@ -189,3 +194,62 @@ class StoreLeftBehind:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (StoreLeftBehind, (self.tool,))
+
+
+TOOLS = "tools"  # the kind of a channel request for the agent's tools (ToolRuntime.tools)
+
+
+class CallerTools(list[Any]):
+    """What travels for ``ToolRuntime.tools``: the agent's tools, fetched from the caller
+    over the call's channel the first time the body reads the list (most bodies never do,
+    and a tool list costs ~0.2 ms a tool to pickle). Then it is a list of copies, as a
+    worker has of everything it is given; a tool that cannot travel (it holds a client
+    with a lock) is there by name and description, and calling it says why it cannot run
+    here. Where the runtime has no channel, reading the list raises a MazeError."""
+
+    def __init__(self, tool: str) -> None:
+        super().__init__()
+        self.tool = tool
+        self.link: channel.Link | None = None
+        self._fetched = False
+
+    def _fetch(self) -> None:
+        if self._fetched:
+            return
+        if self.link is None:
+            raise MazeError(
+                f"tool {self.tool!r} read runtime.tools in a Maze worker that cannot reach"
+                " its caller",
+                fix=f"keep the tool local: MazeToolMiddleware(keep_local=[{self.tool!r}])",
+                culprit=self.tool,
+            )
+        list.extend(self, self.link.ask((TOOLS,)))
+        self._fetched = True
+
+    def __radd__(self, other: Any) -> Any:
+        if not isinstance(other, list):
+            return NotImplemented
+        return [*other, *self]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (CallerTools, (self.tool,))
+
+
+def _fetched_first(name: str) -> Any:
+    method = getattr(list, name)
+
+    def call(self: CallerTools, *args: Any, **kwargs: Any) -> Any:
+        self._fetch()
+        return method(self, *args, **kwargs)
+
+    call.__name__ = name
+    return call
+
+
+for _name in (
+    *("__len__", "__iter__", "__reversed__", "__getitem__", "__contains__", "__repr__"),
+    *("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__add__", "__mul__"),
+    *("__iadd__", "__imul__", "__setitem__", "__delitem__", "append", "extend", "insert"),
+    *("pop", "remove", "clear", "index", "count", "copy", "sort", "reverse"),
+):
+    setattr(CallerTools, _name, _fetched_first(_name))

@@ -17,11 +17,12 @@ chat model it calls, say) reach the caller's handlers under the tool's run as th
 and ``ToolRuntime.stream_writer`` chunks reach the caller's writer as they are written.
 
 Injected arguments: a tool-call id and ``InjectedState`` travel as values; a ``ToolRuntime``
-travels without its tool list (its stream writer's chunks are replayed into the caller's
-writer when the call returns, where there is no channel), and without the graph's store (a
-live connection whose copy's writes would be lost): in the worker, ``runtime.store`` runs
-each batch of operations against the caller's store over the call's channel (with no
-channel, using it raises a MazeError saying what to do). A call that takes the store as an
+travels without its live parts, which the worker reaches over the call's channel: its
+stream writer (chunks are replayed into the caller's writer when the call returns, where
+there is no channel), the graph's store (a live connection whose copy's writes would be
+lost: ``runtime.store`` runs each batch of operations against the caller's store) and its
+tools (fetched when the body first reads ``runtime.tools``). With no channel, using the
+store or the tools raises a MazeError saying what to do. A call that takes the store as an
 ``InjectedStore`` argument runs in place, in the caller's process.
 """
 
@@ -42,6 +43,8 @@ from maze_core.run.worker.portable import pickles, portable_config
 from maze_core.run.worker.stores import STORE
 from maze_core.tools import Kind, as_resources
 from maze_langchain.body import (
+    TOOLS,
+    CallerTools,
     StoreLeftBehind,
     ToolCallBody,
     ToolReply,
@@ -274,6 +277,7 @@ class _CallerEnd(CallerEvents):
         super().__init__(_writer_of(kwargs), (config or {}).get("callbacks"))
         runtimes = [value for value in kwargs.values() if is_tool_runtime(value)]
         self.store = runtimes[0].store if runtimes else None  # the graph's, live
+        self.tools = runtimes[0].tools if runtimes else None
         var = delta_var()
         self.deltas = var.get() if var is not None else None  # this tool call's, if streamed
 
@@ -287,11 +291,41 @@ class _CallerEnd(CallerEvents):
     def serve(self, request: Any) -> Any:
         if request[0] == STORE and self.store is not None:  # runtime.store in the body
             return self.context.run(self.store.batch, request[1])
+        if request[0] == TOOLS and self.tools is not None:  # runtime.tools read in the body
+            return [travelling(tool) for tool in self.tools]
         raise MazeError(
             f"a remote tool asked its caller for {request!r:.40}, which it does not serve",
             fix="report this: the tool's worker and its caller disagree",
             culprit=request,
         )
+
+
+def travelling(tool: BaseTool) -> BaseTool:
+    """A tool of the agent as a worker's ``runtime.tools`` holds it: the tool itself (a
+    Maze twin's original: the worker runs what it calls in place), or, where it cannot
+    travel, a tool of the same name, description and arguments whose call says why."""
+    body = getattr(tool, "maze_body", None)
+    original: BaseTool = body.tool if isinstance(body, _Body) else tool
+    if pickles(original):
+        return original
+    from langchain_core.tools import StructuredTool
+
+    return StructuredTool(
+        name=original.name,
+        description=original.description,
+        args_schema={"type": "object", "properties": dict(original.args)},
+        func=functools.partial(_left_behind, original.name, type(original).__name__),
+    )
+
+
+def _left_behind(name: str, kind: str, **_: Any) -> Any:
+    raise MazeError(
+        f"tool {name!r} ({kind}) holds what cannot travel to a Maze worker, so a tool"
+        " running there cannot call it through runtime.tools",
+        fix=f"keep the calling tool local: MazeToolMiddleware(keep_local=[...]), or {name!r}"
+        " picklable",
+        culprit=name,
+    )
 
 
 def _writer_of(kwargs: Mapping[str, Any]) -> Any:
@@ -317,7 +351,7 @@ def _portable_kwargs(kwargs: Mapping[str, Any], tool: str) -> dict[str, Any]:
                 value,
                 config=portable_config(value.config),
                 stream_writer=None,
-                tools=[],
+                tools=CallerTools(tool),
                 store=None if value.store is None else StoreLeftBehind(tool),
             )
         portable[name] = value

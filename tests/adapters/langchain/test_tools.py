@@ -479,3 +479,51 @@ def test_output_deltas_of_a_remote_tool_reach_the_tools_stream(processes):
     remote = tool_events(make_agent(ScriptedChatModel(calls=calls), [twin]))
     assert plain[1:5] == [("tool-output-delta", letter) for letter in "maze"]
     assert remote == plain  # the deltas were lost in the worker
+
+
+class Locked(BaseTool):
+    """A tool holding what cannot travel to a worker (a client's lock, say)."""
+
+    name: str = "locked"
+    description: str = "Answer while holding a lock."
+    lock: Any = None
+
+    def _run(self, text: str) -> str:
+        with self.lock:
+            return text
+
+
+@lc_tool
+def survey(runtime: ToolRuntime) -> str:
+    """List the agent's tools, add with one of them, and try the one that cannot travel."""
+    tools = {tool.name: tool for tool in runtime.tools}
+    try:
+        locked = tools["locked"].invoke({"text": "hi"})
+    except MazeError as error:
+        locked = f"refused ({error.culprit})"
+    summed = tools["add"].invoke({"a": 2, "b": 3})
+    return json.dumps([sorted(tools), len(runtime.tools), summed, locked, os.getpid()])
+
+
+def surveyed(middleware: list[Any]) -> list[Any]:
+    from langchain.agents import create_agent as make
+
+    tools = [survey, add, Locked(lock=threading.Lock())]
+    calls = [{"name": "survey", "args": {}}]
+    agent = make(ScriptedChatModel(calls=calls), tools, middleware=middleware)
+    messages = agent.invoke(QUESTION)["messages"]
+    return json.loads(next(m.content for m in messages if m.type == "tool"))
+
+
+@pytest.mark.parametrize("runtime", ["processes", "ray_runtime"])
+def test_a_workers_runtime_has_the_agents_tools(runtime, request):
+    """``ToolRuntime.tools`` in a worker lists the agent's tools, fetched from the caller
+    when the body reads it (it was empty); a tool that cannot travel is there by name,
+    and calling it there says why."""
+    in_place = surveyed([])
+    assert in_place == [["add", "locked", "survey"], 3, 5, "hi", os.getpid()]
+    middleware = MazeToolMiddleware(runtime=request.getfixturevalue(runtime), kinds="cpu")
+    remote = surveyed([middleware])
+    assert remote[:3] == in_place[:3]
+    assert remote[3] == "refused (locked)"
+    assert remote[4] != os.getpid()
