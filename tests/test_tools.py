@@ -65,6 +65,14 @@ def test_json_schema_comes_from_type_hints_and_docstring():
     }
 
 
+def test_specs_of_one_function_each_have_their_own_schema():
+    from maze_core.tools import make_spec
+
+    first, second = (make_spec(generate, name=n) for n in ("first", "second"))
+    first.parameters["properties"]["prompt"]["description"] = "changed"
+    assert second.parameters == generate.__maze_tool__.parameters
+
+
 def test_json_schema_of_containers_unions_and_literals():
     @tool
     def f(a: list[str], b: dict[str, float], c: int | None, d: Literal["x", "y"], e=3):
