@@ -32,9 +32,8 @@ class Binder:
 
     def __init__(self, spec: ToolSpec) -> None:
         self.name = spec.name
-        self.signature = inspect.signature(spec.fn)
-        params = self.signature.parameters
-        clash = RESERVED & set(params)
+        self.signature, self._plain, self._required, self._checks = _shape(spec.fn)
+        clash = RESERVED & set(self.signature.parameters)
         if clash:
             raise ValidationError(
                 f"tool {spec.name!r} has a parameter named {sorted(clash)[0]!r}, which"
@@ -42,11 +41,6 @@ class Binder:
                 fix="rename that parameter of the tool",
                 culprit=spec.name,
             )
-        plain = all(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params.values())
-        self._plain = tuple(params) if plain else None
-        self._required = sum(p.default is p.empty for p in params.values())
-        hints = _hints(spec.fn)
-        self._checks = {name: _accepted(hints.get(name)) for name in params}
 
     def bind(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], skip: Callable[[Any], bool]
@@ -107,6 +101,30 @@ _ACCEPTS: dict[type, tuple[type, ...]] = {  # what type checkers let pass (exact
     complex: (complex, numbers.Complex),
     bytes: (bytes, bytearray, memoryview),
 }
+
+
+_Shape = tuple[inspect.Signature, tuple[str, ...] | None, int, dict[str, Any]]
+_SHAPES: weakref.WeakKeyDictionary[Any, _Shape] = weakref.WeakKeyDictionary()
+
+
+def _shape(fn: Callable[..., Any]) -> _Shape:
+    """``fn``'s signature, its parameter names if all are plain (positional or keyword),
+    how many are required, and each one's accepted classes: worked out once while ``fn``
+    lives (each workflow binds its own tools; an adapter makes one per call of a node)."""
+    try:
+        return _SHAPES[fn]
+    except (KeyError, TypeError):  # not seen yet, or not weak-referenceable (builtins)
+        pass
+    signature = inspect.signature(fn)
+    params = signature.parameters
+    plain = all(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params.values())
+    required = sum(p.default is p.empty for p in params.values())
+    hints = _hints(fn)
+    checks = {name: _accepted(hints.get(name)) for name in params}
+    shape = (signature, tuple(params) if plain else None, required, checks)
+    with contextlib.suppress(TypeError):
+        _SHAPES[fn] = shape
+    return shape
 
 
 _HINTS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
