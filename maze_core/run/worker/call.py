@@ -71,9 +71,11 @@ def run_call(
     token = _current.set(context)
     exported: dict[str, float] = {}
     export_token = _exported.set(exported)
-    started, cpu = time.time(), time.thread_time()
+    around = _around(model, context)
+    started = time.time()  # what a failure to enter ``around`` reports (a syscall: only then)
+    cpu = 0.0 if around is _NOTHING else time.thread_time()
     try:
-        with _around(model, context):
+        with around:
             started, cpu = time.time(), time.thread_time()  # a model load is not the tool's
             value = fn(*args, **kwargs)
             if is_async:
