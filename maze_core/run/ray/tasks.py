@@ -20,7 +20,7 @@ from maze_core.graph import resolve
 from maze_core.run.worker.call import Outcome, run_call, size_hint
 from maze_core.run.worker.context import TaskContext
 from maze_core.run.worker.models import ModelUse
-from maze_core.run.worker.wire import result_too_large
+from maze_core.run.worker.wire import own_uuid4, result_too_large
 from maze_core.tools import ToolSpec
 
 __all__ = [
@@ -47,6 +47,7 @@ def ray_module() -> Any:
         import ray
     except ImportError:
         raise missing_dependency("ray", "ray") from None
+    own_uuid4("ray.cloudpickle.cloudpickle")
     return ray
 
 

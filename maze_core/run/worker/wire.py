@@ -19,20 +19,29 @@ import cloudpickle
 
 from maze_core.errors import SerializationError
 
-__all__ = ["BY_VALUE", "dumps", "dumps_call", "result_too_large", "unpicklable_part"]
+__all__ = [
+    "BY_VALUE",
+    "dumps",
+    "dumps_call",
+    "own_uuid4",
+    "result_too_large",
+    "unpicklable_part",
+]
 
 
-def _own_uuid4() -> None:
+def own_uuid4(module_name: str = "cloudpickle.cloudpickle") -> None:
     """cloudpickle names each class it pickles by value with ``uuid.uuid4()`` (once per
     class), drawing from the application's own ``uuid4``, which its tests may script
-    (LangGraph's own do, and a distributed graph shifted their ids): cloudpickle gets the
-    ``uuid4`` there was when Maze was imported instead. It calls it nowhere else."""
-    module: Any = sys.modules.get("cloudpickle.cloudpickle")
+    (LangGraph's own do, and a distributed graph shifted their ids): cloudpickle (or Ray's
+    copy of it, ``ray.cloudpickle.cloudpickle``) gets the ``uuid4`` there was when Maze was
+    imported instead. It calls it nowhere else."""
+    module: Any = sys.modules.get(module_name)
     if module is not None and getattr(module, "uuid", None) is uuid:
-        module.uuid = types.SimpleNamespace(uuid4=uuid.uuid4)
+        module.uuid = types.SimpleNamespace(uuid4=_UUID4)
 
 
-_own_uuid4()
+_UUID4 = uuid.uuid4
+own_uuid4()
 
 
 def dumps(value: Any) -> bytes:

@@ -46,19 +46,31 @@ def test_a_function_shipped_by_value_takes_such_a_model_along_without_them():
     assert pickle.loads(data)("tea").item == "tea"
 
 
-def test_pickling_a_class_made_in_a_function_draws_nothing_from_the_apps_uuid4(monkeypatch):
-    """cloudpickle names such a class with a uuid4; an application (LangGraph's own tests)
-    may script uuid4, and a distributed graph shifted its ids (3 suite tests)."""
+def make_local_class() -> type:
+    class Local:
+        pass
+
+    return Local
+
+
+@pytest.mark.parametrize("pickler", ["maze", "ray"])
+def test_pickling_a_class_made_in_a_function_draws_nothing_from_the_apps_uuid4(
+    pickler, monkeypatch
+):
+    """cloudpickle (and Ray's copy of it) names such a class with a uuid4; an application
+    (LangGraph's own tests) may script uuid4, and a distributed graph shifted its ids (3
+    suite tests, on Ray too)."""
     import uuid
 
-    def make() -> type:
-        class Local:
-            pass
+    if pickler == "ray":
+        pytest.importorskip("ray", reason="ray is not installed")
+        from maze_core.run.ray.tasks import ray_module
 
-        return Local
-
+        to_bytes = ray_module().cloudpickle.dumps
+    else:
+        to_bytes = dumps
     drawn: list[int] = []
     real = uuid.uuid4
     monkeypatch.setattr(uuid, "uuid4", lambda: drawn.append(1) or real())
-    assert pickle.loads(dumps(make())).__name__ == "Local"
+    assert pickle.loads(to_bytes(make_local_class())).__name__ == "Local"
     assert drawn == []
