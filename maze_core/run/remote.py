@@ -32,7 +32,7 @@ from maze_core.run.runtime import RunHandle, RunHints, Runtime
 from maze_core.run.shared import get_runtime
 from maze_core.run.worker import channel
 from maze_core.run.worker.call import settle
-from maze_core.run.worker.shipping import pickled
+from maze_core.run.worker.shipping import Shipped, pickled
 from maze_core.tools import Kind, Resources, ToolSpec, make_spec
 
 __all__ = ["INTERRUPT_WAIT_S", "Remote", "apply", "is_coroutine"]
@@ -132,17 +132,20 @@ class Remote:
 
     def carry(self, value: Any, *, subject: str, fix: str, check: bool = True) -> Any:
         """What to send in place of ``value`` (a function a call carries, say) with every
-        call: with ``check``, first checked that it pickles (a SerializationError starting
-        with ``subject`` and ending with ``fix`` when it does not); pickled once when it
-        travels by value (see ``Runtime.ship``)."""
-        if check:
-            pickled(value, cloudpickle, subject, fix=fix)
+        call: pickled once when it travels by value (see ``Runtime.ship``), which checks it
+        pickles; with ``check``, one sent by reference or kept here is checked too. One
+        that does not pickle is a SerializationError starting with ``subject``, naming what
+        it captures that cannot, and ending with ``fix``."""
         try:
-            return self.runtime.ship(value, self.name)
+            travels = self.runtime.ship(value, self.name)
         except MazeError:
             raise
-        except Exception as exc:  # unchecked, and it does not pickle: say whose it is
+        except Exception as exc:  # name the captured object to blame, where there is one
+            pickled(value, cloudpickle, subject, fix=fix)
             raise SerializationError(f"{subject}: {exc}", fix=fix, culprit=subject) from None
+        if check and not isinstance(travels, Shipped):
+            pickled(value, cloudpickle, subject, fix=fix)
+        return travels
 
     def _one_task(self, spec: ToolSpec) -> TaskGraph:
         workflow = Workflow(self.name)

@@ -58,8 +58,7 @@ class Remotes:
             return found
         pickler = ray_module().cloudpickle
         ship_by_value(fn, pickler)
-        check_shippable(name, fn, pickler, self.ship_limit)
-        travels = shipped_once(fn, pickler)
+        travels = shipped_once(fn, pickler, check_shippable(name, fn, pickler, self.ship_limit))
         with contextlib.suppress(TypeError):  # not weakly referable: checked again next time
             self._ship_checked[id(fn)] = travels
         return travels

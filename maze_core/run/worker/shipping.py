@@ -120,9 +120,10 @@ class Shipped:
 
     __slots__ = ("__weakref__", "data", "fn", "key")
 
-    def __init__(self, fn: Callable[..., Any], pickler: Pickler) -> None:
+    def __init__(self, fn: Callable[..., Any], pickler: Pickler, data: bytes | None = None) -> None:
+        """``data``: ``fn`` pickled by ``pickler`` already (a check that it travels did)."""
         self.fn = fn
-        self.data: bytes = base64.b64encode(pickler.dumps(fn))
+        self.data: bytes = base64.b64encode(pickler.dumps(fn) if data is None else data)
         self.key = hashlib.blake2b(self.data, digest_size=16).digest()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -152,10 +153,11 @@ def _unshipped(key: bytes, data: bytes) -> Any:
     return fn
 
 
-def shipped_once(fn: Any, pickler: Pickler) -> Any:
+def shipped_once(fn: Any, pickler: Pickler, data: bytes | None = None) -> Any:
     """``fn`` as a :class:`Shipped` when it is a function that would travel by value (its
     code is in ``__main__``, a module registered by value, or a closure); ``fn`` itself
-    otherwise (by reference it costs little, and objects keep their state per call)."""
+    otherwise (by reference it costs little, and objects keep their state per call).
+    ``data``: ``fn`` pickled by ``pickler`` already."""
     if not inspect.isfunction(fn):
         return fn
     module = getattr(fn, "__module__", None) or "__main__"
@@ -165,7 +167,7 @@ def shipped_once(fn: Any, pickler: Pickler) -> Any:
             pickle.dumps(fn, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:
             by_value = True  # a lambda, a closure: only cloudpickle's by-value code can
-    return Shipped(fn, pickler) if by_value or module == "__main__" else fn
+    return Shipped(fn, pickler, data) if by_value or module == "__main__" else fn
 
 
 def pickled(fn: Callable[..., Any], pickler: Pickler, subject: str, fix: str) -> bytes:
@@ -184,18 +186,17 @@ def pickled(fn: Callable[..., Any], pickler: Pickler, subject: str, fix: str) ->
     return data
 
 
-def check_shippable(tool_name: str, fn: Callable[..., Any], pickler: Pickler, limit: int) -> int:
-    """The size of ``fn`` pickled as workers will receive it; a SerializationError naming
-    the tool and the global to blame when it cannot be pickled or exceeds ``limit`` bytes."""
-    size = len(
-        pickled(
-            fn,
-            pickler,
-            f"tool {tool_name!r} cannot be shipped to Ray workers",
-            fix="create such objects inside the tool (or in a model loader) instead of"
-            " capturing them from the defining module",
-        )
+def check_shippable(tool_name: str, fn: Callable[..., Any], pickler: Pickler, limit: int) -> bytes:
+    """``fn`` pickled as workers will receive it; a SerializationError naming the tool and
+    the global to blame when it cannot be pickled or exceeds ``limit`` bytes."""
+    data = pickled(
+        fn,
+        pickler,
+        f"tool {tool_name!r} cannot be shipped to Ray workers",
+        fix="create such objects inside the tool (or in a model loader) instead of"
+        " capturing them from the defining module",
     )
+    size = len(data)
     if size > limit:
         biggest = _biggest_global(fn, pickler)
         blame = f"; the largest part is the global {biggest!r}" if biggest else ""
@@ -206,7 +207,7 @@ def check_shippable(tool_name: str, fn: Callable[..., Any], pickler: Pickler, li
             " goes through the object store), or raise RayRuntime(ship_limit=...)",
             culprit=biggest or tool_name,
         )
-    return size
+    return data
 
 
 def _captured(fn: Callable[..., Any]) -> dict[str, Any]:
