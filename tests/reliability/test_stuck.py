@@ -4,11 +4,13 @@ running everything else (a thread cannot be stopped, so its pool replaces it).""
 from __future__ import annotations
 
 import os
+import select
 import threading
 
 import pytest
 
 from maze_core import LocalRuntime, TaskTimeoutError, Workflow, tool
+from maze_core.run.local.processes import ProcessExecutor
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -235,3 +237,28 @@ def test_ctrl_c_while_waiting_cancels_the_run_and_frees_its_worker(tmp_path, how
         "interrupted",
         "done",
     ]
+
+
+def write_to(fd: int, text: str) -> int:
+    return os.write(fd, text.encode())
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="lists descriptors in /proc")
+def test_a_worker_holds_no_pipe_of_its_driver_but_may_write_to_its_files(tmp_path):
+    """A pipe's reader sees its end when the driver closes it, not when the worker that
+    inherited it goes (that worker lives as long as the runtime); a file the driver has
+    open stays writable by a tool, as in place."""
+    reader, writer = os.pipe()
+    log = open(tmp_path / "driver.log", "a")  # noqa: SIM115 (kept open across the fork)
+    executor = ProcessExecutor(1)
+    try:
+        assert executor.submit(write_to, log.fileno(), "from the worker\n").result(timeout=60)
+        os.close(writer)  # the only writer left, unless the worker kept a copy
+        readable, _, _ = select.select([reader], [], [], 30)
+        assert readable, "the pipe's reader waits: a worker still holds its write end"
+        assert os.read(reader, 1) == b""
+    finally:
+        executor.shutdown(wait=True)
+        log.close()
+        os.close(reader)
+    assert (tmp_path / "driver.log").read_text() == "from the worker\n"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
-import select
 import signal
 import sys
 import threading
@@ -389,28 +388,6 @@ def test_a_busy_worker_ends_with_its_parent_and_holds_none_of_its_sockets(signum
         time.sleep(0.01)
     else:
         raise AssertionError(f"worker {pid} outlived its parent")
-
-
-def write_to(fd: int, text: str) -> int:
-    return os.write(fd, text.encode())
-
-
-@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="lists descriptors in /proc")
-def test_a_worker_holds_no_pipe_of_its_driver_but_may_write_to_its_files(tmp_path):
-    reader, writer = os.pipe()
-    log = open(tmp_path / "driver.log", "a")  # noqa: SIM115 (kept open across the fork)
-    executor = ProcessExecutor(1)
-    try:
-        assert executor.submit(write_to, log.fileno(), "from the worker\n").result(timeout=60)
-        os.close(writer)  # the only writer left, unless the worker kept a copy
-        readable, _, _ = select.select([reader], [], [], 30)
-        assert readable, "the pipe's reader waits: a worker still holds its write end"
-        assert os.read(reader, 1) == b""
-    finally:
-        executor.shutdown(wait=True)
-        log.close()
-        os.close(reader)
-    assert (tmp_path / "driver.log").read_text() == "from the worker\n"
 
 
 class Unpicklable:
