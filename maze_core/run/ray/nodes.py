@@ -9,6 +9,8 @@ itself would keep the runs waiting until it terminates the process, a minute lat
 
 from __future__ import annotations
 
+import functools
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -19,7 +21,14 @@ from maze_core.run.ray.tasks import ray_module
 from maze_core.schedule import Node, NodeAdded, NodeChanged, NodeRemoved
 from maze_core.schedule.events import Event
 
-__all__ = ["CLUSTER_LOST_S", "NodeWatcher", "check_same_cluster", "connect", "ray_nodes"]
+__all__ = [
+    "CLUSTER_LOST_S",
+    "NodeWatcher",
+    "check_same_cluster",
+    "connect",
+    "quiet_state_dumps",
+    "ray_nodes",
+]
 
 CLUSTER_LOST_S = 10.0  # the head silent this long: the cluster is gone
 _SKIPPED_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
@@ -164,7 +173,37 @@ def connect(address: str | None, settings: dict[str, Any]) -> bool:
         from maze_core.run.ray.access import join_error
 
         raise join_error(address, exc) from None
+    quiet_state_dumps()
     return True
+
+
+STATE_DUMP = "[state-dump]"
+
+
+def quiet_state_dumps() -> None:
+    """Leave Ray's ``[state-dump]`` lines out of what this driver prints. When a node dies,
+    Ray sends every driver the tail of its raylet's log, in which ~30 of ~45 lines are the
+    raylet's periodic dump of its event loop's counters (the same message at each report:
+    ~60 lines in a client's terminal): noise to a user, kept in the raylet's log file. The
+    rest of the message (that the raylet ended, and how) still reaches the terminal."""
+    worker = sys.modules.get("ray._private.worker")
+    printing = getattr(worker, "print_to_stdstream", None)
+    if printing is None or getattr(printing, "maze_quiet", False):
+        return
+
+    @functools.wraps(printing)
+    def print_quietly(data: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        lines = data.get("lines")
+        if isinstance(lines, list) and any(STATE_DUMP in str(line) for line in lines):
+            data = {**data, "lines": [_without_state_dumps(str(line)) for line in lines]}
+        return printing(data, *args, **kwargs)
+
+    print_quietly.maze_quiet = True  # type: ignore[attr-defined]
+    worker.print_to_stdstream = print_quietly  # type: ignore[union-attr]
+
+
+def _without_state_dumps(text: str) -> str:
+    return "\n".join(line for line in text.split("\n") if STATE_DUMP not in line)
 
 
 def check_same_cluster(ray: Any, address: str) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import types
+
 import pytest
 
 from maze_core.run.ray import nodes
@@ -46,3 +49,30 @@ def test_nodes_that_join_and_leave_are_added_and_removed(cluster):
     watcher.refresh()
     assert [type(e) for e in events] == [NodeRemoved, NodeAdded]
     assert [getattr(e, "name", None) or e.node.name for e in events] == ["a", "b"]
+
+
+RAYLET_DIED = """Raylet is terminated. Termination is unexpected. Last 3 lines of the Raylet logs:
+    [2026-12-08 03:18:56,601 I 13194 13194] (raylet) worker_pool.cc:564: Started worker
+    [state-dump] 	NodeManager.deadline_timer.flush_free_objects - 1 total (1 active)
+    [state-dump] 	ClusterResourceManager.ResetRemoteNodeView - 1 total (1 active)"""
+
+
+def test_a_dead_nodes_report_reaches_the_driver_without_rays_state_dumps(monkeypatch):
+    """Ray sends every driver the tail of a dead raylet's log, mostly its event loop's
+    counters (~60 lines in a client's terminal per dead node): those are left out."""
+    printed: list[dict] = []
+    worker = types.SimpleNamespace(
+        print_to_stdstream=lambda data, ignore_prefix: printed.append(data)
+    )
+    monkeypatch.setitem(sys.modules, "ray._private.worker", worker)
+    nodes.quiet_state_dumps()
+    nodes.quiet_state_dumps()  # once is enough: a second call does not wrap it again
+    worker.print_to_stdstream({"lines": [RAYLET_DIED], "pid": "raylet", "is_err": False}, False)
+    worker.print_to_stdstream({"lines": ["a worker's own line"], "pid": 12, "is_err": True}, True)
+    (dead, own) = printed
+    assert dead["lines"] == [
+        "Raylet is terminated. Termination is unexpected. Last 3 lines of the Raylet logs:\n"
+        "    [2026-12-08 03:18:56,601 I 13194 13194] (raylet) worker_pool.cc:564: Started worker"
+    ]
+    assert dead["pid"] == "raylet"
+    assert own == {"lines": ["a worker's own line"], "pid": 12, "is_err": True}
