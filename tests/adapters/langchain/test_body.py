@@ -116,3 +116,10 @@ def test_a_workers_runtime_has_the_agents_tools(runtime, request):
     assert remote[:3] == in_place[:3]
     assert remote[3] == "refused (locked)"
     assert remote[4] != os.getpid()
+
+
+def test_a_tool_run_in_its_caller_has_the_agents_own_tools(processes):
+    """An io tool runs in place: its ``runtime.tools`` are the agent's objects, the one
+    that cannot travel included."""
+    in_place = surveyed([])
+    assert surveyed([MazeToolMiddleware(runtime=processes, kinds="io")]) == in_place
