@@ -110,7 +110,8 @@ _SHAPES: weakref.WeakKeyDictionary[Any, _Shape] = weakref.WeakKeyDictionary()
 def _shape(fn: Callable[..., Any]) -> _Shape:
     """``fn``'s signature, its parameter names if all are plain (positional or keyword),
     how many are required, and each one's accepted classes: worked out once while ``fn``
-    lives (each workflow binds its own tools; an adapter makes one per call of a node)."""
+    lives (each workflow binds its own tools; an adapter makes two per node), and not kept
+    alive by the cache (tools made on the fly, such as lambdas)."""
     try:
         return _SHAPES[fn]
     except (KeyError, TypeError):  # not seen yet, or not weak-referenceable (builtins)
@@ -127,23 +128,12 @@ def _shape(fn: Callable[..., Any]) -> _Shape:
     return shape
 
 
-_HINTS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
-
-
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
-    """``fn``'s resolved annotations, cached while ``fn`` lives (tools made on the fly, such
-    as lambdas, must not be kept alive by the cache)."""
+    """``fn``'s resolved annotations (:func:`_shape` keeps what it needs of them)."""
     try:
-        return _HINTS[fn]
-    except (KeyError, TypeError):  # not seen yet, or not weak-referenceable (builtins)
-        pass
-    try:
-        hints = typing.get_type_hints(fn)
+        return typing.get_type_hints(fn)
     except Exception:  # forward references that do not resolve: check nothing
-        hints = {}
-    with contextlib.suppress(TypeError):
-        _HINTS[fn] = hints
-    return hints
+        return {}
 
 
 def _classes(annotation: Any) -> tuple[type, ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import sys
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = [
     "delta_var",
     "invoke",
     "is_tool_runtime",
+    "optional_class",
     "run_tool",
 ]
 
@@ -154,16 +156,18 @@ def delta_var() -> Any:
 
 
 @functools.cache
-def tool_runtime_type() -> type | None:
+def optional_class(module: str, name: str) -> type | None:
+    """A class of LangGraph's (``module.name``), or None where LangGraph is not installed:
+    LangChain tools run without it, and then no value can be one."""
     try:
-        from langgraph.prebuilt.tool_node import ToolRuntime
+        found: type = getattr(importlib.import_module(module), name)
     except ImportError:
         return None
-    return ToolRuntime
+    return found
 
 
 def is_tool_runtime(value: Any) -> bool:
-    runtime_type = tool_runtime_type()
+    runtime_type = optional_class("langgraph.prebuilt.tool_node", "ToolRuntime")
     return runtime_type is not None and isinstance(value, runtime_type)
 
 

@@ -51,6 +51,7 @@ from maze_langchain.body import (
     delta_var,
     invoke,
     is_tool_runtime,
+    optional_class,
     run_tool,
 )
 
@@ -358,15 +359,6 @@ def _portable_kwargs(kwargs: Mapping[str, Any], tool: str) -> dict[str, Any]:
     return portable
 
 
-@functools.cache
-def _store_type() -> type | None:
-    try:
-        from langgraph.store.base import BaseStore
-    except ImportError:
-        return None
-    return BaseStore
-
-
 def _is_store(value: Any) -> bool:
-    store_type = _store_type()
+    store_type = optional_class("langgraph.store.base", "BaseStore")
     return store_type is not None and isinstance(value, store_type)
